@@ -1,0 +1,239 @@
+//! Node configuration: every timing and every bound in one documented struct.
+
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// How a node gossips, detects failures, and what it accepts.
+///
+/// Start from a preset ([`Config::default`] for WAN-ish clusters with a 1 s
+/// round, [`Config::lan`] for a data centre, [`Config::local`] for tests and
+/// the demo on one machine) and change what you need; [`Config::validate`] is
+/// called when a node starts.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Name of the cluster. Frames carrying another cluster id are dropped, so
+    /// two clusters can share a network without mixing. 1 to 255 bytes.
+    pub cluster_id: String,
+    /// Time between gossip rounds. Each round the node bumps its heartbeat and
+    /// starts an exchange with `fanout` peers. Shorter converges faster and
+    /// costs more bandwidth. 1 ms to 1 h.
+    pub gossip_interval: Duration,
+    /// Live peers contacted per round. 3 (memberlist's default) spreads news
+    /// to N nodes in about log(N) rounds. 1 to 64.
+    pub fanout: usize,
+    /// Phi above which a peer is reported dead. 8 means a false positive
+    /// chance of about 1e-8 per check under the fitted distribution. 1 to 100.
+    pub phi_threshold: f64,
+    /// Heartbeat inter-arrival samples kept per peer. 2 to 100,000.
+    pub phi_window: usize,
+    /// Floor on the standard deviation of inter-arrival times, so a very
+    /// regular peer is not declared dead after one late heartbeat.
+    pub phi_min_std_dev: Duration,
+    /// Extra time added to the mean inter-arrival before phi starts rising:
+    /// the pause (GC, a slow relay, lost frames) a peer may take without
+    /// being suspected.
+    pub phi_acceptable_pause: Duration,
+    /// Below this many live peers a seed is contacted every round as well.
+    pub min_live_peers: usize,
+    /// Largest frame sent or accepted, in bytes; larger incoming frames are
+    /// dropped before parsing. Deltas and digests are cut to fit. 1 KiB to 64 MiB.
+    pub max_frame_bytes: usize,
+    /// A dead or left peer is removed (and `PeerRemoved` emitted) after this.
+    pub dead_peer_grace: Duration,
+    /// A deleted key's tombstone is kept this long so every peer learns of the
+    /// delete; after that it is garbage-collected. Must exceed the time a
+    /// partition can last for a delete to reach the far side incrementally
+    /// (after that the far side is sent a full reset, which is still correct).
+    pub tombstone_grace: Duration,
+    /// Seed for the engine's random choices. `Some` makes a run reproducible
+    /// from its inputs; `None` draws a seed from the OS at start.
+    pub rng_seed: Option<u64>,
+    /// Rounds a leaving node keeps gossiping so every peer learns it left.
+    pub leave_rounds: u32,
+    /// Largest number of peers tracked; news of more is dropped and counted.
+    pub max_peers: usize,
+    /// Largest number of live keys per peer.
+    pub max_keys_per_peer: usize,
+    /// Largest key, in bytes.
+    pub max_key_bytes: usize,
+    /// Largest value, in bytes. Must fit in one frame with room to spare.
+    pub max_value_bytes: usize,
+    /// Largest peer id and address, in bytes.
+    pub max_id_bytes: usize,
+    /// Versions and heartbeats above this are absurd: frames carrying them
+    /// are dropped. 2^48 allows a million updates a second for eight years.
+    pub max_version: u64,
+    /// A generation may be at most this far ahead of this node's own clock
+    /// (generations are start times in milliseconds); further is absurd.
+    pub max_generation_skew: Duration,
+    /// Events buffered for slow readers of `Node::events`; a reader that falls
+    /// further behind is told how many it missed.
+    pub event_buffer: usize,
+}
+
+impl Default for Config {
+    /// A 1 s round for clusters spread over slow or lossy links: a crash is
+    /// reported in about 6 s.
+    fn default() -> Self {
+        Config {
+            cluster_id: "default".to_string(),
+            gossip_interval: Duration::from_secs(1),
+            fanout: 3,
+            phi_threshold: 8.0,
+            phi_window: 100,
+            phi_min_std_dev: Duration::from_millis(500),
+            phi_acceptable_pause: Duration::from_secs(2),
+            min_live_peers: 2,
+            max_frame_bytes: 64 * 1024,
+            dead_peer_grace: Duration::from_secs(3600),
+            tombstone_grace: Duration::from_secs(3600),
+            rng_seed: None,
+            leave_rounds: 3,
+            max_peers: 100_000,
+            max_keys_per_peer: 10_000,
+            max_key_bytes: 256,
+            max_value_bytes: 16 * 1024,
+            max_id_bytes: 256,
+            max_version: 1 << 48,
+            max_generation_skew: Duration::from_secs(24 * 3600),
+            event_buffer: 4096,
+        }
+    }
+}
+
+impl Config {
+    /// A data-centre cluster: 200 ms rounds (memberlist's LAN gossip
+    /// interval); a crash is reported in about 1.5 s.
+    pub fn lan() -> Self {
+        Config {
+            gossip_interval: Duration::from_millis(200),
+            phi_min_std_dev: Duration::from_millis(100),
+            phi_acceptable_pause: Duration::from_millis(400),
+            dead_peer_grace: Duration::from_secs(600),
+            tombstone_grace: Duration::from_secs(600),
+            ..Config::default()
+        }
+    }
+
+    /// Nodes on one machine, tests and the demo: 100 ms rounds, a crash is
+    /// reported in under a second, dead peers are removed after 30 s.
+    pub fn local() -> Self {
+        Config {
+            gossip_interval: Duration::from_millis(100),
+            phi_min_std_dev: Duration::from_millis(50),
+            phi_acceptable_pause: Duration::from_millis(300),
+            dead_peer_grace: Duration::from_secs(30),
+            tombstone_grace: Duration::from_secs(30),
+            ..Config::default()
+        }
+    }
+
+    /// Sets `cluster_id`.
+    pub fn cluster_id(mut self, id: impl Into<String>) -> Self {
+        self.cluster_id = id.into();
+        self
+    }
+
+    /// Sets `rng_seed`.
+    pub fn rng_seed(mut self, seed: u64) -> Self {
+        self.rng_seed = Some(seed);
+        self
+    }
+
+    /// Checks every field against its documented range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn bad(field: &'static str, reason: impl Into<String>) -> Result<(), ConfigError> {
+            Err(ConfigError::Invalid {
+                field,
+                reason: reason.into(),
+            })
+        }
+        if self.cluster_id.is_empty() || self.cluster_id.len() > 255 {
+            return bad("cluster_id", "must be 1 to 255 bytes");
+        }
+        if self.gossip_interval < Duration::from_millis(1)
+            || self.gossip_interval > Duration::from_secs(3600)
+        {
+            return bad("gossip_interval", "must be 1 ms to 1 h");
+        }
+        if !(1..=64).contains(&self.fanout) {
+            return bad("fanout", "must be 1 to 64");
+        }
+        if !(1.0..=100.0).contains(&self.phi_threshold) {
+            return bad("phi_threshold", "must be 1 to 100");
+        }
+        if !(2..=100_000).contains(&self.phi_window) {
+            return bad("phi_window", "must be 2 to 100,000");
+        }
+        if self.phi_min_std_dev.is_zero() {
+            return bad("phi_min_std_dev", "must be positive");
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_frame_bytes) {
+            return bad("max_frame_bytes", "must be 1 KiB to 64 MiB");
+        }
+        if self.max_peers == 0 {
+            return bad("max_peers", "must be at least 1");
+        }
+        if self.max_keys_per_peer == 0 {
+            return bad("max_keys_per_peer", "must be at least 1");
+        }
+        if self.max_key_bytes == 0 || self.max_id_bytes == 0 {
+            return bad("max_key_bytes", "key and id limits must be at least 1");
+        }
+        if self.max_id_bytes > 4096 {
+            return bad("max_id_bytes", "must be at most 4096");
+        }
+        // One entry, with its peer header and the frame header, must fit in a frame.
+        let worst_entry = self.max_key_bytes + self.max_value_bytes + 64;
+        let worst_header = 3 * self.max_id_bytes + self.cluster_id.len() + 128;
+        if worst_entry + worst_header > self.max_frame_bytes {
+            return bad(
+                "max_value_bytes",
+                format!(
+                    "a {} byte value with a {} byte key does not fit a {} byte frame",
+                    self.max_value_bytes, self.max_key_bytes, self.max_frame_bytes
+                ),
+            );
+        }
+        if self.max_version == 0 {
+            return bad("max_version", "must be positive");
+        }
+        if self.event_buffer == 0 {
+            return bad("event_buffer", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid() {
+        Config::default().validate().unwrap();
+        Config::lan().validate().unwrap();
+        Config::local().validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_fields_are_refused() {
+        let mut c = Config::local();
+        c.fanout = 0;
+        assert!(c.validate().is_err());
+        let mut c = Config::local();
+        c.max_frame_bytes = 2048;
+        c.max_value_bytes = 4096;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Invalid {
+                field: "max_value_bytes",
+                ..
+            })
+        ));
+        let c = Config::local().cluster_id("");
+        assert!(c.validate().is_err());
+    }
+}

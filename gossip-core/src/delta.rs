@@ -1,0 +1,217 @@
+//! Building the deltas a peer lacks, within a byte budget.
+//!
+//! Each peer's delta is a gap-free prefix: every entry with a version in
+//! `(from, to]`, in version order, so a delta cut short by the budget never
+//! leaves a hole. Peers the receiver does not know come first, then the most
+//! out of date; ties are broken at random so no peer starves.
+
+use rand::Rng;
+
+use crate::state::Peer;
+use crate::wire::{len_msg, DigestEntry, PeerDelta};
+use crate::{PeerId, PeerStatus};
+
+/// What the receiver holds of a peer, as its digest said (`None`: nothing).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Theirs {
+    pub(crate) generation: u64,
+    pub(crate) max_version: u64,
+    pub(crate) gc_floor: u64,
+}
+
+impl From<&DigestEntry> for Theirs {
+    fn from(e: &DigestEntry) -> Self {
+        Theirs {
+            generation: e.generation,
+            max_version: e.max_version,
+            gc_floor: e.gc_floor,
+        }
+    }
+}
+
+/// A peer whose state the receiver may lack.
+pub(crate) struct Candidate<'a> {
+    pub(crate) id: &'a PeerId,
+    pub(crate) peer: &'a Peer,
+    pub(crate) theirs: Option<Theirs>,
+}
+
+impl Candidate<'_> {
+    /// Where the receiver's copy ends, and whether it must reset first.
+    fn start(&self) -> (u64, bool) {
+        match self.theirs {
+            Some(t) if t.generation == self.peer.generation => {
+                let floor = self.peer.gc_floor;
+                if t.gc_floor < floor && t.max_version < floor {
+                    (0, true)
+                } else {
+                    (t.max_version, false)
+                }
+            }
+            _ => (0, false),
+        }
+    }
+
+    /// Sort key: unknown first, then most versions behind.
+    fn rank(&self) -> (bool, std::cmp::Reverse<u64>) {
+        let known = matches!(self.theirs, Some(t) if t.generation == self.peer.generation);
+        let (from, _) = self.start();
+        (
+            known,
+            std::cmp::Reverse(self.peer.max_version.saturating_sub(from)),
+        )
+    }
+}
+
+/// Fills at most `budget` bytes (counting each delta's field header) with
+/// deltas for `candidates`, most needed first.
+pub(crate) fn build<R: Rng>(
+    mut candidates: Vec<Candidate<'_>>,
+    budget: usize,
+    rng: &mut R,
+) -> Vec<PeerDelta> {
+    let mut keyed: Vec<_> = candidates
+        .drain(..)
+        .map(|c| ((c.rank(), rng.random::<u64>()), c))
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::new();
+    let mut left = budget;
+    for (_, c) in keyed {
+        if left < 32 {
+            break;
+        }
+        if let Some(d) = one(&c, left) {
+            left -= len_msg(d.encoded_len());
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The largest delta for one candidate that fits in `budget` bytes, or
+/// `None` if nothing useful fits.
+fn one(c: &Candidate<'_>, budget: usize) -> Option<PeerDelta> {
+    let p = c.peer;
+    let (from, reset) = c.start();
+    let from = from.min(p.max_version);
+    let mut d = PeerDelta {
+        id: c.id.clone(),
+        generation: p.generation,
+        addr: p.addr.clone(),
+        heartbeat: p.heartbeat,
+        from_version: from,
+        to_version: p.max_version,
+        gc_floor: p.gc_floor,
+        reset,
+        left: p.status == PeerStatus::Left,
+        entries: Vec::new(),
+    };
+    // Upper bound of the frame cost while entries are added: the header as if
+    // complete, and a 5-byte length prefix.
+    let mut size = d.header_len();
+    let mut complete = true;
+    for kv in p.entries_after(from) {
+        let cost = len_msg(kv.encoded_len());
+        if 1 + 5 + size + cost > budget {
+            complete = false;
+            break;
+        }
+        size += cost;
+        d.entries.push(kv);
+    }
+    if !complete {
+        d.left = false;
+        match d.entries.last() {
+            Some(last) => d.to_version = last.version,
+            // Not one entry fits: an empty reset or range would only mislead.
+            None if reset || from < p.max_version => return None,
+            None => {}
+        }
+    }
+    (len_msg(d.encoded_len()) <= budget).then_some(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Entry;
+    use bytes::Bytes;
+    use rand::SeedableRng;
+    use std::time::{Duration, Instant};
+
+    fn peer_with(n: u64, value_len: usize) -> Peer {
+        let now = Instant::now();
+        let mut p = Peer::new(3, "addr".into(), now, Duration::from_millis(100));
+        for v in 1..=n {
+            let e = Entry {
+                value: Bytes::from(vec![b'v'; value_len]),
+                version: v,
+                deleted: false,
+            };
+            p.put(&format!("key-{v}"), e, now).unwrap();
+            p.max_version = v;
+        }
+        p
+    }
+
+    #[test]
+    fn a_cut_delta_is_a_prefix_within_budget() {
+        let p = peer_with(100, 100);
+        let id = PeerId::from("p");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let c = vec![Candidate {
+            id: &id,
+            peer: &p,
+            theirs: None,
+        }];
+        let ds = build(c, 2000, &mut rng);
+        assert_eq!(ds.len(), 1);
+        let d = &ds[0];
+        let size: usize = ds.iter().map(|d| len_msg(d.encoded_len())).sum();
+        assert!(size <= 2000);
+        assert!(d.entries.len() > 5 && d.entries.len() < 100);
+        assert_eq!(d.to_version, d.entries.last().unwrap().version);
+        for (i, e) in d.entries.iter().enumerate() {
+            assert_eq!(e.version, i as u64 + 1);
+        }
+    }
+
+    #[test]
+    fn unknown_peers_come_first_then_most_behind() {
+        let a = peer_with(10, 10);
+        let b = peer_with(10, 10);
+        let c = peer_with(10, 10);
+        let (ia, ib, ic) = (PeerId::from("a"), PeerId::from("b"), PeerId::from("c"));
+        let t = |max| {
+            Some(Theirs {
+                generation: 3,
+                max_version: max,
+                gc_floor: 0,
+            })
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let cands = vec![
+            Candidate {
+                id: &ia,
+                peer: &a,
+                theirs: t(8),
+            },
+            Candidate {
+                id: &ib,
+                peer: &b,
+                theirs: None,
+            },
+            Candidate {
+                id: &ic,
+                peer: &c,
+                theirs: t(2),
+            },
+        ];
+        let ds = build(cands, 10_000, &mut rng);
+        let order: Vec<&str> = ds.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(order, ["b", "c", "a"]);
+        assert_eq!(ds[2].from_version, 8);
+        assert_eq!(ds[2].entries.len(), 2);
+    }
+}

@@ -1,0 +1,119 @@
+//! Building the digest an exchange starts with.
+//!
+//! A digest that lists every known peer would grow with the cluster and
+//! overflow the frame budget at a few thousand peers. So a Syn digest covers
+//! a contiguous range of the sorted peer ids, as many as fit, starting where
+//! the previous one stopped: successive rounds rotate through every peer.
+//! Because the range is stated in the digest, the receiver can tell which
+//! peers the sender does not know (absent but inside the range).
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use crate::state::Peer;
+use crate::wire::{len_msg, Digest};
+use crate::PeerId;
+
+/// Builds a ranged digest of at most `budget` encoded bytes (the digest
+/// message body), starting at `cursor` and moving the cursor past it. The
+/// node's own entry is always included.
+pub(crate) fn build(
+    peers: &BTreeMap<PeerId, Peer>,
+    me: &PeerId,
+    cursor: &mut Option<PeerId>,
+    budget: usize,
+    max_id_bytes: usize,
+) -> Digest {
+    let start = cursor.take();
+    let mut digest = Digest {
+        ranged: true,
+        range_start: start.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+        range_end: String::new(),
+        entries: Vec::new(),
+    };
+    // Room for a range end that is not known yet.
+    let mut used = digest.header_len() + 3 + max_id_bytes;
+    if let Some(own) = peers.get(me) {
+        let e = own.digest_entry(me);
+        used += len_msg(e.encoded_len());
+        digest.entries.push(e);
+    }
+    let lower = match &start {
+        Some(s) => Bound::Included(s.clone()),
+        None => Bound::Unbounded,
+    };
+    for (id, peer) in peers.range((lower, Bound::Unbounded)) {
+        if id == me {
+            continue;
+        }
+        let e = peer.digest_entry(id);
+        let cost = len_msg(e.encoded_len());
+        if used + cost > budget {
+            digest.range_end = id.to_string();
+            *cursor = Some(id.clone());
+            return digest;
+        }
+        used += cost;
+        digest.entries.push(e);
+    }
+    digest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn table(n: usize) -> BTreeMap<PeerId, Peer> {
+        let now = Instant::now();
+        (0..n)
+            .map(|i| {
+                let id = PeerId::from(format!("peer-{i:05}"));
+                (
+                    id,
+                    Peer::new(7, format!("addr-{i}"), now, Duration::from_millis(100)),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_small_table_fits_in_one_unbounded_digest() {
+        let peers = table(10);
+        let me = PeerId::from("peer-00003");
+        let mut cursor = None;
+        let d = build(&peers, &me, &mut cursor, 4096, 64);
+        assert_eq!(d.entries.len(), 10);
+        assert!(d.range_start.is_empty() && d.range_end.is_empty());
+        assert!(cursor.is_none());
+        assert!(d.encoded_len() <= 4096);
+    }
+
+    #[test]
+    fn slices_rotate_until_every_peer_is_covered() {
+        let peers = table(1000);
+        let me = PeerId::from("peer-00500");
+        let mut cursor = None;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut rounds = 0;
+        loop {
+            let d = build(&peers, &me, &mut cursor, 2048, 64);
+            assert!(
+                d.encoded_len() <= 2048,
+                "digest of {} bytes",
+                d.encoded_len()
+            );
+            assert_eq!(d.entries[0].id, me, "own entry first");
+            for e in &d.entries[1..] {
+                assert!(d.covers(e.id.as_str()), "{} outside its range", e.id);
+                seen.insert(e.id.clone());
+            }
+            rounds += 1;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert!(rounds > 10, "1000 peers cannot fit 2 KiB");
+        assert_eq!(seen.len(), 999);
+    }
+}

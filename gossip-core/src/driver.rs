@@ -1,0 +1,478 @@
+//! The async driver: one tokio task per node owns the engine; users hold a
+//! cheap, cloneable [`Node`] handle.
+//!
+//! The task selects over the transport's incoming frames, the handle's
+//! commands and the engine's timer, then drains the engine's queues: frames
+//! to the transport, events to a broadcast channel, live membership to a
+//! watch channel. Reads (`get`, `live_peers`) go straight to the storage the
+//! engine writes through to, without a round trip to the task.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
+use tracing::Instrument;
+
+use crate::error::{Error, KeyError, TransportError};
+use crate::stats::Counters;
+use crate::{
+    Config, Engine, Event, MemoryStorage, PeerId, PeerRecord, PeerView, Stats, Storage, Transport,
+};
+
+/// Builds and starts a [`Node`]; see [`Node::builder`].
+#[must_use = "a builder does nothing until `start` is awaited"]
+pub struct NodeBuilder {
+    id: PeerId,
+    config: Config,
+    seeds: Vec<String>,
+    transport: Option<Arc<dyn Transport>>,
+    storage: Option<Arc<dyn Storage>>,
+    generation: Option<u64>,
+}
+
+impl NodeBuilder {
+    /// The configuration (default: [`Config::default`]).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+    /// Addresses of seed peers, contacted at start and whenever fewer than
+    /// `min_live_peers` are live. The node's own address may be among them.
+    pub fn seeds<I, S>(mut self, seeds: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.seeds.extend(seeds.into_iter().map(Into::into));
+        self
+    }
+    /// The transport (required). Its `local_addr` is advertised to peers.
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Arc::new(transport));
+        self
+    }
+    /// The peer table handles read from (default: a new [`MemoryStorage`]).
+    pub fn storage(mut self, storage: impl Storage) -> Self {
+        self.storage = Some(Arc::new(storage));
+        self
+    }
+    /// Overrides the generation (default: the start time in milliseconds,
+    /// made unique within the process). It must exceed every earlier
+    /// incarnation's, or peers keep the old state.
+    pub fn generation(mut self, generation: u64) -> Self {
+        self.generation = Some(generation);
+        self
+    }
+
+    /// Validates the configuration and starts the node's task on the current
+    /// tokio runtime. The first gossip round runs at once.
+    pub async fn start(self) -> Result<Node, Error> {
+        let transport = self
+            .transport
+            .ok_or(Error::Builder("a transport is required"))?;
+        let mut config = self.config;
+        config.validate()?;
+        if config.rng_seed.is_none() {
+            config.rng_seed = Some(RandomState::new().hash_one(fresh_generation()));
+        }
+        let storage = self
+            .storage
+            .unwrap_or_else(|| Arc::new(MemoryStorage::new()));
+        let generation = self.generation.unwrap_or_else(fresh_generation);
+        let addr = transport.local_addr();
+        let now = tokio::time::Instant::now().into_std();
+        let engine = Engine::new(
+            config.clone(),
+            self.id.clone(),
+            addr.clone(),
+            generation,
+            now,
+        )?
+        .with_seeds(self.seeds)
+        .with_storage(storage.clone());
+        let counters = engine.counters();
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (events_tx, _) = broadcast::channel(config.event_buffer);
+        let (members_tx, members_rx) = watch::channel(Vec::new());
+        let span = tracing::info_span!("node", node = %self.id);
+        let task = Task {
+            engine,
+            transport: transport.clone(),
+            cmds: cmd_rx,
+            events: events_tx.clone(),
+            members: members_tx,
+        };
+        let handle = tokio::spawn(task.run().instrument(span));
+        Ok(Node {
+            inner: Arc::new(Inner {
+                id: self.id,
+                generation,
+                addr,
+                config,
+                storage,
+                transport,
+                counters,
+                cmds: cmd_tx,
+                events: events_tx,
+                members: members_rx,
+                leaving: AtomicBool::new(false),
+                task: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+}
+
+/// A handle to a running node. Cheap to clone; the node stops when
+/// [`leave`](Node::leave) or [`shutdown`](Node::shutdown) is called, or when
+/// every handle is dropped.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: PeerId,
+    generation: u64,
+    addr: String,
+    config: Config,
+    storage: Arc<dyn Storage>,
+    transport: Arc<dyn Transport>,
+    counters: Arc<Counters>,
+    cmds: mpsc::UnboundedSender<Command>,
+    events: broadcast::Sender<Event>,
+    members: watch::Receiver<Vec<PeerId>>,
+    leaving: AtomicBool,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.inner.id)
+            .field("generation", &self.inner.generation)
+            .field("addr", &self.inner.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Command {
+    Set(String, Bytes),
+    Delete(String),
+    Peers(oneshot::Sender<Vec<PeerView>>),
+    Leave(oneshot::Sender<()>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+impl Node {
+    /// Starts building a node with the given id (unique in the cluster).
+    pub fn builder(id: impl Into<PeerId>) -> NodeBuilder {
+        NodeBuilder {
+            id: id.into(),
+            config: Config::default(),
+            seeds: Vec::new(),
+            transport: None,
+            storage: None,
+            generation: None,
+        }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> &PeerId {
+        &self.inner.id
+    }
+    /// This incarnation's generation.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation
+    }
+    /// The address this node advertises.
+    pub fn addr(&self) -> &str {
+        &self.inner.addr
+    }
+    /// The configuration the node runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Sets one of this node's keys (gossipmonger's `update`). Applied by
+    /// the node's task in call order; visible to [`get`](Node::get) once
+    /// applied, and to peers within a few rounds.
+    pub fn set(&self, key: impl Into<String>, value: impl Into<Bytes>) -> Result<(), Error> {
+        let (key, value) = (key.into(), value.into());
+        self.check_key(&key)?;
+        let c = &self.inner.config;
+        if value.len() > c.max_value_bytes {
+            return Err(KeyError::ValueTooLarge {
+                len: value.len(),
+                max: c.max_value_bytes,
+            }
+            .into());
+        }
+        let own = &self.inner.id;
+        if self.inner.storage.get(own, &key).is_none()
+            && self.inner.storage.keys(own).len() >= c.max_keys_per_peer
+        {
+            return Err(KeyError::TooManyKeys {
+                max: c.max_keys_per_peer,
+            }
+            .into());
+        }
+        self.command(Command::Set(key, value))
+    }
+
+    /// Deletes one of this node's keys; peers see `KeyDeleted`.
+    pub fn delete(&self, key: impl Into<String>) -> Result<(), Error> {
+        let key = key.into();
+        self.check_key(&key)?;
+        self.command(Command::Delete(key))
+    }
+
+    fn check_key(&self, key: &str) -> Result<(), Error> {
+        let max = self.inner.config.max_key_bytes;
+        if key.is_empty() {
+            return Err(KeyError::Empty.into());
+        }
+        if key.len() > max {
+            return Err(KeyError::KeyTooLong {
+                len: key.len(),
+                max,
+            }
+            .into());
+        }
+        if self.inner.leaving.load(Ordering::Relaxed) {
+            return Err(KeyError::Left.into());
+        }
+        Ok(())
+    }
+
+    fn command(&self, c: Command) -> Result<(), Error> {
+        self.inner.cmds.send(c).map_err(|_| Error::Stopped)
+    }
+
+    /// The value of `key` at `peer` (or at this node), if set.
+    pub fn get(&self, peer: &PeerId, key: &str) -> Option<Bytes> {
+        self.inner.storage.get(peer, key).map(|v| v.value)
+    }
+    /// Every live key of `peer`, sorted.
+    pub fn keys(&self, peer: &PeerId) -> Vec<(String, Bytes)> {
+        self.inner
+            .storage
+            .keys(peer)
+            .into_iter()
+            .map(|(k, v)| (k, v.value))
+            .collect()
+    }
+    /// Other peers currently live, sorted.
+    pub fn live_peers(&self) -> Vec<PeerId> {
+        let mut v = self.inner.storage.live_peers();
+        v.retain(|p| *p != self.inner.id);
+        v
+    }
+    /// Other peers currently dead, sorted.
+    pub fn dead_peers(&self) -> Vec<PeerId> {
+        let mut v = self.inner.storage.dead_peers();
+        v.retain(|p| *p != self.inner.id);
+        v
+    }
+    /// Records of every known peer (this node included), sorted by id.
+    pub fn peers(&self) -> Vec<PeerRecord> {
+        let mut v = self.inner.storage.peers();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+    /// The engine's full view of every peer (heartbeat, phi, versions),
+    /// fetched from the node's task.
+    pub async fn peer_views(&self) -> Result<Vec<PeerView>, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Peers(tx))?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// A stream of events from now on. A reader that falls more than
+    /// `Config::event_buffer` events behind receives [`Event::Lagged`] with
+    /// the number it missed, then continues.
+    pub fn events(&self) -> Events {
+        Events {
+            inner: BroadcastStream::new(self.inner.events.subscribe()),
+        }
+    }
+
+    /// The set of live peers, updated as it changes.
+    pub fn membership(&self) -> watch::Receiver<Vec<PeerId>> {
+        self.inner.members.clone()
+    }
+
+    /// The node's counters, with its transport's.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.inner.counters.snapshot();
+        s.transport = self.inner.transport.stats();
+        s
+    }
+
+    /// Tells the cluster this node leaves (peers report `PeerLeft`, never
+    /// `PeerDead`), gossips for `Config::leave_rounds` rounds, then stops.
+    pub async fn leave(&self) -> Result<(), Error> {
+        self.inner.leaving.store(true, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Leave(tx))?;
+        let _ = rx.await;
+        self.join().await
+    }
+
+    /// Stops at once without telling anyone: peers will see a crash.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        if self.command(Command::Shutdown(tx)).is_ok() {
+            let _ = rx.await;
+        }
+        self.join().await
+    }
+
+    async fn join(&self) -> Result<(), Error> {
+        let handle = self.inner.task.lock().expect("task lock").take();
+        if let Some(h) = handle {
+            h.await.map_err(|e| {
+                Error::Transport(TransportError::Other(format!("node task failed: {e}")))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A stream of a node's [`Event`]s; see [`Node::events`].
+pub struct Events {
+    inner: BroadcastStream<Event>,
+}
+
+impl Events {
+    /// The next event; `None` once the node has stopped and every event was read.
+    pub async fn recv(&mut self) -> Option<Event> {
+        std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx)).await
+    }
+}
+
+impl futures_core::Stream for Events {
+    type Item = Event;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        Pin::new(&mut self.inner).poll_next(cx).map(|item| {
+            item.map(|r| match r {
+                Ok(e) => e,
+                Err(BroadcastStreamRecvError::Lagged(missed)) => Event::Lagged { missed },
+            })
+        })
+    }
+}
+
+struct Task {
+    engine: Engine,
+    transport: Arc<dyn Transport>,
+    cmds: mpsc::UnboundedReceiver<Command>,
+    events: broadcast::Sender<Event>,
+    members: watch::Sender<Vec<PeerId>>,
+}
+
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl Task {
+    async fn run(mut self) {
+        tracing::debug!(generation = self.engine.generation(), "node started");
+        let mut done: Vec<oneshot::Sender<()>> = Vec::new();
+        loop {
+            let deadline = tokio::time::Instant::from_std(self.engine.poll_timeout());
+            tokio::select! {
+                cmd = self.cmds.recv() => match cmd {
+                    Some(Command::Set(k, v)) => {
+                        if let Err(e) = self.engine.set(&k, v, now()) {
+                            tracing::debug!(key = %k, error = %e, "set refused");
+                        }
+                    }
+                    Some(Command::Delete(k)) => {
+                        let _ = self.engine.delete(&k, now());
+                    }
+                    Some(Command::Peers(tx)) => {
+                        let _ = tx.send(self.engine.peers().collect());
+                    }
+                    Some(Command::Leave(tx)) => {
+                        self.engine.leave(now());
+                        done.push(tx);
+                    }
+                    Some(Command::Shutdown(tx)) => {
+                        done.push(tx);
+                        break;
+                    }
+                    None => break,
+                },
+                r = self.transport.recv() => match r {
+                    Ok((from, frame)) => {
+                        let _ = self.engine.handle_frame(now(), &from, &frame);
+                    }
+                    Err(TransportError::Closed) => {
+                        tracing::debug!("transport closed; node stops");
+                        break;
+                    }
+                    Err(e) => tracing::debug!(error = %e, "transport receive failed"),
+                },
+                _ = tokio::time::sleep_until(deadline) => self.engine.handle_tick(now()),
+            }
+            self.flush().await;
+            if self.engine.has_left() {
+                break;
+            }
+        }
+        let _ = self.transport.close().await;
+        tracing::debug!("node stopped");
+        for tx in done {
+            let _ = tx.send(());
+        }
+    }
+
+    async fn flush(&mut self) {
+        while let Some(t) = self.engine.poll_transmit() {
+            if let Err(e) = self.transport.send(&t.to, t.frame).await {
+                tracing::debug!(to = %t.to, error = %e, "send failed");
+            }
+        }
+        let mut changed = false;
+        while let Some(e) = self.engine.poll_event() {
+            changed |= !matches!(e, Event::KeyUpdated { .. } | Event::KeyDeleted { .. });
+            let _ = self.events.send(e);
+        }
+        if changed {
+            let live = self.engine.live_peers();
+            self.members.send_if_modified(|m| {
+                let differs = *m != live;
+                if differs {
+                    *m = live;
+                }
+                differs
+            });
+        }
+    }
+}
+
+/// A generation for a new incarnation: the wall clock in milliseconds, and
+/// strictly larger than any generation handed out before in this process.
+fn fresh_generation() -> u64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_millis() as u64);
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = wall.max(prev + 1);
+        match LAST.compare_exchange(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
+}

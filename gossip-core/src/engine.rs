@@ -1,0 +1,567 @@
+//! The sans-IO engine: one node's protocol state machine.
+//!
+//! Call order (the same under tokio and in the simulator):
+//!
+//! 1. `handle_frame(now, from, bytes)` for every frame that arrives;
+//! 2. `handle_tick(now)` whenever `poll_timeout()` is reached;
+//! 3. `set` / `delete` / `leave` as the user asks;
+//! 4. after each of those, drain `poll_transmit()` and `poll_event()`.
+//!
+//! The engine never reads a clock and draws randomness only from its own
+//! seeded generator, so the same seed and inputs give the same run.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::Config;
+use crate::error::{ConfigError, KeyError};
+use crate::phi::PhiParams;
+use crate::state::{Entry, Peer};
+use crate::stats::{Counters, Stats};
+use crate::wire::{len_msg, Body, Frame, Sender, PROTOCOL_VERSION};
+use crate::{
+    digest, select, Event, PeerId, PeerRecord, PeerStatus, Storage, StorageError, Versioned,
+};
+
+/// A frame to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination address.
+    pub to: String,
+    /// Encoded frame, at most `Config::max_frame_bytes` long.
+    pub frame: Bytes,
+}
+
+/// A read-only view of one peer as this node sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerView {
+    /// The peer.
+    pub id: PeerId,
+    /// Its incarnation.
+    pub generation: u64,
+    /// Its advertised address.
+    pub addr: String,
+    /// Live, dead or left.
+    pub status: PeerStatus,
+    /// Highest heartbeat seen.
+    pub heartbeat: u64,
+    /// Highest version held.
+    pub max_version: u64,
+    /// Phi at the last liveness check (0 for this node itself).
+    pub phi: f64,
+    /// Number of live keys.
+    pub keys: usize,
+}
+
+/// A peer that was removed, remembered so that stale gossip about it
+/// (from nodes that have not removed it yet) does not bring it back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Removed {
+    pub(crate) generation: u64,
+    pub(crate) heartbeat: u64,
+    pub(crate) at: Instant,
+}
+
+/// The Scuttlebutt state machine of one node.
+pub struct Engine {
+    pub(crate) id: PeerId,
+    pub(crate) generation: u64,
+    pub(crate) config: Config,
+    pub(crate) params: PhiParams,
+    pub(crate) peers: BTreeMap<PeerId, Peer>,
+    pub(crate) removed: BTreeMap<PeerId, Removed>,
+    seeds: Vec<String>,
+    pub(crate) rng: ChaCha8Rng,
+    start: Instant,
+    next_tick: Instant,
+    digest_cursor: Option<PeerId>,
+    leaving: Option<u32>,
+    transmits: VecDeque<Transmit>,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) storage: Option<Arc<dyn Storage>>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("id", &self.id)
+            .field("generation", &self.generation)
+            .field("peers", &self.peers.len())
+            .field("next_tick", &self.next_tick)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// A new node `id`, reachable at `addr`, in incarnation `generation`
+    /// (positive, and larger than any earlier incarnation's: start time in
+    /// milliseconds is the usual choice). Its first round is due at `now`.
+    pub fn new(
+        config: Config,
+        id: PeerId,
+        addr: String,
+        generation: u64,
+        now: Instant,
+    ) -> Result<Engine, ConfigError> {
+        config.validate()?;
+        if generation == 0 {
+            return Err(ConfigError::Invalid {
+                field: "generation",
+                reason: "must be positive".into(),
+            });
+        }
+        if id.as_str().is_empty()
+            || id.as_str().len() > config.max_id_bytes
+            || addr.len() > config.max_id_bytes
+        {
+            return Err(ConfigError::Invalid {
+                field: "max_id_bytes",
+                reason: format!("id and address must be 1 to {} bytes", config.max_id_bytes),
+            });
+        }
+        let seed = config.rng_seed.unwrap_or(generation)
+            ^ fnv1a(id.as_str().as_bytes())
+            ^ generation.rotate_left(17);
+        let params = PhiParams {
+            window: config.phi_window,
+            min_std_dev_ms: config.phi_min_std_dev.as_secs_f64() * 1000.0,
+            acceptable_pause_ms: config.phi_acceptable_pause.as_secs_f64() * 1000.0,
+        };
+        let mut me = Peer::new(generation, addr, now, config.gossip_interval);
+        me.heartbeat = 1;
+        let mut peers = BTreeMap::new();
+        peers.insert(id.clone(), me);
+        Ok(Engine {
+            id,
+            generation,
+            params,
+            peers,
+            removed: BTreeMap::new(),
+            seeds: Vec::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            start: now,
+            next_tick: now,
+            digest_cursor: None,
+            leaving: None,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            storage: None,
+            counters: Arc::new(Counters::default()),
+            config,
+        })
+    }
+
+    /// Adds seed addresses, contacted while fewer than `min_live_peers` are live.
+    pub fn with_seeds<I, S>(mut self, seeds: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        for s in seeds {
+            let s = s.into();
+            if !s.is_empty() && !self.seeds.contains(&s) {
+                self.seeds.push(s);
+            }
+        }
+        self
+    }
+
+    /// Writes the peer table through to `storage`. Addresses of peers the
+    /// storage remembers from an earlier run become extra seeds; their stale
+    /// records are dropped so the storage mirrors this engine's view.
+    pub fn with_storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        let mut book: Vec<PeerRecord> = storage.peers();
+        book.sort_by(|a, b| a.id.cmp(&b.id));
+        for r in book {
+            if r.id != self.id && r.status != PeerStatus::Left {
+                self = self.with_seeds([r.addr.clone()]);
+            }
+            if let Err(e) = storage.remove_peer(&r.id) {
+                tracing::debug!(error = %e, "storage refused a removal");
+                Counters::add(&self.counters.storage_errors, 1);
+            }
+        }
+        self.storage = Some(storage);
+        let own = self.record(&self.id.clone());
+        self.store(|s| s.put_peer(own));
+        self
+    }
+
+    // ---- queries ---------------------------------------------------------
+
+    /// This node's id.
+    pub fn id(&self) -> &PeerId {
+        &self.id
+    }
+    /// This node's generation.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+    /// This node's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    /// Counters of frames handled and dropped.
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot()
+    }
+    pub(crate) fn counters(&self) -> Arc<Counters> {
+        self.counters.clone()
+    }
+    /// What this node knows of `id` (itself included).
+    pub fn peer(&self, id: &PeerId) -> Option<PeerView> {
+        self.peers.get(id).map(|p| self.view(id, p))
+    }
+    /// Every peer this node knows, itself included, sorted by id.
+    pub fn peers(&self) -> impl Iterator<Item = PeerView> + '_ {
+        self.peers.iter().map(|(id, p)| self.view(id, p))
+    }
+    fn view(&self, id: &PeerId, p: &Peer) -> PeerView {
+        PeerView {
+            id: id.clone(),
+            generation: p.generation,
+            addr: p.addr.clone(),
+            status: p.status,
+            heartbeat: p.heartbeat,
+            max_version: p.max_version,
+            phi: if *id == self.id { 0.0 } else { p.last_phi },
+            keys: p.live_keys(),
+        }
+    }
+    /// Other peers with the given status, sorted.
+    pub fn peers_with(&self, status: PeerStatus) -> Vec<PeerId> {
+        self.peers
+            .iter()
+            .filter(|(id, p)| **id != self.id && p.status == status)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+    /// Other peers currently live, sorted.
+    pub fn live_peers(&self) -> Vec<PeerId> {
+        self.peers_with(PeerStatus::Live)
+    }
+    /// Other peers currently dead, sorted.
+    pub fn dead_peers(&self) -> Vec<PeerId> {
+        self.peers_with(PeerStatus::Dead)
+    }
+    /// The value of `key` at peer `id` (or this node), if set.
+    pub fn get(&self, id: &PeerId, key: &str) -> Option<&Bytes> {
+        self.peers
+            .get(id)?
+            .keys
+            .get(key)
+            .filter(|e| !e.deleted)
+            .map(|e| &e.value)
+    }
+    /// The live keys of peer `id`, sorted.
+    pub fn keys(&self, id: &PeerId) -> Vec<(String, Bytes)> {
+        self.peers.get(id).map_or_else(Vec::new, |p| {
+            p.keys
+                .iter()
+                .filter(|(_, e)| !e.deleted)
+                .map(|(k, e)| (k.clone(), e.value.clone()))
+                .collect()
+        })
+    }
+    /// Whether a `leave` has finished its announcement rounds.
+    pub fn has_left(&self) -> bool {
+        self.leaving == Some(0)
+    }
+
+    // ---- outputs ---------------------------------------------------------
+
+    /// The next frame to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+    /// The next event for the user, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+    /// When `handle_tick` should be called next.
+    pub fn poll_timeout(&self) -> Instant {
+        self.next_tick
+    }
+
+    // ---- user commands ---------------------------------------------------
+
+    /// Sets one of this node's keys; returns the new version.
+    pub fn set(&mut self, key: &str, value: Bytes, now: Instant) -> Result<u64, KeyError> {
+        let c = &self.config;
+        if key.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        if key.len() > c.max_key_bytes {
+            return Err(KeyError::KeyTooLong {
+                len: key.len(),
+                max: c.max_key_bytes,
+            });
+        }
+        if value.len() > c.max_value_bytes {
+            return Err(KeyError::ValueTooLarge {
+                len: value.len(),
+                max: c.max_value_bytes,
+            });
+        }
+        if self.leaving.is_some() {
+            return Err(KeyError::Left);
+        }
+        let max_keys = c.max_keys_per_peer;
+        let me = self.peers.get_mut(&self.id).expect("own entry");
+        let is_new = me.keys.get(key).is_none_or(|e| e.deleted);
+        if is_new && me.live_keys() >= max_keys {
+            return Err(KeyError::TooManyKeys { max: max_keys });
+        }
+        me.max_version += 1;
+        let version = me.max_version;
+        let _ = me.put(
+            key,
+            Entry {
+                value: value.clone(),
+                version,
+                deleted: false,
+            },
+            now,
+        );
+        let id = self.id.clone();
+        self.store(|s| s.put_key(&id, key, Versioned { value, version }));
+        Ok(version)
+    }
+
+    /// Deletes one of this node's keys; returns the tombstone's version, or
+    /// `None` if the key was not set.
+    pub fn delete(&mut self, key: &str, now: Instant) -> Result<Option<u64>, KeyError> {
+        if self.leaving.is_some() {
+            return Err(KeyError::Left);
+        }
+        let me = self.peers.get_mut(&self.id).expect("own entry");
+        if me.keys.get(key).is_none_or(|e| e.deleted) {
+            return Ok(None);
+        }
+        me.max_version += 1;
+        let version = me.max_version;
+        let _ = me.put(
+            key,
+            Entry {
+                value: Bytes::new(),
+                version,
+                deleted: true,
+            },
+            now,
+        );
+        let id = self.id.clone();
+        self.store(|s| s.remove_key(&id, key));
+        Ok(Some(version))
+    }
+
+    /// Announces that this node leaves the cluster. It keeps gossiping for
+    /// `leave_rounds` rounds (to every live peer, up to 32 a round) so that all
+    /// learn it left; [`Engine::has_left`] turns true after them.
+    pub fn leave(&mut self, now: Instant) {
+        if self.leaving.is_some() {
+            return;
+        }
+        self.leaving = Some(self.config.leave_rounds.max(1));
+        let me = self.peers.get_mut(&self.id).expect("own entry");
+        me.max_version += 1;
+        me.status = PeerStatus::Left;
+        let own = self.record(&self.id.clone());
+        self.store(|s| s.put_peer(own));
+        self.next_tick = now;
+    }
+
+    // ---- the round ---------------------------------------------------------
+
+    /// Runs a gossip round if one is due at `now`: bump the heartbeat, check
+    /// liveness, collect garbage, and start exchanges with chosen peers.
+    pub fn handle_tick(&mut self, now: Instant) {
+        if now < self.next_tick {
+            return;
+        }
+        self.next_tick = now + self.config.gossip_interval;
+        if self.has_left() {
+            return;
+        }
+        Counters::add(&self.counters.rounds, 1);
+        self.peers.get_mut(&self.id).expect("own entry").heartbeat += 1;
+        self.check_liveness(now);
+        self.collect_garbage(now);
+
+        let (live, dead): (Vec<&Peer>, Vec<&Peer>) = self
+            .peers
+            .iter()
+            .filter(|(id, p)| **id != self.id && p.status != PeerStatus::Left)
+            .map(|(_, p)| p)
+            .partition(|p| p.status == PeerStatus::Live);
+        let live: Vec<&str> = live.iter().map(|p| p.addr.as_str()).collect();
+        let dead: Vec<&str> = dead.iter().map(|p| p.addr.as_str()).collect();
+        let own_addr = self.peers[&self.id].addr.clone();
+        let fanout = match self.leaving {
+            Some(_) => self.config.fanout.max(live.len().min(32)),
+            None => self.config.fanout,
+        };
+        let targets = select::targets(
+            &mut self.rng,
+            &live,
+            &dead,
+            &self.seeds,
+            fanout,
+            self.config.min_live_peers,
+            &own_addr,
+        );
+        for to in targets {
+            let budget = self.body_budget() - 6;
+            let d = digest::build(
+                &self.peers,
+                &self.id,
+                &mut self.digest_cursor,
+                budget,
+                self.config.max_id_bytes,
+            );
+            self.send(to, Body::Syn(d));
+        }
+        if let Some(n) = self.leaving.as_mut() {
+            *n -= 1;
+        }
+    }
+
+    fn check_liveness(&mut self, now: Instant) {
+        let threshold = self.config.phi_threshold;
+        let mut died = Vec::new();
+        for (id, p) in self.peers.iter_mut() {
+            if *id == self.id {
+                continue;
+            }
+            p.last_phi = p.detector.phi(now, &self.params);
+            if p.status == PeerStatus::Live && p.last_phi > threshold {
+                p.status = PeerStatus::Dead;
+                p.status_since = now;
+                died.push(id.clone());
+            }
+        }
+        for id in died {
+            tracing::debug!(node = %self.id, peer = %id, "peer dead");
+            self.events.push_back(Event::PeerDead { peer: id.clone() });
+            let r = self.record(&id);
+            self.store(|s| s.put_peer(r));
+        }
+    }
+
+    fn collect_garbage(&mut self, now: Instant) {
+        let grace = self.config.dead_peer_grace;
+        let gone: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| {
+                **id != self.id
+                    && p.status != PeerStatus::Live
+                    && now.saturating_duration_since(p.status_since) >= grace
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            if let Some(p) = self.peers.remove(&id) {
+                self.removed.insert(
+                    id.clone(),
+                    Removed {
+                        generation: p.generation,
+                        heartbeat: p.heartbeat,
+                        at: now,
+                    },
+                );
+                self.events
+                    .push_back(Event::PeerRemoved { peer: id.clone() });
+                self.store(|s| s.remove_peer(&id));
+            }
+        }
+        self.removed
+            .retain(|_, r| now.saturating_duration_since(r.at) < grace);
+        let tomb = self.config.tombstone_grace;
+        for p in self.peers.values_mut() {
+            p.collect_garbage(now, tomb);
+        }
+    }
+
+    // ---- helpers shared with the exchange --------------------------------
+
+    /// Bytes available for a frame's body message.
+    pub(crate) fn body_budget(&self) -> usize {
+        let me = &self.peers[&self.id];
+        let sender = Sender {
+            id: self.id.clone(),
+            generation: self.generation,
+            addr: me.addr.clone(),
+        };
+        let max = self.config.max_frame_bytes;
+        max - (Frame::envelope_len(PROTOCOL_VERSION, &self.config.cluster_id, &sender, max)
+            - len_msg(max)
+            + 1
+            + 5)
+    }
+
+    pub(crate) fn send(&mut self, to: String, body: Body) {
+        let me = &self.peers[&self.id];
+        let frame = Frame {
+            protocol: PROTOCOL_VERSION,
+            cluster_id: self.config.cluster_id.clone(),
+            sender: Sender {
+                id: self.id.clone(),
+                generation: self.generation,
+                addr: me.addr.clone(),
+            },
+            body,
+        };
+        let bytes = frame.encode();
+        if bytes.len() > self.config.max_frame_bytes {
+            // The budget arithmetic is exact, so this is a bug; never send it.
+            debug_assert!(false, "frame of {} bytes over budget", bytes.len());
+            tracing::error!(len = bytes.len(), "internal: frame over budget not sent");
+            return;
+        }
+        Counters::add(&self.counters.frames_out, 1);
+        Counters::add(&self.counters.bytes_out, bytes.len() as u64);
+        self.transmits.push_back(Transmit { to, frame: bytes });
+    }
+
+    pub(crate) fn record(&self, id: &PeerId) -> PeerRecord {
+        let p = &self.peers[id];
+        PeerRecord {
+            id: id.clone(),
+            generation: p.generation,
+            addr: p.addr.clone(),
+            status: p.status,
+        }
+    }
+
+    pub(crate) fn store(&self, f: impl FnOnce(&dyn Storage) -> Result<(), StorageError>) {
+        if let Some(s) = &self.storage {
+            if let Err(e) = f(s.as_ref()) {
+                tracing::debug!(node = %self.id, error = %e, "storage write failed");
+                Counters::add(&self.counters.storage_errors, 1);
+            }
+        }
+    }
+
+    /// The largest generation believable at `now`: generations are start
+    /// times in milliseconds, so this node's own, plus the time since it
+    /// started, plus the configured skew.
+    pub(crate) fn max_generation(&self, now: Instant) -> u64 {
+        let elapsed = now.saturating_duration_since(self.start);
+        self.generation
+            .saturating_add(elapsed.as_millis() as u64)
+            .saturating_add(self.config.max_generation_skew.as_millis() as u64)
+    }
+}
+
+/// FNV-1a: a stable hash to mix a node's id into its random seed.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

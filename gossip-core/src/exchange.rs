@@ -1,0 +1,401 @@
+//! Handling frames: the Syn / SynAck / Ack exchange and applying deltas.
+
+use std::collections::HashSet;
+use std::ops::Bound;
+use std::time::Instant;
+
+use crate::delta::{self, Candidate, Theirs};
+use crate::engine::Engine;
+use crate::error::DecodeError;
+use crate::state::{Entry, Peer};
+use crate::stats::Counters;
+use crate::wire::{len_msg, Body, Digest, DigestEntry, Frame, PeerDelta, Sender};
+use crate::{Event, PeerId, PeerStatus, Versioned};
+
+impl Engine {
+    /// Handles one frame that arrived from transport address `from`.
+    ///
+    /// A frame that is oversized, undecodable, from another cluster or
+    /// protocol version, or that breaks a rule or a limit is dropped whole:
+    /// it is counted, logged at debug, returned as the error, and it changes
+    /// no state.
+    pub fn handle_frame(
+        &mut self,
+        now: Instant,
+        from: &str,
+        bytes: &[u8],
+    ) -> Result<(), DecodeError> {
+        let frame = match Frame::decode(bytes, &self.config, self.max_generation(now)) {
+            Ok(f) => f,
+            Err(e) => {
+                let c = &self.counters;
+                let counter = match &e {
+                    DecodeError::TooLarge { .. } => &c.dropped_oversize,
+                    DecodeError::Malformed(_) => &c.dropped_malformed,
+                    DecodeError::UnknownVersion { .. } => &c.dropped_unknown_version,
+                    DecodeError::WrongCluster { .. } => &c.dropped_wrong_cluster,
+                    _ => &c.dropped_invalid,
+                };
+                Counters::add(counter, 1);
+                tracing::debug!(node = %self.id, from, len = bytes.len(), error = %e, "frame dropped");
+                return Err(e);
+            }
+        };
+        if frame.sender.id == self.id {
+            Counters::add(&self.counters.dropped_invalid, 1);
+            let e = DecodeError::Invalid(format!(
+                "frame claims to come from this node (generation {})",
+                frame.sender.generation
+            ));
+            tracing::debug!(node = %self.id, from, error = %e, "frame dropped");
+            return Err(e);
+        }
+        if self.has_left() {
+            return Ok(());
+        }
+        Counters::add(&self.counters.frames_in, 1);
+        Counters::add(&self.counters.bytes_in, bytes.len() as u64);
+        match frame.body {
+            Body::Syn(digest) => self.on_syn(now, &frame.sender, &digest),
+            Body::SynAck(digest, deltas) => {
+                for d in deltas {
+                    self.apply(now, d);
+                }
+                self.on_requests(now, &frame.sender, &digest);
+            }
+            Body::Ack(deltas) => {
+                for d in deltas {
+                    self.apply(now, d);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A Syn: absorb heartbeats, then answer with what the sender lacks and
+    /// requests for what this node lacks.
+    fn on_syn(&mut self, now: Instant, sender: &Sender, digest: &Digest) {
+        let mut requests = Vec::new();
+        let mut theirs: Vec<(PeerId, Option<Theirs>)> = Vec::new();
+        let mut mentioned: HashSet<&str> = HashSet::with_capacity(digest.entries.len());
+        for e in &digest.entries {
+            mentioned.insert(e.id.as_str());
+            if e.id == self.id {
+                // They are behind on this node itself.
+                let me = &self.peers[&self.id];
+                if e.generation != me.generation
+                    || e.max_version < me.max_version
+                    || e.heartbeat < me.heartbeat
+                {
+                    theirs.push((e.id.clone(), Some(e.into())));
+                }
+                continue;
+            }
+            self.observe(now, e);
+            match self.peers.get(&e.id) {
+                None => {
+                    if e.generation > 0 && !self.is_zombie(&e.id, e.generation, e.heartbeat) {
+                        requests.push(DigestEntry {
+                            id: e.id.clone(),
+                            generation: 0,
+                            max_version: 0,
+                            heartbeat: 0,
+                            gc_floor: 0,
+                        });
+                    }
+                }
+                Some(p) if e.generation > p.generation => requests.push(p.digest_entry(&e.id)),
+                Some(p) if e.generation < p.generation => {
+                    theirs.push((e.id.clone(), Some(e.into())))
+                }
+                Some(p) => {
+                    if e.max_version > p.max_version {
+                        requests.push(p.digest_entry(&e.id));
+                    } else if p.max_version > e.max_version || p.heartbeat > e.heartbeat {
+                        theirs.push((e.id.clone(), Some(e.into())));
+                    }
+                }
+            }
+        }
+        if digest.ranged {
+            let lower = Bound::Included(digest.range_start.as_str());
+            let upper = if digest.range_end.is_empty() {
+                Bound::Unbounded
+            } else {
+                Bound::Excluded(digest.range_end.as_str())
+            };
+            for (id, p) in self.peers.range::<str, _>((lower, upper)) {
+                // Only live peers are introduced: a peer this node thinks
+                // dead or gone would only be reported as joined, then dead.
+                if p.status == PeerStatus::Live
+                    && *id != sender.id
+                    && !mentioned.contains(id.as_str())
+                {
+                    theirs.push((id.clone(), None));
+                }
+            }
+        }
+        // Requests take at most half the frame; deltas the rest.
+        let budget = self.body_budget();
+        let mut reply = Digest::default();
+        let mut used = 0;
+        for r in requests {
+            let cost = len_msg(r.encoded_len());
+            if used + cost > budget / 2 {
+                break;
+            }
+            used += cost;
+            reply.entries.push(r);
+        }
+        let left = budget - len_msg(reply.encoded_len()) - 6;
+        let deltas = self.build_deltas(&theirs, left);
+        if !reply.entries.is_empty() || !deltas.is_empty() {
+            self.send(sender.addr.clone(), Body::SynAck(reply, deltas));
+        }
+    }
+
+    /// The requests of a SynAck: absorb the heartbeats they carry and send
+    /// the deltas asked for in an Ack.
+    fn on_requests(&mut self, now: Instant, sender: &Sender, digest: &Digest) {
+        let mut theirs = Vec::new();
+        for e in &digest.entries {
+            if e.id != self.id {
+                self.observe(now, e);
+            }
+            if let Some(p) = self.peers.get(&e.id) {
+                let newer = p.generation > e.generation
+                    || (p.generation == e.generation
+                        && (p.max_version > e.max_version || p.heartbeat > e.heartbeat));
+                if newer {
+                    theirs.push((e.id.clone(), Some(e.into())));
+                }
+            }
+        }
+        let budget = self.body_budget();
+        let deltas = self.build_deltas(&theirs, budget);
+        if !deltas.is_empty() {
+            self.send(sender.addr.clone(), Body::Ack(deltas));
+        }
+    }
+
+    fn build_deltas(
+        &mut self,
+        theirs: &[(PeerId, Option<Theirs>)],
+        budget: usize,
+    ) -> Vec<PeerDelta> {
+        let candidates = theirs
+            .iter()
+            .filter_map(|(id, t)| {
+                self.peers.get_key_value(id).map(|(id, peer)| Candidate {
+                    id,
+                    peer,
+                    theirs: *t,
+                })
+            })
+            .collect();
+        delta::build(candidates, budget, &mut self.rng)
+    }
+
+    /// Whether gossip about `id` describes a peer this node already removed.
+    fn is_zombie(&self, id: &PeerId, generation: u64, heartbeat: u64) -> bool {
+        self.removed.get(id).is_some_and(|r| {
+            generation < r.generation || (generation == r.generation && heartbeat <= r.heartbeat)
+        })
+    }
+
+    /// Takes a newer heartbeat from a digest entry of the same generation.
+    fn observe(&mut self, now: Instant, e: &DigestEntry) {
+        self.heartbeat(now, &e.id, e.generation, e.heartbeat);
+    }
+
+    /// Records heartbeat `hb` of `id`, once per increase; a dead peer whose
+    /// heartbeat moves is live again.
+    fn heartbeat(&mut self, now: Instant, id: &PeerId, generation: u64, hb: u64) {
+        let Some(p) = self.peers.get_mut(id) else {
+            return;
+        };
+        if p.generation != generation || hb <= p.heartbeat {
+            return;
+        }
+        p.heartbeat = hb;
+        p.detector.record(now, &self.params);
+        if p.status == PeerStatus::Dead {
+            p.status = PeerStatus::Live;
+            p.status_since = now;
+            p.detector.reset_clock(now);
+            tracing::debug!(node = %self.id, peer = %id, "peer live again");
+            self.events.push_back(Event::PeerLive { peer: id.clone() });
+            let r = self.record(id);
+            self.store(|s| s.put_peer(r));
+        }
+    }
+
+    /// Applies one peer's delta. Deltas that do not connect to what this node
+    /// holds are skipped (counted); nothing older ever replaces anything newer.
+    pub(crate) fn apply(&mut self, now: Instant, d: PeerDelta) {
+        if d.id == self.id {
+            return;
+        }
+        let interval = self.config.gossip_interval;
+        match self.peers.get_mut(&d.id) {
+            None => {
+                if d.left || self.is_zombie(&d.id, d.generation, d.heartbeat) {
+                    return;
+                }
+                if d.from_version != 0 {
+                    Counters::add(&self.counters.deltas_skipped, 1);
+                    return;
+                }
+                if self.peers.len() > self.config.max_peers {
+                    Counters::add(&self.counters.peers_refused, 1);
+                    tracing::debug!(node = %self.id, peer = %d.id, "max_peers reached; peer ignored");
+                    return;
+                }
+                let mut p = Peer::new(d.generation, d.addr.clone(), now, interval);
+                p.heartbeat = d.heartbeat;
+                self.peers.insert(d.id.clone(), p);
+                self.removed.remove(&d.id);
+                tracing::debug!(node = %self.id, peer = %d.id, addr = %d.addr, "peer joined");
+                self.events.push_back(Event::PeerJoined {
+                    peer: d.id.clone(),
+                    addr: d.addr.clone(),
+                });
+                let r = self.record(&d.id);
+                self.store(|s| s.put_peer(r));
+            }
+            Some(p) if d.generation < p.generation => return,
+            Some(p) if d.generation > p.generation => {
+                if d.from_version != 0 {
+                    Counters::add(&self.counters.deltas_skipped, 1);
+                    return;
+                }
+                let was = p.status;
+                p.clear();
+                *p = Peer::new(d.generation, d.addr.clone(), now, interval);
+                p.heartbeat = d.heartbeat;
+                let id = d.id.clone();
+                tracing::debug!(node = %self.id, peer = %id, generation = d.generation, "peer restarted");
+                self.events.push_back(Event::PeerRestarted {
+                    peer: id.clone(),
+                    generation: d.generation,
+                });
+                if was != PeerStatus::Live {
+                    self.events.push_back(Event::PeerLive { peer: id.clone() });
+                }
+                let r = self.record(&id);
+                self.store(|s| s.clear_keys(&id).and_then(|_| s.put_peer(r)));
+            }
+            Some(p) => {
+                if p.addr != d.addr && !d.addr.is_empty() {
+                    p.addr = d.addr.clone();
+                    let r = self.record(&d.id);
+                    self.store(|s| s.put_peer(r));
+                }
+                self.heartbeat(now, &d.id, d.generation, d.heartbeat);
+            }
+        }
+        self.apply_entries(now, d);
+    }
+
+    fn apply_entries(&mut self, now: Instant, d: PeerDelta) {
+        let max_keys = self.config.max_keys_per_peer;
+        let id = d.id;
+        let p = self.peers.get_mut(&id).expect("peer present");
+        if d.reset && p.gc_floor < d.gc_floor && p.max_version < d.gc_floor {
+            let kept: HashSet<&str> = d
+                .entries
+                .iter()
+                .filter(|e| !e.deleted)
+                .map(|e| e.key.as_str())
+                .collect();
+            let dropped = p.clear();
+            p.max_version = 0;
+            p.gc_floor = d.gc_floor;
+            for (key, e) in dropped {
+                if !kept.contains(key.as_str()) {
+                    self.events.push_back(Event::KeyDeleted {
+                        peer: id.clone(),
+                        key,
+                        version: e.version,
+                    });
+                }
+            }
+            self.store(|s| s.clear_keys(&id));
+        }
+        let p = self.peers.get_mut(&id).expect("peer present");
+        if d.from_version > p.max_version {
+            Counters::add(&self.counters.deltas_skipped, 1);
+            return;
+        }
+        let mut reached = d.to_version;
+        let mut writes = Vec::new();
+        for kv in d.entries {
+            if kv.version <= p.max_version {
+                continue;
+            }
+            let is_new = p.keys.get(&kv.key).is_none_or(|e| e.deleted);
+            if !kv.deleted && is_new && p.live_keys() >= max_keys {
+                // Stop here so what is held stays a gap-free prefix.
+                Counters::add(&self.counters.keys_refused, 1);
+                tracing::debug!(node = %self.id, peer = %id, "max_keys_per_peer reached; rest of delta ignored");
+                reached = kv.version - 1;
+                break;
+            }
+            let entry = Entry {
+                value: kv.value.clone(),
+                version: kv.version,
+                deleted: kv.deleted,
+            };
+            if let Ok(old) = p.put(&kv.key, entry, now) {
+                let had_value = old.is_some_and(|o| !o.deleted);
+                if kv.deleted {
+                    if had_value {
+                        self.events.push_back(Event::KeyDeleted {
+                            peer: id.clone(),
+                            key: kv.key.clone(),
+                            version: kv.version,
+                        });
+                    }
+                } else {
+                    self.events.push_back(Event::KeyUpdated {
+                        peer: id.clone(),
+                        key: kv.key.clone(),
+                        value: kv.value.clone(),
+                        version: kv.version,
+                    });
+                }
+                writes.push(kv);
+            }
+        }
+        p.max_version = p.max_version.max(reached);
+        let became_left = d.left && reached == d.to_version && p.status != PeerStatus::Left;
+        if became_left {
+            p.status = PeerStatus::Left;
+            p.status_since = now;
+        }
+        if self.storage.is_some() {
+            for kv in writes {
+                if kv.deleted {
+                    self.store(|s| s.remove_key(&id, &kv.key));
+                } else {
+                    self.store(|s| {
+                        s.put_key(
+                            &id,
+                            &kv.key,
+                            Versioned {
+                                value: kv.value,
+                                version: kv.version,
+                            },
+                        )
+                    });
+                }
+            }
+        }
+        if became_left {
+            tracing::debug!(node = %self.id, peer = %id, "peer left");
+            self.events.push_back(Event::PeerLeft { peer: id.clone() });
+            let r = self.record(&id);
+            self.store(|s| s.put_peer(r));
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! A Scuttlebutt gossip engine for cluster membership.
+//!
+//! The engine ([`Engine`]) is sans-IO: it never reads a clock, opens a socket
+//! or draws from the OS random generator. Time comes in as an argument, frames
+//! come in through `handle_frame` and go out through `poll_transmit`, events
+//! through `poll_event`. The async driver ([`Node`]) runs one engine per tokio
+//! task over any [`Transport`], writing the peer table through to a [`Storage`].
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod config;
+mod delta;
+mod digest;
+mod driver;
+mod engine;
+mod error;
+mod event;
+mod exchange;
+mod phi;
+mod select;
+pub mod sim;
+mod state;
+mod stats;
+mod transport;
+pub mod wire;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use config::Config;
+pub use driver::{Events, Node, NodeBuilder};
+pub use engine::{Engine, PeerView, Transmit};
+pub use error::{ConfigError, DecodeError, Error, KeyError, TransportError};
+pub use event::Event;
+pub use gossip_storage::{
+    MemoryStorage, PeerId, PeerRecord, PeerStatus, Storage, StorageError, Versioned,
+};
+pub use stats::Stats;
+pub use transport::{Transport, TransportStats};

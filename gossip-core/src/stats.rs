@@ -1,0 +1,71 @@
+//! Counters a node keeps about the frames it handles.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::transport::TransportStats;
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// A snapshot of a node's counters.
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct Stats {
+            $($(#[$doc])* pub $name: u64,)*
+            /// The transport's own counters (filled in by the node handle).
+            pub transport: TransportStats,
+        }
+
+        /// Shared atomic counters: the engine writes, handles read.
+        #[derive(Debug, Default)]
+        pub(crate) struct Counters {
+            $(pub(crate) $name: AtomicU64,)*
+        }
+
+        impl Counters {
+            pub(crate) fn snapshot(&self) -> Stats {
+                Stats {
+                    $($name: self.$name.load(Ordering::Relaxed),)*
+                    transport: TransportStats::default(),
+                }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Frames accepted and processed.
+    frames_in,
+    /// Bytes of accepted frames.
+    bytes_in,
+    /// Frames produced for sending.
+    frames_out,
+    /// Bytes of produced frames.
+    bytes_out,
+    /// Frames dropped because they exceeded `max_frame_bytes`.
+    dropped_oversize,
+    /// Frames dropped because they did not decode.
+    dropped_malformed,
+    /// Frames dropped because they came from another cluster.
+    dropped_wrong_cluster,
+    /// Frames dropped because of an unknown protocol version.
+    dropped_unknown_version,
+    /// Frames dropped because they broke a protocol rule or a limit
+    /// (absurd versions or generations, unordered deltas, oversized keys).
+    dropped_invalid,
+    /// Peer deltas skipped because they did not connect to what this node holds.
+    deltas_skipped,
+    /// New peers ignored because `max_peers` was reached.
+    peers_refused,
+    /// Keys ignored because a peer reached `max_keys_per_peer`.
+    keys_refused,
+    /// Writes the storage backend refused.
+    storage_errors,
+    /// Gossip rounds run.
+    rounds,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,513 @@
+//! The wire format: frames, their encoding, exact sizes, and validation.
+//!
+//! The generated protobuf types (from `proto/gossip.proto`) stay private to
+//! this module; the engine works with the plain types below, converted at the
+//! edge. Decoding checks every limit before the engine sees a frame, so a
+//! frame the engine handles is well-formed and within bounds.
+
+use bytes::Bytes;
+use prost::Message as _;
+
+use crate::config::Config;
+use crate::error::DecodeError;
+use crate::PeerId;
+
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+mod pb {
+    include!(concat!(env!("OUT_DIR"), "/gossip.v1.rs"));
+}
+
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One message on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Protocol version of the sender.
+    pub protocol: u32,
+    /// Cluster the frame belongs to.
+    pub cluster_id: String,
+    /// Who sent it and where to answer.
+    pub sender: Sender,
+    /// The message.
+    pub body: Body,
+}
+
+/// The sender of a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    /// Its id.
+    pub id: PeerId,
+    /// Its generation.
+    pub generation: u64,
+    /// The address to answer at.
+    pub addr: String,
+}
+
+/// The three messages of an exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// The initiator's digest.
+    Syn(Digest),
+    /// Requests from the responder, and the deltas the initiator lacks.
+    SynAck(Digest, Vec<PeerDelta>),
+    /// The deltas the responder asked for.
+    Ack(Vec<PeerDelta>),
+}
+
+/// A summary of what a node knows; see `proto/gossip.proto`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Digest {
+    /// Whether absence from `entries` within the range means "unknown".
+    pub ranged: bool,
+    /// First id covered (inclusive).
+    pub range_start: String,
+    /// First id not covered; empty for no upper bound.
+    pub range_end: String,
+    /// The entries.
+    pub entries: Vec<DigestEntry>,
+}
+
+impl Digest {
+    /// Whether `id` lies in the digest's range (false for unranged digests).
+    pub fn covers(&self, id: &str) -> bool {
+        self.ranged
+            && id >= self.range_start.as_str()
+            && (self.range_end.is_empty() || id < self.range_end.as_str())
+    }
+}
+
+/// What one node knows of one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestEntry {
+    /// The peer.
+    pub id: PeerId,
+    /// Its generation (0: unknown).
+    pub generation: u64,
+    /// Highest version held.
+    pub max_version: u64,
+    /// Highest heartbeat seen.
+    pub heartbeat: u64,
+    /// Garbage-collection floor.
+    pub gc_floor: u64,
+}
+
+/// One peer's entries with versions in `(from_version, to_version]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerDelta {
+    /// The peer.
+    pub id: PeerId,
+    /// Its generation.
+    pub generation: u64,
+    /// Its address.
+    pub addr: String,
+    /// Its heartbeat as the sender knows it.
+    pub heartbeat: u64,
+    /// Exclusive lower bound of the versions covered.
+    pub from_version: u64,
+    /// Inclusive upper bound of the versions covered.
+    pub to_version: u64,
+    /// The sender's garbage-collection floor for the peer.
+    pub gc_floor: u64,
+    /// The receiver must drop its keys for the peer first.
+    pub reset: bool,
+    /// The peer has left.
+    pub left: bool,
+    /// Entries in increasing version order.
+    pub entries: Vec<KeyValue>,
+}
+
+/// A versioned key/value or tombstone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    /// The key.
+    pub key: String,
+    /// The value (empty for a tombstone).
+    pub value: Bytes,
+    /// The owner's version.
+    pub version: u64,
+    /// Whether this is a tombstone.
+    pub deleted: bool,
+}
+
+// ---- exact encoded sizes (proto3 omits default scalars) -------------------
+
+fn varint(v: u64) -> usize {
+    prost::encoding::encoded_len_varint(v)
+}
+fn len_u64(v: u64) -> usize {
+    if v == 0 {
+        0
+    } else {
+        1 + varint(v)
+    }
+}
+fn len_bool(b: bool) -> usize {
+    if b {
+        2
+    } else {
+        0
+    }
+}
+fn len_bytes(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        1 + varint(n as u64) + n
+    }
+}
+/// Size of an embedded message field (or repeated element) of body size `n`.
+pub(crate) fn len_msg(n: usize) -> usize {
+    1 + varint(n as u64) + n
+}
+
+impl KeyValue {
+    /// Encoded size of the message body.
+    pub fn encoded_len(&self) -> usize {
+        len_bytes(self.key.len())
+            + len_bytes(self.value.len())
+            + len_u64(self.version)
+            + len_bool(self.deleted)
+    }
+}
+
+impl PeerDelta {
+    /// Encoded size of the header fields (everything but `entries`).
+    pub(crate) fn header_len(&self) -> usize {
+        len_bytes(self.id.as_str().len())
+            + len_u64(self.generation)
+            + len_bytes(self.addr.len())
+            + len_u64(self.heartbeat)
+            + len_u64(self.from_version)
+            + len_u64(self.to_version)
+            + len_u64(self.gc_floor)
+            + len_bool(self.reset)
+            + len_bool(self.left)
+    }
+    /// Encoded size of the message body.
+    pub fn encoded_len(&self) -> usize {
+        self.header_len()
+            + self
+                .entries
+                .iter()
+                .map(|e| len_msg(e.encoded_len()))
+                .sum::<usize>()
+    }
+}
+
+impl DigestEntry {
+    /// Encoded size of the message body.
+    pub fn encoded_len(&self) -> usize {
+        len_bytes(self.id.as_str().len())
+            + len_u64(self.generation)
+            + len_u64(self.max_version)
+            + len_u64(self.heartbeat)
+            + len_u64(self.gc_floor)
+    }
+}
+
+impl Digest {
+    /// Encoded size of the header fields (everything but `entries`).
+    pub(crate) fn header_len(&self) -> usize {
+        len_bool(self.ranged) + len_bytes(self.range_start.len()) + len_bytes(self.range_end.len())
+    }
+    /// Encoded size of the message body.
+    pub fn encoded_len(&self) -> usize {
+        self.header_len()
+            + self
+                .entries
+                .iter()
+                .map(|e| len_msg(e.encoded_len()))
+                .sum::<usize>()
+    }
+}
+
+impl Sender {
+    fn encoded_len(&self) -> usize {
+        len_bytes(self.id.as_str().len()) + len_u64(self.generation) + len_bytes(self.addr.len())
+    }
+}
+
+impl Frame {
+    /// Encoded size of everything but the body's content: protocol, cluster,
+    /// sender, and the body's own field header for a body of `body_len` bytes.
+    pub(crate) fn envelope_len(
+        protocol: u32,
+        cluster_id: &str,
+        sender: &Sender,
+        body_len: usize,
+    ) -> usize {
+        len_u64(protocol as u64)
+            + len_bytes(cluster_id.len())
+            + len_msg(sender.encoded_len())
+            + len_msg(body_len)
+    }
+
+    /// Encoded size of the whole frame.
+    pub fn encoded_len(&self) -> usize {
+        let body = match &self.body {
+            Body::Syn(d) => len_msg(d.encoded_len()),
+            Body::SynAck(d, deltas) => {
+                len_msg(d.encoded_len())
+                    + deltas
+                        .iter()
+                        .map(|x| len_msg(x.encoded_len()))
+                        .sum::<usize>()
+            }
+            Body::Ack(deltas) => deltas
+                .iter()
+                .map(|x| len_msg(x.encoded_len()))
+                .sum::<usize>(),
+        };
+        Frame::envelope_len(self.protocol, &self.cluster_id, &self.sender, body)
+    }
+
+    /// Encodes the frame.
+    pub fn encode(&self) -> Bytes {
+        let frame = pb::Frame {
+            protocol: self.protocol,
+            cluster_id: self.cluster_id.clone(),
+            sender: Some(pb::Sender {
+                id: self.sender.id.to_string(),
+                generation: self.sender.generation,
+                addr: self.sender.addr.clone(),
+            }),
+            body: Some(match &self.body {
+                Body::Syn(d) => pb::frame::Body::Syn(pb::Syn {
+                    digest: Some(digest_to_pb(d)),
+                }),
+                Body::SynAck(d, deltas) => pb::frame::Body::SynAck(pb::SynAck {
+                    digest: Some(digest_to_pb(d)),
+                    deltas: deltas.iter().map(delta_to_pb).collect(),
+                }),
+                Body::Ack(deltas) => pb::frame::Body::Ack(pb::Ack {
+                    deltas: deltas.iter().map(delta_to_pb).collect(),
+                }),
+            }),
+        };
+        Bytes::from(frame.encode_to_vec())
+    }
+
+    /// Decodes and validates a frame against the limits in `config`:
+    /// size, protocol version, cluster id, id and key lengths, value sizes,
+    /// version and generation bounds (`max_generation`), and entry order.
+    /// Any violation drops the whole frame.
+    pub fn decode(
+        bytes: &[u8],
+        config: &Config,
+        max_generation: u64,
+    ) -> Result<Frame, DecodeError> {
+        if bytes.len() > config.max_frame_bytes {
+            return Err(DecodeError::TooLarge {
+                len: bytes.len(),
+                max: config.max_frame_bytes,
+            });
+        }
+        let pb = pb::Frame::decode(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        if pb.protocol != PROTOCOL_VERSION {
+            return Err(DecodeError::UnknownVersion {
+                got: pb.protocol,
+                ours: PROTOCOL_VERSION,
+            });
+        }
+        if pb.cluster_id != config.cluster_id {
+            return Err(DecodeError::WrongCluster {
+                got: pb.cluster_id,
+                ours: config.cluster_id.clone(),
+            });
+        }
+        let v = Validator {
+            config,
+            max_generation,
+        };
+        let sender = pb.sender.ok_or_else(|| invalid("frame has no sender"))?;
+        let sender = Sender {
+            id: v.id(sender.id)?,
+            generation: v.generation(sender.generation, false)?,
+            addr: v.addr(sender.addr)?,
+        };
+        let body = match pb.body.ok_or_else(|| invalid("frame has no body"))? {
+            pb::frame::Body::Syn(s) => Body::Syn(v.digest(s.digest.unwrap_or_default())?),
+            pb::frame::Body::SynAck(s) => Body::SynAck(
+                v.digest(s.digest.unwrap_or_default())?,
+                s.deltas
+                    .into_iter()
+                    .map(|d| v.delta(d))
+                    .collect::<Result<_, _>>()?,
+            ),
+            pb::frame::Body::Ack(a) => Body::Ack(
+                a.deltas
+                    .into_iter()
+                    .map(|d| v.delta(d))
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        Ok(Frame {
+            protocol: pb.protocol,
+            cluster_id: pb.cluster_id,
+            sender,
+            body,
+        })
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> DecodeError {
+    DecodeError::Invalid(msg.into())
+}
+
+struct Validator<'a> {
+    config: &'a Config,
+    max_generation: u64,
+}
+
+impl Validator<'_> {
+    fn id(&self, id: String) -> Result<PeerId, DecodeError> {
+        if id.is_empty() || id.len() > self.config.max_id_bytes {
+            return Err(invalid(format!("peer id of {} bytes", id.len())));
+        }
+        Ok(PeerId::from(id))
+    }
+    fn addr(&self, addr: String) -> Result<String, DecodeError> {
+        if addr.len() > self.config.max_id_bytes {
+            return Err(invalid(format!("address of {} bytes", addr.len())));
+        }
+        Ok(addr)
+    }
+    fn generation(&self, g: u64, zero_ok: bool) -> Result<u64, DecodeError> {
+        if (g == 0 && !zero_ok) || g > self.max_generation {
+            return Err(invalid(format!(
+                "absurd generation {g} (limit {})",
+                self.max_generation
+            )));
+        }
+        Ok(g)
+    }
+    fn version(&self, what: &str, v: u64) -> Result<u64, DecodeError> {
+        if v > self.config.max_version {
+            return Err(invalid(format!(
+                "absurd {what} {v} (limit {})",
+                self.config.max_version
+            )));
+        }
+        Ok(v)
+    }
+    fn digest(&self, d: pb::Digest) -> Result<Digest, DecodeError> {
+        if d.range_start.len() > self.config.max_id_bytes
+            || d.range_end.len() > self.config.max_id_bytes
+        {
+            return Err(invalid("digest range bound too long"));
+        }
+        let entries = d
+            .entries
+            .into_iter()
+            .map(|e| {
+                Ok(DigestEntry {
+                    id: self.id(e.id)?,
+                    generation: self.generation(e.generation, true)?,
+                    max_version: self.version("max_version", e.max_version)?,
+                    heartbeat: self.version("heartbeat", e.heartbeat)?,
+                    gc_floor: self.version("gc_floor", e.gc_floor)?,
+                })
+            })
+            .collect::<Result<_, DecodeError>>()?;
+        Ok(Digest {
+            ranged: d.ranged,
+            range_start: d.range_start,
+            range_end: d.range_end,
+            entries,
+        })
+    }
+    fn delta(&self, d: pb::PeerDelta) -> Result<PeerDelta, DecodeError> {
+        let c = self.config;
+        let from = self.version("from_version", d.from_version)?;
+        let to = self.version("to_version", d.to_version)?;
+        if from > to {
+            return Err(invalid(format!("delta range ({from}, {to}] is empty")));
+        }
+        let gc_floor = self.version("gc_floor", d.gc_floor)?;
+        if d.entries.len() > c.max_keys_per_peer.saturating_mul(2).max(16) {
+            return Err(invalid(format!("delta with {} entries", d.entries.len())));
+        }
+        let mut prev = from;
+        let mut entries = Vec::with_capacity(d.entries.len());
+        for kv in d.entries {
+            if kv.version <= prev || kv.version > to {
+                return Err(invalid(format!(
+                    "entry version {} out of order in ({from}, {to}] after {prev}",
+                    kv.version
+                )));
+            }
+            prev = kv.version;
+            if kv.key.is_empty() || kv.key.len() > c.max_key_bytes {
+                return Err(invalid(format!("key of {} bytes", kv.key.len())));
+            }
+            if kv.value.len() > c.max_value_bytes {
+                return Err(invalid(format!("value of {} bytes", kv.value.len())));
+            }
+            if kv.deleted && !kv.value.is_empty() {
+                return Err(invalid("tombstone with a value"));
+            }
+            entries.push(KeyValue {
+                key: kv.key,
+                value: kv.value,
+                version: kv.version,
+                deleted: kv.deleted,
+            });
+        }
+        Ok(PeerDelta {
+            id: self.id(d.id)?,
+            generation: self.generation(d.generation, false)?,
+            addr: self.addr(d.addr)?,
+            heartbeat: self.version("heartbeat", d.heartbeat)?,
+            from_version: from,
+            to_version: to,
+            gc_floor,
+            reset: d.reset,
+            left: d.left,
+            entries,
+        })
+    }
+}
+
+fn digest_to_pb(d: &Digest) -> pb::Digest {
+    pb::Digest {
+        ranged: d.ranged,
+        range_start: d.range_start.clone(),
+        range_end: d.range_end.clone(),
+        entries: d
+            .entries
+            .iter()
+            .map(|e| pb::DigestEntry {
+                id: e.id.to_string(),
+                generation: e.generation,
+                max_version: e.max_version,
+                heartbeat: e.heartbeat,
+                gc_floor: e.gc_floor,
+            })
+            .collect(),
+    }
+}
+
+fn delta_to_pb(d: &PeerDelta) -> pb::PeerDelta {
+    pb::PeerDelta {
+        id: d.id.to_string(),
+        generation: d.generation,
+        addr: d.addr.clone(),
+        heartbeat: d.heartbeat,
+        from_version: d.from_version,
+        to_version: d.to_version,
+        gc_floor: d.gc_floor,
+        reset: d.reset,
+        left: d.left,
+        entries: d
+            .entries
+            .iter()
+            .map(|kv| pb::KeyValue {
+                key: kv.key.clone(),
+                value: kv.value.clone(),
+                version: kv.version,
+                deleted: kv.deleted,
+            })
+            .collect(),
+    }
+}
