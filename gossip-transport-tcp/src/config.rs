@@ -161,9 +161,11 @@ mod tests {
         TcpConfig::default().validate().unwrap();
     }
 
+    type Change = fn(&mut TcpConfig);
+
     #[test]
     fn out_of_range_fields_are_refused() {
-        let cases: Vec<(&str, fn(&mut TcpConfig))> = vec![
+        let cases: Vec<(&str, Change)> = vec![
             ("max_frame_bytes", |c| c.max_frame_bytes = 0),
             ("max_frame_bytes", |c| {
                 c.max_frame_bytes = MAX_FRAME_LIMIT + 1

@@ -161,11 +161,13 @@ impl Reader {
         loop {
             match self.codec.decode(&mut self.buf) {
                 Ok(Some(frame)) => {
-                    deadline = Instant::now() + idle;
                     self.pending = !self.buf.is_empty();
                     if !self.deliver(frame.freeze()).await {
                         return End::Done;
                     }
+                    // From the delivery, not the arrival: time spent waiting
+                    // for `recv` to make room is not the peer's idleness.
+                    deadline = Instant::now() + idle;
                     continue;
                 }
                 Ok(None) => {}

@@ -222,6 +222,13 @@ impl Writer {
                 }
                 continue;
             }
+            // The peer may have closed the connection while it was idle (a
+            // restart, its idle timeout): reconnect rather than write frames
+            // into a dead socket.
+            if self.conn.as_ref().is_some_and(closed_by_peer) {
+                inc(&self.shared.stats.outbound_remote_closed);
+                self.disconnect("closed by the remote side");
+            }
             if self.conn.is_none() {
                 if let Err(e) = self.connect().await {
                     if self.shared.tasks.cancel.is_cancelled() {
@@ -290,7 +297,12 @@ impl Writer {
             return true;
         };
         self.queue.take_batch(&mut self.batch);
-        self.buf.clear();
+        if self.buf.capacity() > 4 * MAX_BATCH_BYTES {
+            // A large frame went through before: do not keep its buffer.
+            self.buf = BytesMut::new();
+        } else {
+            self.buf.clear();
+        }
         let mut payload = 0u64;
         for frame in &self.batch {
             // `send` checked every frame against `max_frame_bytes` (<= 1 GiB).
@@ -301,6 +313,7 @@ impl Writer {
         }
         let frames = self.batch.len() as u64;
         self.batch.clear();
+
         let timeout = self.shared.config.write_timeout;
         let result = tokio::select! {
             biased;
@@ -405,6 +418,20 @@ async fn remote_closed(conn: Option<&mut TcpStream>) {
         match conn.read(&mut sink).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
+        }
+    }
+}
+
+/// Whether the peer has closed `conn` (or it failed), without waiting.
+fn closed_by_peer(conn: &TcpStream) -> bool {
+    let mut sink = [0u8; 64];
+    loop {
+        match conn.try_read(&mut sink) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return true,
         }
     }
 }

@@ -12,13 +12,29 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-/// Sends one frame from a fresh well-behaved transport and checks it arrives.
+/// A fresh well-behaved transport gets a frame through to `b`. The frame is
+/// resent every 200 ms until it arrives: a frame written just as `b` closes
+/// one of its connections (over `max_inbound` for a moment) is lost, as
+/// gossip allows.
 async fn good_peer_gets_through(b: &TcpTransport) {
     let good = bind(quick()).await;
-    good.send(&b.local_addr(), Bytes::from_static(b"still works"))
-        .await
-        .unwrap();
-    assert_eq!(recv(b).await.1, "still works");
+    let deadline = tokio::time::Instant::now() + common::TIMEOUT;
+    loop {
+        good.send(&b.local_addr(), Bytes::from_static(b"still works"))
+            .await
+            .unwrap();
+        match tokio::time::timeout(Duration::from_millis(200), b.recv()).await {
+            Ok(got) => {
+                assert_eq!(got.unwrap().1, "still works");
+                break;
+            }
+            Err(_) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "no frame from a good peer within {:?}",
+                common::TIMEOUT
+            ),
+        }
+    }
     good.close().await.unwrap();
 }
 
@@ -36,9 +52,7 @@ async fn garbage_closes_the_connection_and_is_counted() {
     })
     .await;
     good_peer_gets_through(&b).await;
-    let s = b.tcp_stats();
-    assert_eq!(s.frames_received, 1);
-    assert_eq!(s.frames_dropped, 1);
+    assert_eq!(b.tcp_stats().dropped_oversized_frame, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,21 +125,23 @@ async fn a_thousand_connections_against_max_inbound_64() {
     }
     let opened = open.len() as u64;
     assert!(opened > 64, "only {opened} connections opened");
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let s = b.tcp_stats();
-        if s.inbound_accepted + s.inbound_refused == opened {
-            break;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("opened {opened} {s:?}");
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    // Under such a burst the kernel's accept queue overflows: with SYN
+    // cookies some clients believe they are connected while the server never
+    // saw them. So wait for the cap to be reached and refusals to show, not
+    // for every client to be accounted for.
+    wait_until(
+        "max_inbound connections accepted and the others refused",
+        || {
+            let s = b.tcp_stats();
+            s.inbound_accepted == 64 && s.inbound_refused > 0
+        },
+    )
+    .await;
     let s = b.tcp_stats();
-    assert_eq!(s.inbound_accepted, 64, "{s:?}");
-    assert_eq!(s.inbound_refused, opened - 64, "{s:?}");
+    assert_eq!(s.inbound_accepted, 64, "never more than max_inbound: {s:?}");
     assert_eq!(s.inbound_active, 64);
+    assert!(s.inbound_accepted + s.inbound_refused <= opened, "{s:?}");
+    assert_eq!(s.accept_errors, 0);
 
     drop(open);
     wait_until("the accepted connections to be closed", || {
@@ -133,7 +149,7 @@ async fn a_thousand_connections_against_max_inbound_64() {
     })
     .await;
     good_peer_gets_through(&b).await;
-    assert_eq!(b.stats().frames_received, 1);
+    assert!(b.stats().frames_received >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

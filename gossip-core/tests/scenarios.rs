@@ -1,0 +1,313 @@
+//! Cluster scenarios on the simulator: virtual time, fixed seeds.
+//!
+//! Each test reads like a script: add nodes, run, break something, assert.
+
+use std::time::Duration;
+
+use gossip_core::{sim::Sim, Config, Event, PeerStatus};
+
+const IDS: [&str; 5] = ["a", "b", "c", "d", "e"];
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// Five nodes, all seeded with "a", converged.
+fn five(seed: u64, config: Config) -> Sim {
+    let mut sim = Sim::new(seed, config);
+    sim.add_node("a", &[]);
+    for id in &IDS[1..] {
+        sim.add_node(id, &["a"]);
+    }
+    let took = sim.run_until(secs(30), |s| s.all_see_all_live());
+    assert!(took.is_some(), "seed {seed}: five nodes did not converge");
+    sim
+}
+
+fn dead_reports(sim: &Sim) -> Vec<String> {
+    sim.events
+        .iter()
+        .filter_map(|(t, o, e)| match e {
+            Event::PeerDead { peer } => Some(format!("{o} saw {peer} dead at {t:?}")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn five_nodes_from_one_seed_see_each_other_live() {
+    for seed in 0..20 {
+        let sim = five(seed, Config::local());
+        assert!(
+            sim.elapsed() < secs(5),
+            "seed {seed}: took {:?}",
+            sim.elapsed()
+        );
+        for id in IDS {
+            assert_eq!(
+                sim.engine(id).live_peers().len(),
+                4,
+                "seed {seed}: node {id}"
+            );
+        }
+    }
+}
+
+#[test]
+fn keys_reach_all_updates_overwrite_deletes_stay_deleted_after_gc() {
+    let mut config = Config::local();
+    config.tombstone_grace = secs(5);
+    let mut sim = five(1, config);
+    sim.set("c", "role", "db");
+    assert!(sim
+        .run_until(secs(5), |s| s.all_have("c", "role", Some("db")))
+        .is_some());
+    sim.set("c", "role", "cache");
+    assert!(sim
+        .run_until(secs(5), |s| s.all_have("c", "role", Some("cache")))
+        .is_some());
+    sim.set("c", "other", "x");
+    sim.delete("c", "role");
+    assert!(sim
+        .run_until(secs(5), |s| s.all_have("c", "role", None))
+        .is_some());
+    // Long past the tombstone grace: GC'd everywhere, and still deleted.
+    sim.run_for(secs(30));
+    for id in IDS {
+        let e = sim.engine(id);
+        assert_eq!(e.get(&"c".into(), "role"), None, "node {id}");
+        assert_eq!(
+            e.get(&"c".into(), "other").map(|v| &v[..]),
+            Some(&b"x"[..]),
+            "node {id}"
+        );
+    }
+    let deletes = sim
+        .events
+        .iter()
+        .filter(|(_, _, e)| matches!(e, Event::KeyDeleted { key, .. } if key == "role"))
+        .count();
+    assert_eq!(deletes, 4, "each other node saw the delete once");
+}
+
+#[test]
+fn a_node_that_missed_a_collected_delete_is_reset_and_never_resurrects_it() {
+    let mut config = Config::local();
+    config.tombstone_grace = secs(3);
+    config.dead_peer_grace = secs(3600);
+    let mut sim = five(2, config);
+    sim.set("a", "k", "v");
+    assert!(sim
+        .run_until(secs(5), |s| s.all_have("a", "k", Some("v")))
+        .is_some());
+    // e is cut off while the key is deleted and its tombstone collected.
+    sim.partition(&["e"], &["a", "b", "c", "d"]);
+    sim.delete("a", "k");
+    sim.set("a", "k2", "v2");
+    sim.run_for(secs(20));
+    assert_eq!(
+        sim.engine("e").get(&"a".into(), "k").map(|v| v.to_vec()),
+        Some(b"v".to_vec())
+    );
+    sim.heal();
+    assert!(sim
+        .run_until(secs(10), |s| s.all_have("a", "k", None)
+            && s.all_have("a", "k2", Some("v2")))
+        .is_some());
+    sim.run_for(secs(10));
+    assert!(sim.all_have("a", "k", None));
+}
+
+#[test]
+fn a_crashed_node_is_reported_dead_by_all_others() {
+    for seed in 0..10 {
+        let mut sim = five(seed, Config::local());
+        sim.crash("c");
+        let took = sim.run_until(secs(10), |s| s.all_report("c", PeerStatus::Dead));
+        let took = took.unwrap_or_else(|| panic!("seed {seed}: crash not detected"));
+        assert!(took < secs(3), "seed {seed}: detection took {took:?}");
+    }
+}
+
+#[test]
+fn no_live_node_is_reported_dead_at_20_percent_loss_over_10_minutes() {
+    for seed in 0..3 {
+        let mut sim = five(seed, Config::local());
+        sim.set_loss(0.2);
+        sim.set_latency(Duration::from_millis(1), Duration::from_millis(20));
+        sim.events.clear();
+        sim.run_for(secs(600));
+        let dead = dead_reports(&sim);
+        assert!(dead.is_empty(), "seed {seed}: false deaths: {dead:?}");
+        assert!(sim.all_see_all_live());
+    }
+}
+
+#[test]
+fn a_restart_with_the_same_id_supersedes_the_old_state() {
+    let mut sim = five(3, Config::local());
+    sim.set("d", "old", "1");
+    sim.set("d", "shared", "old");
+    assert!(sim
+        .run_until(secs(5), |s| s.all_have("d", "old", Some("1")))
+        .is_some());
+    let old_gen = sim.engine("d").generation();
+    sim.crash("d");
+    assert!(sim
+        .run_until(secs(10), |s| s.all_report("d", PeerStatus::Dead))
+        .is_some());
+    sim.restart("d");
+    sim.set("d", "shared", "new");
+    let ok = sim.run_until(secs(10), |s| {
+        s.all_see_all_live()
+            && s.all_have("d", "shared", Some("new"))
+            && s.all_have("d", "old", None)
+    });
+    assert!(ok.is_some(), "restart not seen everywhere");
+    for id in ["a", "b", "c", "e"] {
+        let view = sim.engine(id).peer(&"d".into()).unwrap();
+        assert!(view.generation > old_gen);
+        let restarted = sim
+            .events_about(id, "d")
+            .iter()
+            .any(|e| matches!(e, Event::PeerRestarted { .. }));
+        assert!(restarted, "{id} saw no PeerRestarted");
+    }
+    // The old incarnation's key never comes back.
+    sim.run_for(secs(20));
+    assert!(sim.all_have("d", "old", None));
+}
+
+#[test]
+fn a_partition_is_detected_on_both_sides_and_heals_with_every_key() {
+    let mut sim = five(4, Config::local());
+    sim.partition(&["a", "b"], &["c", "d", "e"]);
+    let split = sim.run_until(secs(10), |s| {
+        ["a", "b"].iter().all(|x| {
+            ["c", "d", "e"].iter().all(|y| {
+                s.engine(x).peer(&(*y).into()).unwrap().status == PeerStatus::Dead
+                    && s.engine(y).peer(&(*x).into()).unwrap().status == PeerStatus::Dead
+            })
+        })
+    });
+    assert!(split.is_some(), "partition not detected on both sides");
+    // Each side still sees its own side live.
+    assert_eq!(sim.engine("a").live_peers(), vec!["b".into()]);
+    assert_eq!(sim.engine("c").live_peers(), vec!["d".into(), "e".into()]);
+    for (i, id) in IDS.iter().enumerate() {
+        sim.set(id, "during", &format!("v{i}"));
+    }
+    sim.heal();
+    let healed = sim.run_until(secs(20), |s| {
+        s.all_see_all_live()
+            && IDS
+                .iter()
+                .enumerate()
+                .all(|(i, id)| s.all_have(id, "during", Some(&format!("v{i}"))))
+    });
+    assert!(healed.is_some(), "partition did not heal");
+}
+
+#[test]
+fn leave_gives_peer_left_everywhere_and_never_peer_dead() {
+    let mut sim = five(5, Config::local());
+    sim.events.clear();
+    sim.leave("e");
+    assert!(sim
+        .run_until(secs(5), |s| s.all_report("e", PeerStatus::Left))
+        .is_some());
+    sim.run_for(secs(20));
+    for id in ["a", "b", "c", "d"] {
+        let evs = sim.events_about(id, "e");
+        assert_eq!(
+            evs,
+            vec![&Event::PeerLeft { peer: "e".into() }],
+            "node {id}"
+        );
+    }
+    assert!(!sim.node("e").up, "a node that left stops");
+}
+
+#[test]
+fn dead_and_left_peers_are_removed_after_the_grace_and_stay_removed() {
+    let mut config = Config::local();
+    config.dead_peer_grace = secs(5);
+    let mut sim = five(6, config);
+    sim.crash("b");
+    sim.leave("e");
+    sim.run_for(secs(15));
+    for id in ["a", "c", "d"] {
+        assert!(
+            sim.engine(id).peer(&"b".into()).is_none(),
+            "{id} still knows b"
+        );
+        assert!(
+            sim.engine(id).peer(&"e".into()).is_none(),
+            "{id} still knows e"
+        );
+        let removed = sim
+            .events_about(id, "b")
+            .iter()
+            .filter(|e| matches!(e, Event::PeerRemoved { .. }))
+            .count();
+        assert_eq!(removed, 1, "{id} removed b once");
+    }
+    sim.run_for(secs(30));
+    for id in ["a", "c", "d"] {
+        assert!(
+            sim.engine(id).peer(&"b".into()).is_none(),
+            "{id}: b came back"
+        );
+    }
+}
+
+#[test]
+fn a_thousand_keys_of_one_kib_converge_under_a_64_kib_frame_budget() {
+    let mut config = Config::local();
+    config.max_frame_bytes = 64 * 1024;
+    let mut sim = five(7, config);
+    let value = "x".repeat(1024);
+    for i in 0..1000 {
+        sim.set("a", &format!("key-{i:04}"), &value);
+    }
+    let took = sim.run_until(secs(60), |s| {
+        IDS.iter()
+            .all(|id| s.engine(id).keys(&"a".into()).len() == 1000)
+    });
+    assert!(took.is_some(), "1,000 keys did not converge");
+    assert!(
+        sim.stats.max_frame <= 64 * 1024,
+        "frame of {} bytes",
+        sim.stats.max_frame
+    );
+    assert!(sim.stats.max_frame > 32 * 1024, "deltas should fill frames");
+}
+
+#[test]
+fn a_thousand_nodes_converge() {
+    let mut sim = Sim::new(8, Config::local());
+    sim.record_events = false;
+    sim.add_node("n0000", &[]);
+    for i in 1..1000 {
+        sim.add_node(&format!("n{i:04}"), &["n0000"]);
+    }
+    let took = sim.run_until(secs(120), |s| s.all_see_all_live());
+    assert!(took.is_some(), "1,000 nodes did not converge");
+    sim.set("n0500", "k", "v");
+    let took = sim.run_until(secs(30), |s| s.all_have("n0500", "k", Some("v")));
+    assert!(took.is_some(), "key did not reach 1,000 nodes");
+}
+
+#[test]
+fn same_seed_same_run() {
+    let run = |seed| {
+        let mut sim = five(seed, Config::local());
+        sim.set_loss(0.1);
+        sim.set("a", "k", "v");
+        sim.crash("c");
+        sim.run_for(secs(5));
+        (sim.stats, format!("{:?}", sim.events))
+    };
+    assert_eq!(run(11), run(11));
+    assert_ne!(run(11).1, run(12).1);
+}

@@ -1,0 +1,286 @@
+//! The node driver on the memory transport, under paused tokio time.
+
+use std::time::Duration;
+
+use gossip::transport::mem::MemNetwork;
+use gossip::{Config, Event, Node, PeerId, PeerStatus};
+
+const IDS: [&str; 5] = ["a", "b", "c", "d", "e"];
+
+async fn start(net: &MemNetwork, id: &str, seed: u64) -> Node {
+    Node::builder(id)
+        .config(Config::local().rng_seed(seed))
+        .seeds(["mem:a"])
+        .transport(net.bind(&format!("mem:{id}")))
+        .start()
+        .await
+        .expect("node starts")
+}
+
+async fn cluster(net: &MemNetwork) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for (i, id) in IDS.iter().enumerate() {
+        nodes.push(start(net, id, i as u64).await);
+    }
+    wait_for(Duration::from_secs(30), || {
+        nodes.iter().all(|n| n.live_peers().len() == 4)
+    })
+    .await;
+    nodes
+}
+
+/// Waits (in virtual time) until `cond` holds, polling every 10 ms.
+async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = tokio::time::Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "condition not met within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    start.elapsed()
+}
+
+fn pid(s: &str) -> PeerId {
+    PeerId::from(s)
+}
+
+#[tokio::test(start_paused = true)]
+async fn five_nodes_converge_share_keys_and_see_a_crash() {
+    let net = MemNetwork::new(1);
+    let nodes = cluster(&net).await;
+    nodes[2].set("role", "db").unwrap();
+    wait_for(Duration::from_secs(5), || {
+        nodes
+            .iter()
+            .all(|n| n.get(&pid("c"), "role").as_deref() == Some(&b"db"[..]))
+    })
+    .await;
+    nodes[2].set("role", "cache").unwrap();
+    wait_for(Duration::from_secs(5), || {
+        nodes
+            .iter()
+            .all(|n| n.get(&pid("c"), "role").as_deref() == Some(&b"cache"[..]))
+    })
+    .await;
+    nodes[2].delete("role").unwrap();
+    wait_for(Duration::from_secs(5), || {
+        nodes.iter().all(|n| n.get(&pid("c"), "role").is_none())
+    })
+    .await;
+
+    nodes[3].shutdown().await.unwrap();
+    wait_for(Duration::from_secs(10), || {
+        nodes
+            .iter()
+            .filter(|n| n.id() != &pid("d"))
+            .all(|n| n.dead_peers() == vec![pid("d")])
+    })
+    .await;
+    for n in &nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn events_stream_tells_joins_updates_and_leaves() {
+    let net = MemNetwork::new(2);
+    let a = start(&net, "a", 0).await;
+    let mut events = a.events();
+    let mut membership = a.membership();
+    let b = start(&net, "b", 1).await;
+    b.set("http", "10.0.0.2:80").unwrap();
+    let mut seen = Vec::new();
+    while !seen.iter().any(|e| matches!(e, Event::KeyUpdated { .. })) {
+        seen.push(events.recv().await.unwrap());
+    }
+    assert_eq!(
+        seen[0],
+        Event::PeerJoined {
+            peer: pid("b"),
+            addr: "mem:b".into()
+        }
+    );
+    assert!(seen.contains(&Event::KeyUpdated {
+        peer: pid("b"),
+        key: "http".into(),
+        value: "10.0.0.2:80".into(),
+        version: 1
+    }));
+    membership.wait_for(|m| m == &vec![pid("b")]).await.unwrap();
+
+    b.leave().await.unwrap();
+    loop {
+        match events.recv().await.unwrap() {
+            Event::PeerLeft { peer } => {
+                assert_eq!(peer, pid("b"));
+                break;
+            }
+            Event::PeerDead { .. } => panic!("a leaving peer must not be reported dead"),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        a.peers().iter().find(|r| r.id == pid("b")).unwrap().status,
+        PeerStatus::Left
+    );
+    assert!(b.set("x", "y").is_err(), "a node that left refuses writes");
+    a.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn leave_gives_peer_left_at_every_node() {
+    let net = MemNetwork::new(3);
+    let nodes = cluster(&net).await;
+    let mut streams: Vec<_> = nodes[..4].iter().map(|n| n.events()).collect();
+    nodes[4].leave().await.unwrap();
+    for (i, s) in streams.iter_mut().enumerate() {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), s.recv())
+                .await
+                .expect("PeerLeft in time")
+            {
+                Some(Event::PeerLeft { peer }) if peer == pid("e") => break,
+                Some(Event::PeerDead { peer }) => panic!("node {i} saw {peer} dead"),
+                _ => {}
+            }
+        }
+    }
+    for n in &nodes[..4] {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_with_the_same_id_supersedes_the_old_state() {
+    let net = MemNetwork::new(4);
+    let nodes = cluster(&net).await;
+    nodes[1].set("old", "1").unwrap();
+    wait_for(Duration::from_secs(5), || {
+        nodes.iter().all(|n| n.get(&pid("b"), "old").is_some())
+    })
+    .await;
+    let old_gen = nodes[1].generation();
+    nodes[1].shutdown().await.unwrap();
+    let b2 = start(&net, "b", 99).await;
+    assert!(b2.generation() > old_gen);
+    b2.set("new", "2").unwrap();
+    let others = [&nodes[0], &nodes[2], &nodes[3], &nodes[4]];
+    wait_for(Duration::from_secs(10), || {
+        others.iter().all(|n| {
+            n.get(&pid("b"), "new").is_some()
+                && n.get(&pid("b"), "old").is_none()
+                && n.peers().iter().any(|r| {
+                    r.id == pid("b")
+                        && r.generation == b2.generation()
+                        && r.status == PeerStatus::Live
+                })
+        })
+    })
+    .await;
+    b2.shutdown().await.unwrap();
+    for n in others {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn partition_is_detected_both_ways_and_heals() {
+    let net = MemNetwork::new(5);
+    let nodes = cluster(&net).await;
+    net.partition(&["mem:a", "mem:b"], &["mem:c", "mem:d", "mem:e"]);
+    wait_for(Duration::from_secs(10), || {
+        nodes[0].live_peers() == vec![pid("b")] && nodes[2].live_peers() == vec![pid("d"), pid("e")]
+    })
+    .await;
+    for (i, n) in nodes.iter().enumerate() {
+        n.set("during", format!("v{i}")).unwrap();
+    }
+    net.heal();
+    wait_for(Duration::from_secs(20), || {
+        nodes.iter().all(|n| {
+            n.live_peers().len() == 4
+                && IDS.iter().enumerate().all(|(i, id)| {
+                    n.get(&pid(id), "during").as_deref() == Some(format!("v{i}").as_bytes())
+                })
+        })
+    })
+    .await;
+    for n in &nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_false_deaths_at_20_percent_loss_for_10_minutes() {
+    let net = MemNetwork::new(6);
+    let nodes = cluster(&net).await;
+    let mut streams: Vec<_> = nodes.iter().map(|n| n.events()).collect();
+    net.set_loss(0.2);
+    net.set_latency(Duration::from_millis(2));
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    for (i, s) in streams.iter_mut().enumerate() {
+        while let Ok(Some(e)) = tokio::time::timeout(Duration::ZERO, s.recv()).await {
+            assert!(
+                !matches!(e, Event::PeerDead { .. } | Event::Lagged { .. }),
+                "node {i}: {e:?}"
+            );
+        }
+    }
+    assert!(nodes.iter().all(|n| n.live_peers().len() == 4));
+    let s = net.stats();
+    assert!(s.frames_dropped > 0 && s.frames_delivered > s.frames_dropped);
+    for n in &nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn oversized_keys_and_values_are_refused_without_state_change() {
+    let net = MemNetwork::new(7);
+    let a = start(&net, "a", 0).await;
+    let big = vec![0u8; a.config().max_value_bytes + 1];
+    assert!(matches!(
+        a.set("k", big),
+        Err(gossip::Error::Key(gossip::KeyError::ValueTooLarge { .. }))
+    ));
+    assert!(matches!(
+        a.set("", "v"),
+        Err(gossip::Error::Key(gossip::KeyError::Empty))
+    ));
+    let long = "k".repeat(a.config().max_key_bytes + 1);
+    assert!(matches!(
+        a.set(long, "v"),
+        Err(gossip::Error::Key(gossip::KeyError::KeyTooLong { .. }))
+    ));
+    assert!(a.keys(a.id()).is_empty());
+    a.shutdown().await.unwrap();
+    assert!(matches!(a.set("k", "v"), Err(gossip::Error::Stopped)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_node_without_transport_or_with_a_bad_config_does_not_start() {
+    let r = Node::builder("x").config(Config::local()).start().await;
+    assert!(matches!(r, Err(gossip::Error::Builder(_))));
+    let net = MemNetwork::new(8);
+    let mut c = Config::local();
+    c.fanout = 0;
+    let r = Node::builder("x")
+        .config(c)
+        .transport(net.bind("mem:x"))
+        .start()
+        .await;
+    assert!(matches!(r, Err(gossip::Error::Config(_))));
+}
+
+#[test]
+fn errors_are_send_sync_static() {
+    fn check<T: Send + Sync + 'static + std::error::Error>() {}
+    check::<gossip::Error>();
+    check::<gossip::DecodeError>();
+    check::<gossip::ConfigError>();
+    check::<gossip::TransportError>();
+    check::<gossip::KeyError>();
+    check::<gossip::StorageError>();
+}
