@@ -74,7 +74,7 @@ pub(crate) fn build<R: Rng>(
         .drain(..)
         .map(|c| ((c.rank(), rng.random::<u64>()), c))
         .collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.sort_by_key(|k| k.0);
     let mut out = Vec::new();
     let mut left = budget;
     for (_, c) in keyed {

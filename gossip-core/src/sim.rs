@@ -30,6 +30,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::{Config, Engine, Event, PeerId, PeerStatus, Storage};
 
+/// Makes each simulated node's storage from its id.
+type StorageFactory = Box<dyn FnMut(&str) -> Arc<dyn Storage>>;
+
 /// Generations handed out start here (a start time in ms, as a driver would).
 const GENERATION_BASE: u64 = 1_700_000_000_000;
 
@@ -107,7 +110,7 @@ pub struct Sim {
     latency: Duration,
     jitter: Duration,
     cuts: Vec<(BTreeSet<usize>, BTreeSet<usize>)>,
-    storage: Option<Box<dyn FnMut(&str) -> Arc<dyn Storage>>>,
+    storage: Option<StorageFactory>,
     /// Every event every node emitted: (time since start, node, event).
     pub events: Vec<(Duration, PeerId, Event)>,
     /// Whether to keep events in `events` (large clusters may not want to).

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::codec::{Decoder, LengthDelimitedCodec, LengthDelimitedCodecError};
 
-use crate::stats::{add, inc};
+use crate::stats::inc;
 use crate::Shared;
 
 /// After an accept error (out of file descriptors, ...) the loop pauses this
@@ -195,18 +195,12 @@ impl Reader {
     /// Hands a frame to `recv`, waiting for room (which slows this sender
     /// down). Returns false if the transport closed.
     async fn deliver(&mut self, frame: Bytes) -> bool {
-        let len = frame.len() as u64;
         let send = self.tx.send((self.remote.clone(), frame));
-        let sent = tokio::select! {
+        tokio::select! {
             biased;
             _ = self.shared.tasks.cancel.cancelled() => false,
             r = send => r.is_ok(),
-        };
-        if sent {
-            inc(&self.shared.stats.frames_received);
-            add(&self.shared.stats.bytes_received, len);
         }
-        sent
     }
 }
 

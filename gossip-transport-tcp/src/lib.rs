@@ -88,7 +88,7 @@ pub use tasks::LiveTasks;
 
 use inbound::Received;
 use outbound::PeerMap;
-use stats::{inc, Counters};
+use stats::{add, inc, Counters};
 use tasks::{lock, Tasks};
 
 /// How long `close` waits for the tasks to end before aborting them. They
@@ -274,7 +274,12 @@ impl Transport for TcpTransport {
         tokio::select! {
             biased;
             _ = cancel.cancelled() => Err(TransportError::Closed),
-            received = rx.recv() => received.ok_or(TransportError::Closed),
+            received = rx.recv() => {
+                let (from, frame) = received.ok_or(TransportError::Closed)?;
+                add(&self.shared.stats.bytes_received, frame.len() as u64);
+                inc(&self.shared.stats.frames_received);
+                Ok((from, frame))
+            }
         }
     }
 

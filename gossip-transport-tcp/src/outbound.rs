@@ -10,7 +10,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::io;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -323,8 +323,8 @@ impl Writer {
         let stats = &self.shared.stats;
         match result {
             Ok(Ok(())) => {
-                add(&stats.frames_sent, frames);
                 add(&stats.bytes_sent, payload);
+                add(&stats.frames_sent, frames);
                 self.backoff.reset();
                 true
             }
@@ -387,7 +387,7 @@ impl Writer {
             tracing::debug!(peer = %self.addr, dropped, "tcp: peer unreachable, queued frames dropped");
         }
         self.disconnect("peer idle");
-        self.shared.stats.peers.fetch_sub(1, Relaxed);
+        self.shared.stats.peers.fetch_sub(1, SeqCst);
         tracing::debug!(peer = %self.addr, "tcp: writer ended");
         true
     }
@@ -402,7 +402,7 @@ impl Writer {
         };
         add(&self.shared.stats.dropped_undeliverable, dropped);
         self.disconnect("transport closed");
-        self.shared.stats.peers.fetch_sub(1, Relaxed);
+        self.shared.stats.peers.fetch_sub(1, SeqCst);
     }
 }
 

@@ -95,7 +95,8 @@ async fn silent_and_stalled_connections_are_dropped_after_idle_timeout() {
     expect_closed(&mut chatty).await;
     assert_eq!(recv(&b).await.1, "ok");
     wait_until("three idle timeouts", || {
-        b.tcp_stats().inbound_idle_timeout == 3
+        let s = b.tcp_stats();
+        s.inbound_idle_timeout == 3 && s.inbound_active == 0
     })
     .await;
     let s = b.tcp_stats();
@@ -169,14 +170,13 @@ async fn close_ends_every_task_and_releases_the_port() {
         .await
         .unwrap();
     let _raw = TcpStream::connect(b.bound_addr()).await.unwrap();
-    wait_until("b to accept the raw connection", || {
-        b.tcp_stats().inbound_accepted == 2
+    let (live_a, live_b) = (a.live_tasks(), b.live_tasks());
+    // a: accept loop, reader, two writers; b: accept loop, two readers
+    // (one for the raw connection), writer.
+    wait_until("every task to be running", || {
+        (live_a.get(), live_b.get()) == (4, 4)
     })
     .await;
-
-    let (live_a, live_b) = (a.live_tasks(), b.live_tasks());
-    // accept loop + reader + two writers; accept loop + reader + raw reader + writer.
-    assert_eq!((live_a.get(), live_b.get()), (4, 4));
 
     // A recv pending across close returns Closed.
     let pending = async { a.recv().await };
