@@ -55,7 +55,10 @@ impl Transport for UdpTransport {
             return Err(TransportError::Closed);
         }
         if frame.len() > MAX_DATAGRAM {
-            return Err(TransportError::FrameTooLarge { len: frame.len(), max: MAX_DATAGRAM });
+            return Err(TransportError::FrameTooLarge {
+                len: frame.len(),
+                max: MAX_DATAGRAM,
+            });
         }
         // `send_to` resolves host names too; a datagram is never half-sent.
         self.socket.send_to(&frame, to).await?;
@@ -101,7 +104,12 @@ async fn main() -> Result<(), gossip::Error> {
         if seed.is_empty() {
             seed = transport.local_addr();
         }
-        let node = Node::builder(id).config(config.clone()).seeds([seed.clone()]).transport(transport).start().await?;
+        let node = Node::builder(id)
+            .config(config.clone())
+            .seeds([seed.clone()])
+            .transport(transport)
+            .start()
+            .await?;
         node.set("proto", "udp")?;
         nodes.push(node);
     }
@@ -127,6 +135,9 @@ mod tests {
 
     #[tokio::test]
     async fn udp_transport_passes_the_conformance_suite() {
-        gossip_core::testing::transport::run(|| async { UdpTransport::bind("127.0.0.1:0").await.unwrap() }).await;
+        gossip_core::testing::transport::run(|| async {
+            UdpTransport::bind("127.0.0.1:0").await.unwrap()
+        })
+        .await;
     }
 }

@@ -53,7 +53,9 @@ fn parse() -> Result<Args, lexopt::Error> {
             Long("seed") => seeds.push(p.value()?.string()?),
             Long("set") => {
                 let kv = p.value()?.string()?;
-                let (k, v) = kv.split_once('=').ok_or_else(|| format!("--set {kv:?}: expected KEY=VALUE"))?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("--set {kv:?}: expected KEY=VALUE"))?;
                 sets.push((k.to_string(), v.to_string()));
             }
             Long("cluster") => cluster = Some(p.value()?.string()?),
@@ -91,7 +93,9 @@ fn parse() -> Result<Args, lexopt::Error> {
 pub fn event_json(e: &Event) -> Value {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     match e {
-        Event::PeerJoined { peer, addr } => json!({"event": "peer_joined", "peer": peer.as_str(), "addr": addr}),
+        Event::PeerJoined { peer, addr } => {
+            json!({"event": "peer_joined", "peer": peer.as_str(), "addr": addr})
+        }
         Event::PeerRestarted { peer, generation } => {
             json!({"event": "peer_restarted", "peer": peer.as_str(), "generation": generation})
         }
@@ -99,7 +103,12 @@ pub fn event_json(e: &Event) -> Value {
         Event::PeerLive { peer } => json!({"event": "peer_live", "peer": peer.as_str()}),
         Event::PeerLeft { peer } => json!({"event": "peer_left", "peer": peer.as_str()}),
         Event::PeerRemoved { peer } => json!({"event": "peer_removed", "peer": peer.as_str()}),
-        Event::KeyUpdated { peer, key, value, version } => json!({
+        Event::KeyUpdated {
+            peer,
+            key,
+            value,
+            version,
+        } => json!({
             "event": "key_updated", "peer": peer.as_str(), "key": key, "value": text(value), "version": version
         }),
         Event::KeyDeleted { peer, key, version } => {
@@ -134,7 +143,12 @@ async fn run(args: Args) -> Result<(), gossip::Error> {
     let mut tcp = TcpConfig::default();
     tcp.max_frame_bytes = args.config.max_frame_bytes;
     let transport = TcpTransport::bind_with(&args.listen, tcp).await?;
-    let node = Node::builder(args.id.as_str()).config(args.config).seeds(args.seeds).transport(transport).start().await?;
+    let node = Node::builder(args.id.as_str())
+        .config(args.config)
+        .seeds(args.seeds)
+        .transport(transport)
+        .start()
+        .await?;
     let mut events = node.events();
     for (k, v) in &args.sets {
         node.set(k.as_str(), v.clone())?;

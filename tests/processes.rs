@@ -1,0 +1,130 @@
+//! Five `gossip-node` processes on loopback: one is killed with SIGKILL, the
+//! others report it dead; it restarts and is live again with its keys.
+//!
+//! Waits are on events read from each process's JSON lines, with generous
+//! bounds; there are no fixed sleeps.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<Value>,
+    addr: String,
+}
+
+impl Proc {
+    fn start(id: &str, seed: Option<&str>, sets: &[&str]) -> Proc {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gossip-node"));
+        cmd.args([
+            "--id",
+            id,
+            "--listen",
+            "127.0.0.1:0",
+            "--cluster",
+            "proc-test",
+        ]);
+        if let Some(s) = seed {
+            cmd.args(["--seed", s]);
+        }
+        for kv in sets {
+            cmd.args(["--set", kv]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn gossip-node");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut p = Proc {
+            child,
+            lines: rx,
+            addr: String::new(),
+        };
+        let started = p.wait_for(|v| v["event"] == "started");
+        p.addr = started["addr"].as_str().expect("addr").to_string();
+        p
+    }
+
+    /// Reads lines until one matches; panics after `LIMIT`.
+    fn wait_for(&mut self, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) if pred(&v) => return v,
+                Ok(_) => {}
+                Err(e) => panic!("no matching line within {LIMIT:?}: {e}"),
+            }
+        }
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn is(v: &Value, event: &str, peer: &str) -> bool {
+    v["event"] == event && v["peer"] == peer
+}
+
+#[test]
+fn five_processes_detect_a_kill_and_a_restart() {
+    let mut procs = vec![Proc::start("p1", None, &["role=seed"])];
+    let seed = procs[0].addr.clone();
+    for i in 2..=5 {
+        let kv = format!("role=worker-{i}");
+        procs.push(Proc::start(&format!("p{i}"), Some(&seed), &[&kv]));
+    }
+    // Everyone learns everyone (joins are reported once per peer).
+    for (i, p) in procs.iter_mut().enumerate() {
+        let mut joined = std::collections::BTreeSet::new();
+        while joined.len() < 4 {
+            let v = p.wait_for(|v| v["event"] == "peer_joined");
+            joined.insert(v["peer"].as_str().unwrap().to_string());
+        }
+        assert!(!joined.contains(&format!("p{}", i + 1)));
+    }
+
+    procs[2].kill();
+    for (i, p) in procs.iter_mut().enumerate() {
+        if i != 2 {
+            p.wait_for(|v| is(v, "peer_dead", "p3"));
+        }
+    }
+
+    let restarted = Proc::start("p3", Some(&seed), &["role=worker-3-again"]);
+    procs[2] = restarted;
+    for (i, p) in procs.iter_mut().enumerate() {
+        if i != 2 {
+            p.wait_for(|v| is(v, "peer_restarted", "p3"));
+            p.wait_for(|v| is(v, "key_updated", "p3") && v["value"] == "worker-3-again");
+        }
+    }
+}
