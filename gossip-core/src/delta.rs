@@ -64,10 +64,12 @@ impl Candidate<'_> {
 }
 
 /// Fills at most `budget` bytes (counting each delta's field header) with
-/// deltas for `candidates`, most needed first.
+/// deltas for `candidates`, most needed first, each with at most
+/// `max_entries` entries.
 pub(crate) fn build<R: Rng>(
     mut candidates: Vec<Candidate<'_>>,
     budget: usize,
+    max_entries: usize,
     rng: &mut R,
 ) -> Vec<PeerDelta> {
     let mut keyed: Vec<_> = candidates
@@ -81,7 +83,7 @@ pub(crate) fn build<R: Rng>(
         if left < 32 {
             break;
         }
-        if let Some(d) = one(&c, left) {
+        if let Some(d) = one(&c, left, max_entries) {
             left -= len_msg(d.encoded_len());
             out.push(d);
         }
@@ -89,9 +91,9 @@ pub(crate) fn build<R: Rng>(
     out
 }
 
-/// The largest delta for one candidate that fits in `budget` bytes, or
-/// `None` if nothing useful fits.
-fn one(c: &Candidate<'_>, budget: usize) -> Option<PeerDelta> {
+/// The largest delta for one candidate that fits in `budget` bytes and
+/// `max_entries` entries, or `None` if nothing useful fits.
+fn one(c: &Candidate<'_>, budget: usize, max_entries: usize) -> Option<PeerDelta> {
     let p = c.peer;
     let (from, reset) = c.start();
     let from = from.min(p.max_version);
@@ -113,7 +115,7 @@ fn one(c: &Candidate<'_>, budget: usize) -> Option<PeerDelta> {
     let mut complete = true;
     for kv in p.entries_after(from) {
         let cost = len_msg(kv.encoded_len());
-        if 1 + 5 + size + cost > budget {
+        if 1 + 5 + size + cost > budget || d.entries.len() == max_entries {
             complete = false;
             break;
         }
@@ -165,7 +167,7 @@ mod tests {
             peer: &p,
             theirs: None,
         }];
-        let ds = build(c, 2000, &mut rng);
+        let ds = build(c, 2000, 1000, &mut rng);
         assert_eq!(ds.len(), 1);
         let d = &ds[0];
         let size: usize = ds.iter().map(|d| len_msg(d.encoded_len())).sum();
@@ -208,7 +210,7 @@ mod tests {
                 theirs: t(2),
             },
         ];
-        let ds = build(cands, 10_000, &mut rng);
+        let ds = build(cands, 10_000, 1000, &mut rng);
         let order: Vec<&str> = ds.iter().map(|d| d.id.as_str()).collect();
         assert_eq!(order, ["b", "c", "a"]);
         assert_eq!(ds[2].from_version, 8);

@@ -193,7 +193,8 @@ impl Engine {
                 })
             })
             .collect();
-        delta::build(candidates, budget, &mut self.rng)
+        let max_entries = crate::wire::max_delta_entries(&self.config);
+        delta::build(candidates, budget, max_entries, &mut self.rng)
     }
 
     /// Whether gossip about `id` describes a peer this node already removed.

@@ -351,6 +351,12 @@ impl Frame {
     }
 }
 
+/// The most entries one peer's delta may carry: live keys plus as many
+/// tombstones. Senders cut deltas at this count as they cut at the byte budget.
+pub(crate) fn max_delta_entries(c: &Config) -> usize {
+    c.max_keys_per_peer.saturating_mul(2).max(16)
+}
+
 fn invalid(msg: impl Into<String>) -> DecodeError {
     DecodeError::Invalid(msg.into())
 }
@@ -425,7 +431,7 @@ impl Validator<'_> {
             return Err(invalid(format!("delta range ({from}, {to}] is empty")));
         }
         let gc_floor = self.version("gc_floor", d.gc_floor)?;
-        if d.entries.len() > c.max_keys_per_peer.saturating_mul(2).max(16) {
+        if d.entries.len() > max_delta_entries(c) {
             return Err(invalid(format!("delta with {} entries", d.entries.len())));
         }
         let mut prev = from;

@@ -110,6 +110,9 @@ async fn silent_and_stalled_connections_are_dropped_after_idle_timeout() {
 async fn a_thousand_connections_against_max_inbound_64() {
     let mut config = quick();
     config.max_inbound = 64;
+    // Under a burst like this a few closes may never be seen as EOF (SYN
+    // cookies, a loaded machine); the idle timeout still reclaims them.
+    config.idle_timeout = Duration::from_secs(2);
     let b = bind(config).await;
     let target = b.bound_addr();
 
