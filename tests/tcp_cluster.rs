@@ -163,7 +163,7 @@ async fn hostile_tcp_input_is_dropped_and_counted_while_the_node_stays_live() {
 
     // A well-formed frame from another cluster: a node of cluster "other".
     let t = transport("127.0.0.1:0", None).await;
-    let stranger = node("stranger", &[addr.clone()], t, "other").await;
+    let stranger = node("stranger", std::slice::from_ref(&addr), t, "other").await;
     wait_for("foreign frames counted", || {
         target.stats().dropped_wrong_cluster > base.dropped_wrong_cluster
     })
