@@ -68,6 +68,12 @@ pub struct Config {
     /// A generation may be at most this far ahead of this node's own clock
     /// (generations are start times in milliseconds); further is absurd.
     pub max_generation_skew: Duration,
+    /// Most entries in one digest. A Syn carries the node's own entry, the
+    /// peers whose state changed recently, and a rotating slice of the rest,
+    /// up to this many; larger slices refresh heartbeats faster and cost
+    /// bytes in every round. Incoming digests with more entries are dropped.
+    /// 4 to 100,000.
+    pub max_digest_entries: usize,
     /// Events buffered for slow readers of `Node::events`; a reader that falls
     /// further behind is told how many it missed.
     pub event_buffer: usize,
@@ -98,6 +104,7 @@ impl Default for Config {
             max_id_bytes: 256,
             max_version: 1 << 48,
             max_generation_skew: Duration::from_secs(24 * 3600),
+            max_digest_entries: 10_000,
             event_buffer: 4096,
         }
     }
@@ -199,6 +206,9 @@ impl Config {
         }
         if self.max_version == 0 {
             return bad("max_version", "must be positive");
+        }
+        if !(4..=100_000).contains(&self.max_digest_entries) {
+            return bad("max_digest_entries", "must be 4 to 100,000");
         }
         if self.event_buffer == 0 {
             return bad("event_buffer", "must be at least 1");

@@ -22,6 +22,7 @@ pub(crate) fn build(
     me: &PeerId,
     cursor: &mut Option<PeerId>,
     budget: usize,
+    max_entries: usize,
     max_id_bytes: usize,
 ) -> Digest {
     let start = cursor.take();
@@ -48,7 +49,7 @@ pub(crate) fn build(
         }
         let e = peer.digest_entry(id);
         let cost = len_msg(e.encoded_len());
-        if used + cost > budget {
+        if used + cost > budget || digest.entries.len() >= max_entries {
             digest.range_end = id.to_string();
             *cursor = Some(id.clone());
             return digest;
@@ -82,7 +83,7 @@ mod tests {
         let peers = table(10);
         let me = PeerId::from("peer-00003");
         let mut cursor = None;
-        let d = build(&peers, &me, &mut cursor, 4096, 64);
+        let d = build(&peers, &me, &mut cursor, 4096, 100, 64);
         assert_eq!(d.entries.len(), 10);
         assert!(d.range_start.is_empty() && d.range_end.is_empty());
         assert!(cursor.is_none());
@@ -97,7 +98,7 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         let mut rounds = 0;
         loop {
-            let d = build(&peers, &me, &mut cursor, 2048, 64);
+            let d = build(&peers, &me, &mut cursor, 2048, 10_000, 64);
             assert!(
                 d.encoded_len() <= 2048,
                 "digest of {} bytes",

@@ -422,6 +422,7 @@ impl Engine {
                 &self.id,
                 &mut self.digest_cursor,
                 budget,
+                self.config.max_digest_entries,
                 self.config.max_id_bytes,
             );
             self.send(to, Body::Syn(d));

@@ -403,6 +403,13 @@ impl Validator<'_> {
         {
             return Err(invalid("digest range bound too long"));
         }
+        if d.entries.len() > self.config.max_digest_entries {
+            return Err(invalid(format!(
+                "digest with {} entries (max_digest_entries {})",
+                d.entries.len(),
+                self.config.max_digest_entries
+            )));
+        }
         let entries = d
             .entries
             .into_iter()
