@@ -144,7 +144,13 @@ mod tests {
 
     fn peer_with(n: u64, value_len: usize) -> Peer {
         let now = Instant::now();
-        let mut p = Peer::new(3, "addr".into(), now, Duration::from_millis(100));
+        let mut p = Peer::new(
+            3,
+            "addr".into(),
+            now,
+            Duration::from_millis(100),
+            &crate::phi::PhiParams::new(100, 50.0, 0.0, 8.0),
+        );
         for v in 1..=n {
             let e = Entry {
                 value: Bytes::from(vec![b'v'; value_len]),

@@ -6,20 +6,29 @@
 //! the previous one stopped: successive rounds rotate through every peer.
 //! Because the range is stated in the digest, the receiver can tell which
 //! peers the sender does not know (absent but inside the range).
+//!
+//! Before the slice come the peers whose state changed recently ("hot"), so
+//! that news travels in every exchange like a rumour instead of waiting for
+//! its turn in the rotation; they lie outside the stated range and only
+//! inform. A cap on entries (`max_digest_entries`) keeps steady-state
+//! digests small: heartbeats then refresh through the rotation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::ops::Bound;
+use std::time::Instant;
 
 use crate::state::Peer;
 use crate::wire::{len_msg, Digest};
 use crate::PeerId;
 
-/// Builds a ranged digest of at most `budget` encoded bytes (the digest
-/// message body), starting at `cursor` and moving the cursor past it. The
-/// node's own entry is always included.
+/// Builds a digest of at most `budget` encoded bytes (the digest message
+/// body) and `max_entries` entries: the node's own entry, the hot peers
+/// (newest first), then a ranged slice starting at `cursor`, moving the
+/// cursor past it.
 pub(crate) fn build(
     peers: &BTreeMap<PeerId, Peer>,
     me: &PeerId,
+    hot: &VecDeque<(Instant, PeerId)>,
     cursor: &mut Option<PeerId>,
     budget: usize,
     max_entries: usize,
@@ -39,12 +48,30 @@ pub(crate) fn build(
         used += len_msg(e.encoded_len());
         digest.entries.push(e);
     }
+    // Hot peers take at most half the entries, so the rotation never stalls.
+    let mut extra: HashSet<&PeerId> = HashSet::new();
+    for (_, id) in hot.iter().rev() {
+        if digest.entries.len() >= max_entries / 2 {
+            break;
+        }
+        let Some(peer) = peers.get(id) else { continue };
+        if id == me || !extra.insert(id) {
+            continue;
+        }
+        let e = peer.digest_entry(id);
+        let cost = len_msg(e.encoded_len());
+        if used + cost > budget / 2 {
+            break;
+        }
+        used += cost;
+        digest.entries.push(e);
+    }
     let lower = match &start {
         Some(s) => Bound::Included(s.clone()),
         None => Bound::Unbounded,
     };
     for (id, peer) in peers.range((lower, Bound::Unbounded)) {
-        if id == me {
+        if id == me || extra.contains(id) {
             continue;
         }
         let e = peer.digest_entry(id);
@@ -72,7 +99,13 @@ mod tests {
                 let id = PeerId::from(format!("peer-{i:05}"));
                 (
                     id,
-                    Peer::new(7, format!("addr-{i}"), now, Duration::from_millis(100)),
+                    Peer::new(
+                        7,
+                        format!("addr-{i}"),
+                        now,
+                        Duration::from_millis(100),
+                        &crate::phi::PhiParams::new(100, 50.0, 0.0, 8.0),
+                    ),
                 )
             })
             .collect()
@@ -83,7 +116,7 @@ mod tests {
         let peers = table(10);
         let me = PeerId::from("peer-00003");
         let mut cursor = None;
-        let d = build(&peers, &me, &mut cursor, 4096, 100, 64);
+        let d = build(&peers, &me, &VecDeque::new(), &mut cursor, 4096, 100, 64);
         assert_eq!(d.entries.len(), 10);
         assert!(d.range_start.is_empty() && d.range_end.is_empty());
         assert!(cursor.is_none());
@@ -98,7 +131,7 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         let mut rounds = 0;
         loop {
-            let d = build(&peers, &me, &mut cursor, 2048, 10_000, 64);
+            let d = build(&peers, &me, &VecDeque::new(), &mut cursor, 2048, 10_000, 64);
             assert!(
                 d.encoded_len() <= 2048,
                 "digest of {} bytes",

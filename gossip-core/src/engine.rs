@@ -79,7 +79,12 @@ pub struct Engine {
     pub(crate) rng: ChaCha8Rng,
     start: Instant,
     next_tick: Instant,
+    /// The time of the last round: phi in views is computed at it.
+    last_round: Instant,
     digest_cursor: Option<PeerId>,
+    /// Peers whose state changed recently, newest last, with the time they
+    /// stop being news; they ride in every digest until then.
+    pub(crate) hot: VecDeque<(Instant, PeerId)>,
     leaving: Option<u32>,
     transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
@@ -128,12 +133,13 @@ impl Engine {
         let seed = config.rng_seed.unwrap_or(generation)
             ^ fnv1a(id.as_str().as_bytes())
             ^ generation.rotate_left(17);
-        let params = PhiParams {
-            window: config.phi_window,
-            min_std_dev_ms: config.phi_min_std_dev.as_secs_f64() * 1000.0,
-            acceptable_pause_ms: config.phi_acceptable_pause.as_secs_f64() * 1000.0,
-        };
-        let mut me = Peer::new(generation, addr, now, config.gossip_interval);
+        let params = PhiParams::new(
+            config.phi_window,
+            config.phi_min_std_dev.as_secs_f64() * 1000.0,
+            config.phi_acceptable_pause.as_secs_f64() * 1000.0,
+            config.phi_threshold,
+        );
+        let mut me = Peer::new(generation, addr, now, config.gossip_interval, &params);
         me.heartbeat = 1;
         let mut peers = BTreeMap::new();
         peers.insert(id.clone(), me);
@@ -147,7 +153,9 @@ impl Engine {
             rng: ChaCha8Rng::seed_from_u64(seed),
             start: now,
             next_tick: now,
+            last_round: now,
             digest_cursor: None,
+            hot: VecDeque::new(),
             leaving: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -230,7 +238,11 @@ impl Engine {
             status: p.status,
             heartbeat: p.heartbeat,
             max_version: p.max_version,
-            phi: if *id == self.id { 0.0 } else { p.last_phi },
+            phi: if *id == self.id || p.status == PeerStatus::Left {
+                0.0
+            } else {
+                p.detector.phi(self.last_round, &self.params)
+            },
             keys: p.live_keys(),
         }
     }
@@ -331,6 +343,7 @@ impl Engine {
         );
         let id = self.id.clone();
         self.store(|s| s.put_key(&id, key, Versioned { value, version }));
+        self.mark_hot(&id, now);
         Ok(version)
     }
 
@@ -357,6 +370,7 @@ impl Engine {
         );
         let id = self.id.clone();
         self.store(|s| s.remove_key(&id, key));
+        self.mark_hot(&id, now);
         Ok(Some(version))
     }
 
@@ -374,6 +388,7 @@ impl Engine {
         let own = self.record(&self.id.clone());
         self.store(|s| s.put_peer(own));
         self.next_tick = now;
+        self.mark_hot(&self.id.clone(), now);
     }
 
     // ---- the round ---------------------------------------------------------
@@ -385,6 +400,7 @@ impl Engine {
             return;
         }
         self.next_tick = now + self.config.gossip_interval;
+        self.last_round = now;
         if self.has_left() {
             return;
         }
@@ -417,9 +433,13 @@ impl Engine {
         );
         for to in targets {
             let budget = self.body_budget() - 6;
+            while self.hot.front().is_some_and(|(until, _)| *until <= now) {
+                self.hot.pop_front();
+            }
             let d = digest::build(
                 &self.peers,
                 &self.id,
+                &self.hot,
                 &mut self.digest_cursor,
                 budget,
                 self.config.max_digest_entries,
@@ -433,14 +453,9 @@ impl Engine {
     }
 
     fn check_liveness(&mut self, now: Instant) {
-        let threshold = self.config.phi_threshold;
         let mut died = Vec::new();
         for (id, p) in self.peers.iter_mut() {
-            if *id == self.id {
-                continue;
-            }
-            p.last_phi = p.detector.phi(now, &self.params);
-            if p.status == PeerStatus::Live && p.last_phi > threshold {
+            if *id != self.id && p.status == PeerStatus::Live && now > p.detector.deadline() {
                 p.status = PeerStatus::Dead;
                 p.status_since = now;
                 died.push(id.clone());
@@ -452,6 +467,17 @@ impl Engine {
             let r = self.record(&id);
             self.store(|s| s.put_peer(r));
         }
+    }
+
+    /// Marks `id` as news: it rides in every digest for about twice the
+    /// rounds an epidemic needs to reach every known peer.
+    pub(crate) fn mark_hot(&mut self, id: &PeerId, now: Instant) {
+        if let Some(p) = self.peers.get_mut(id) {
+            p.changed_at = now;
+        }
+        let rounds = 2 * (usize::BITS - self.peers.len().leading_zeros()) + 2;
+        let until = now + self.config.gossip_interval * rounds;
+        self.hot.push_back((until, id.clone()));
     }
 
     fn collect_garbage(&mut self, now: Instant) {

@@ -75,7 +75,10 @@ impl Engine {
     /// A Syn: absorb heartbeats, then answer with what the sender lacks and
     /// requests for what this node lacks.
     fn on_syn(&mut self, now: Instant, sender: &Sender, digest: &Digest) {
+        // Requests (this node is behind) and newer heartbeats (it is ahead
+        // on liveness only: a digest entry is far smaller than a delta).
         let mut requests = Vec::new();
+        let mut fresher = Vec::new();
         let mut theirs: Vec<(PeerId, Option<Theirs>)> = Vec::new();
         let mut mentioned: HashSet<&str> = HashSet::with_capacity(digest.entries.len());
         for e in &digest.entries {
@@ -111,8 +114,10 @@ impl Engine {
                 Some(p) => {
                     if e.max_version > p.max_version {
                         requests.push(p.digest_entry(&e.id));
-                    } else if p.max_version > e.max_version || p.heartbeat > e.heartbeat {
+                    } else if p.max_version > e.max_version {
                         theirs.push((e.id.clone(), Some(e.into())));
+                    } else if p.heartbeat > e.heartbeat {
+                        fresher.push(p.digest_entry(&e.id));
                     }
                 }
             }
@@ -139,7 +144,7 @@ impl Engine {
         let budget = self.body_budget();
         let mut reply = Digest::default();
         let mut used = 0;
-        for r in requests {
+        for r in requests.into_iter().chain(fresher) {
             let cost = len_msg(r.encoded_len());
             if used + cost > budget / 2 {
                 break;
@@ -154,8 +159,8 @@ impl Engine {
         }
     }
 
-    /// The requests of a SynAck: absorb the heartbeats they carry and send
-    /// the deltas asked for in an Ack.
+    /// The digest of a SynAck: absorb the heartbeats it carries and send the
+    /// deltas it asks for (entries behind this node's versions) in an Ack.
     fn on_requests(&mut self, now: Instant, sender: &Sender, digest: &Digest) {
         let mut theirs = Vec::new();
         for e in &digest.entries {
@@ -164,8 +169,7 @@ impl Engine {
             }
             if let Some(p) = self.peers.get(&e.id) {
                 let newer = p.generation > e.generation
-                    || (p.generation == e.generation
-                        && (p.max_version > e.max_version || p.heartbeat > e.heartbeat));
+                    || (p.generation == e.generation && p.max_version > e.max_version);
                 if newer {
                     theirs.push((e.id.clone(), Some(e.into())));
                 }
@@ -223,7 +227,7 @@ impl Engine {
         if p.status == PeerStatus::Dead {
             p.status = PeerStatus::Live;
             p.status_since = now;
-            p.detector.reset_clock(now);
+            p.detector.reset_clock(now, &self.params);
             tracing::debug!(node = %self.id, peer = %id, "peer live again");
             self.events.push_back(Event::PeerLive { peer: id.clone() });
             let r = self.record(id);
@@ -238,6 +242,7 @@ impl Engine {
             return;
         }
         let interval = self.config.gossip_interval;
+        let params = self.params;
         match self.peers.get_mut(&d.id) {
             None => {
                 if d.left || self.is_zombie(&d.id, d.generation, d.heartbeat) {
@@ -252,10 +257,11 @@ impl Engine {
                     tracing::debug!(node = %self.id, peer = %d.id, "max_peers reached; peer ignored");
                     return;
                 }
-                let mut p = Peer::new(d.generation, d.addr.clone(), now, interval);
+                let mut p = Peer::new(d.generation, d.addr.clone(), now, interval, &params);
                 p.heartbeat = d.heartbeat;
                 self.peers.insert(d.id.clone(), p);
                 self.removed.remove(&d.id);
+                self.mark_hot(&d.id, now);
                 tracing::debug!(node = %self.id, peer = %d.id, addr = %d.addr, "peer joined");
                 self.events.push_back(Event::PeerJoined {
                     peer: d.id.clone(),
@@ -272,9 +278,10 @@ impl Engine {
                 }
                 let was = p.status;
                 p.clear();
-                *p = Peer::new(d.generation, d.addr.clone(), now, interval);
+                *p = Peer::new(d.generation, d.addr.clone(), now, interval, &params);
                 p.heartbeat = d.heartbeat;
                 let id = d.id.clone();
+                self.mark_hot(&id, now);
                 tracing::debug!(node = %self.id, peer = %id, generation = d.generation, "peer restarted");
                 self.events.push_back(Event::PeerRestarted {
                     peer: id.clone(),
@@ -368,6 +375,7 @@ impl Engine {
                 writes.push(kv);
             }
         }
+        let advanced = reached > p.max_version;
         p.max_version = p.max_version.max(reached);
         let became_left = d.left && reached == d.to_version && p.status != PeerStatus::Left;
         if became_left {
@@ -391,6 +399,9 @@ impl Engine {
                     });
                 }
             }
+        }
+        if advanced || became_left {
+            self.mark_hot(&id, now);
         }
         if became_left {
             tracing::debug!(node = %self.id, peer = %id, "peer left");

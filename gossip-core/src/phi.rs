@@ -5,6 +5,11 @@
 //! `max(std_dev, min_std_dev)`; phi is `-log10(1 - F(elapsed))`, with F
 //! approximated by a logistic function (no `erf` needed). A sample is
 //! recorded once per heartbeat increase, never per relay that repeats it.
+//!
+//! Phi grows monotonically with the time since the last heartbeat, so the
+//! moment it crosses the threshold is `mean + pause + y* · σ`, where `y*`
+//! depends on the threshold alone. The engine computes that deadline once
+//! per heartbeat instead of evaluating phi for every peer every round.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -15,6 +20,43 @@ pub(crate) struct PhiParams {
     pub(crate) window: usize,
     pub(crate) min_std_dev_ms: f64,
     pub(crate) acceptable_pause_ms: f64,
+    /// Standardised distance from the mean at which phi reaches the threshold.
+    pub(crate) y_star: f64,
+}
+
+impl PhiParams {
+    pub(crate) fn new(
+        window: usize,
+        min_std_dev_ms: f64,
+        acceptable_pause_ms: f64,
+        threshold: f64,
+    ) -> PhiParams {
+        PhiParams {
+            window,
+            min_std_dev_ms,
+            acceptable_pause_ms,
+            y_star: crossing(threshold),
+        }
+    }
+}
+
+/// Solves `phi(y) = threshold` for the logistic approximation: with
+/// `e = 10^-t / (1 - 10^-t)`, `0.070566 y^3 + 1.5976 y = -ln(e)`; Newton's
+/// method on a monotone cubic converges in a few steps.
+pub(crate) fn crossing(threshold: f64) -> f64 {
+    let p = 10f64.powf(-threshold);
+    let l = ((1.0 - p) / p).ln();
+    let mut y = l / 1.5976;
+    for _ in 0..50 {
+        let f = 0.070566 * y * y * y + 1.5976 * y - l;
+        let d = 3.0 * 0.070566 * y * y + 1.5976;
+        let next = y - f / d;
+        if (next - y).abs() < 1e-12 {
+            return next;
+        }
+        y = next;
+    }
+    y
 }
 
 /// One peer's heartbeat history.
@@ -24,21 +66,47 @@ pub(crate) struct Detector {
     sum: f64,
     sum_sq: f64,
     last: Instant,
+    /// When phi will cross the threshold if no heartbeat arrives.
+    deadline: Instant,
 }
 
 impl Detector {
     /// A detector whose window is seeded with one sample of `expected`
     /// (the gossip interval), the last heartbeat being `now`.
-    pub(crate) fn new(now: Instant, expected: Duration) -> Detector {
+    pub(crate) fn new(now: Instant, expected: Duration, p: &PhiParams) -> Detector {
         let ms = expected.as_secs_f64() * 1000.0;
         let mut samples = VecDeque::with_capacity(4);
         samples.push_back(ms);
-        Detector {
+        let mut d = Detector {
             samples,
             sum: ms,
             sum_sq: ms * ms,
             last: now,
-        }
+            deadline: now,
+        };
+        d.deadline = d.compute_deadline(p);
+        d
+    }
+
+    fn stats(&self, p: &PhiParams) -> (f64, f64) {
+        let n = self.samples.len() as f64;
+        let mean = self.sum / n;
+        let var = (self.sum_sq / n - mean * mean).max(0.0);
+        (
+            mean + p.acceptable_pause_ms,
+            var.sqrt().max(p.min_std_dev_ms),
+        )
+    }
+
+    fn compute_deadline(&self, p: &PhiParams) -> Instant {
+        let (mean, std_dev) = self.stats(p);
+        let ms = (mean + p.y_star * std_dev).clamp(0.0, 1e12);
+        self.last + Duration::from_secs_f64(ms / 1000.0)
+    }
+
+    /// The instant phi crosses the threshold unless a heartbeat comes first.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
     }
 
     /// Records a new heartbeat arriving at `now`.
@@ -54,22 +122,21 @@ impl Detector {
         self.samples.push_back(ms);
         self.sum += ms;
         self.sum_sq += ms * ms;
+        self.deadline = self.compute_deadline(p);
     }
 
     /// Restarts the clock without a sample (a peer came back after a
     /// silence that says nothing about its normal rhythm).
-    pub(crate) fn reset_clock(&mut self, now: Instant) {
+    pub(crate) fn reset_clock(&mut self, now: Instant, p: &PhiParams) {
         self.last = now;
+        self.deadline = self.compute_deadline(p);
     }
 
     /// Phi at `now`.
     pub(crate) fn phi(&self, now: Instant, p: &PhiParams) -> f64 {
-        let n = self.samples.len() as f64;
-        let mean = self.sum / n;
-        let var = (self.sum_sq / n - mean * mean).max(0.0);
-        let std_dev = var.sqrt().max(p.min_std_dev_ms);
+        let (mean, std_dev) = self.stats(p);
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64() * 1000.0;
-        phi(elapsed, mean + p.acceptable_pause_ms, std_dev)
+        phi(elapsed, mean, std_dev)
     }
 }
 
@@ -89,10 +156,25 @@ mod tests {
     use super::*;
 
     fn params() -> PhiParams {
-        PhiParams {
-            window: 100,
-            min_std_dev_ms: 50.0,
-            acceptable_pause_ms: 0.0,
+        PhiParams::new(100, 50.0, 0.0, 8.0)
+    }
+
+    #[test]
+    fn the_deadline_is_where_phi_crosses_the_threshold() {
+        for threshold in [1.0, 3.0, 8.0, 12.0, 50.0] {
+            let p = PhiParams::new(100, 50.0, 200.0, threshold);
+            let t0 = Instant::now();
+            let mut d = Detector::new(t0, Duration::from_millis(100), &p);
+            for (i, gap) in [90u64, 120, 100, 80, 130, 95].iter().enumerate() {
+                d.record(t0 + Duration::from_millis(gap * (i as u64 + 1)), &p);
+            }
+            let at = d.deadline();
+            let before = d.phi(at - Duration::from_millis(1), &p);
+            let after = d.phi(at + Duration::from_millis(1), &p);
+            assert!(
+                before < threshold && after > threshold,
+                "threshold {threshold}: {before} .. {after}"
+            );
         }
     }
 
@@ -100,7 +182,7 @@ mod tests {
     fn phi_rises_with_silence() {
         let p = params();
         let t0 = Instant::now();
-        let mut d = Detector::new(t0, Duration::from_millis(100));
+        let mut d = Detector::new(t0, Duration::from_millis(100), &p);
         for i in 1..=20 {
             d.record(t0 + Duration::from_millis(100 * i), &p);
         }
@@ -126,7 +208,7 @@ mod tests {
             ..params()
         };
         let t0 = Instant::now();
-        let mut d = Detector::new(t0, Duration::from_millis(100));
+        let mut d = Detector::new(t0, Duration::from_millis(100), &p);
         for i in 1..=10 {
             d.record(t0 + Duration::from_millis(10 * i), &p);
         }

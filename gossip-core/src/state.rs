@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::phi::Detector;
+use crate::phi::{Detector, PhiParams};
 use crate::wire::{DigestEntry, KeyValue};
 use crate::{PeerId, PeerStatus};
 
@@ -36,12 +36,20 @@ pub(crate) struct Peer {
     tombstones: VecDeque<(Instant, u64)>,
     live_keys: usize,
     pub(crate) detector: Detector,
-    /// Phi at the last liveness check (for display).
-    pub(crate) last_phi: f64,
+    /// When this node last learned something new of the peer (a version, a
+    /// generation, that it left): such peers ride in every digest for a
+    /// while so the news spreads as fast as a rumour.
+    pub(crate) changed_at: Instant,
 }
 
 impl Peer {
-    pub(crate) fn new(generation: u64, addr: String, now: Instant, interval: Duration) -> Peer {
+    pub(crate) fn new(
+        generation: u64,
+        addr: String,
+        now: Instant,
+        interval: Duration,
+        p: &PhiParams,
+    ) -> Peer {
         Peer {
             generation,
             addr,
@@ -54,8 +62,8 @@ impl Peer {
             by_version: BTreeMap::new(),
             tombstones: VecDeque::new(),
             live_keys: 0,
-            detector: Detector::new(now, interval),
-            last_phi: 0.0,
+            detector: Detector::new(now, interval, p),
+            changed_at: now,
         }
     }
 
@@ -167,7 +175,13 @@ mod tests {
     #[test]
     fn older_versions_never_replace_newer() {
         let now = Instant::now();
-        let mut p = Peer::new(1, "a".into(), now, Duration::from_millis(100));
+        let mut p = Peer::new(
+            1,
+            "a".into(),
+            now,
+            Duration::from_millis(100),
+            &PhiParams::new(100, 50.0, 0.0, 8.0),
+        );
         p.put("k", entry(5, false), now).unwrap();
         assert!(p.put("k", entry(4, false), now).is_err());
         assert!(p.put("k", entry(5, true), now).is_err());
@@ -179,7 +193,13 @@ mod tests {
     fn tombstones_are_collected_after_grace_and_raise_the_floor() {
         let now = Instant::now();
         let grace = Duration::from_secs(10);
-        let mut p = Peer::new(1, "a".into(), now, Duration::from_millis(100));
+        let mut p = Peer::new(
+            1,
+            "a".into(),
+            now,
+            Duration::from_millis(100),
+            &PhiParams::new(100, 50.0, 0.0, 8.0),
+        );
         p.put("k", entry(1, false), now).unwrap();
         p.put("k", entry(2, true), now).unwrap();
         assert_eq!(p.live_keys(), 0);
