@@ -137,6 +137,17 @@ impl Config {
         }
     }
 
+    /// Sets `gossip_interval` and scales the failure detector with it as
+    /// [`Config::local`] does (minimum standard deviation half an interval,
+    /// acceptable pause three intervals): a crash is then reported in about
+    /// seven intervals.
+    pub fn with_interval(mut self, interval: Duration) -> Self {
+        self.gossip_interval = interval;
+        self.phi_min_std_dev = interval / 2;
+        self.phi_acceptable_pause = interval * 3;
+        self
+    }
+
     /// Sets `cluster_id`.
     pub fn cluster_id(mut self, id: impl Into<String>) -> Self {
         self.cluster_id = id.into();

@@ -1,0 +1,189 @@
+//! `gossip-bench`: this project's gossip engine against chitchat 0.13, side by
+//! side in one process, and the sans-IO engine alone in the simulator.
+//!
+//! ```text
+//! cargo run --release -p gossip-bench -- <join|propagate|steady|detect|stable|sim|all> [flags]
+//! ```
+//!
+//! Every scenario prints markdown tables with medians over repetitions and the
+//! ratio ours/chitchat. `all` runs everything and writes BENCHMARKS.md and SVG
+//! plots. Numbers are measured, never asserted: the smoke test only checks
+//! that the program runs.
+#![allow(missing_docs, unreachable_pub)]
+
+mod cluster;
+mod measure;
+mod plot;
+mod scenarios;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use measure::Table;
+
+const HELP: &str = "\
+gossip-bench: measure this gossip engine against chitchat 0.13.
+
+USAGE:
+    cargo run --release -p gossip-bench -- SCENARIO [FLAGS]
+
+SCENARIOS:
+    join        time until every node sees all N live (N = --sizes)
+    propagate   after join, time until a new key reaches every node
+    steady      bytes, frames and CPU per node per second with nothing changing
+    detect      time until all report a crashed node dead; false deaths under loss
+    stable      N = 1,000 of our nodes: convergence, then 60 s without a flap
+    sim         the sans-IO engine in the simulator at N = 1,000 and 10,000
+    all         everything; writes BENCHMARKS.md and plots
+
+FLAGS:
+    --sizes 10,50,200,1000   cluster sizes for join/propagate (default)
+    --reps N                 repetitions per measurement (default 3)
+    --interval MS            gossip interval of both implementations (default 50)
+    --steady-secs S          steady-state window at N = 50 (default 30)
+    --loss-secs S            false-death window per loss rate (default 60)
+    --quick                  tiny sizes and short windows (the test suite's smoke run)
+    --out DIR                where `all` writes BENCHMARKS.md and plots (default: .)
+    --no-chitchat            measure ours only
+    --chitchat-v1            chitchat's compressed-digest wire format (default: V0, its default)
+    --digest-entries N       our max_digest_entries (experiments)
+    --fanout N               our fanout (experiments)
+    --no-sweep               steady: skip the sweep over N
+    -h, --help               this text
+";
+
+#[derive(Debug, Clone)]
+pub struct Opts {
+    pub sizes: Vec<usize>,
+    pub reps: usize,
+    pub interval: Duration,
+    pub steady_secs: u64,
+    pub loss_secs: u64,
+    pub quick: bool,
+    pub out: PathBuf,
+    pub chitchat: bool,
+    pub sim_sizes: Vec<usize>,
+    pub stable_n: usize,
+    pub stable_secs: u64,
+    /// chitchat's wire format: V0 (its compatibility default, full digests) or V1.
+    pub chitchat_v1: bool,
+    /// Overrides of our configuration, for experiments.
+    pub digest_entries: Option<usize>,
+    pub fanout: Option<usize>,
+    /// Skip the bytes-against-N sweep of `steady`.
+    pub no_sweep: bool,
+}
+
+fn parse() -> Result<(String, Opts), lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_env();
+    let mut scenario = None;
+    let mut o = Opts {
+        sizes: vec![10, 50, 200, 1000],
+        reps: 3,
+        interval: Duration::from_millis(50),
+        steady_secs: 30,
+        loss_secs: 60,
+        quick: false,
+        out: PathBuf::from("."),
+        chitchat: true,
+        sim_sizes: vec![1000, 10_000],
+        stable_n: 1000,
+        stable_secs: 60,
+        chitchat_v1: false,
+        digest_entries: None,
+        fanout: None,
+        no_sweep: false,
+    };
+    let mut sizes_set = false;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("sizes") => {
+                let v = p.value()?.string()?;
+                o.sizes = v
+                    .split(',')
+                    .map(|x| x.trim().parse::<usize>().map_err(|e| format!("--sizes {v:?}: {e}")))
+                    .collect::<Result<_, _>>()?;
+                sizes_set = true;
+            }
+            Long("reps") => o.reps = p.value()?.parse()?,
+            Long("interval") => o.interval = Duration::from_millis(p.value()?.parse()?),
+            Long("steady-secs") => o.steady_secs = p.value()?.parse()?,
+            Long("loss-secs") => o.loss_secs = p.value()?.parse()?,
+            Long("quick") => o.quick = true,
+            Long("out") => o.out = PathBuf::from(p.value()?.string()?),
+            Long("no-chitchat") => o.chitchat = false,
+            Long("chitchat-v1") => o.chitchat_v1 = true,
+            Long("digest-entries") => o.digest_entries = Some(p.value()?.parse()?),
+            Long("fanout") => o.fanout = Some(p.value()?.parse()?),
+            Long("no-sweep") => o.no_sweep = true,
+            Short('h') | Long("help") => {
+                print!("{HELP}");
+                std::process::exit(0);
+            }
+            Value(v) if scenario.is_none() => scenario = Some(v.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    if o.quick {
+        if !sizes_set {
+            o.sizes = vec![5, 10];
+        }
+        o.reps = 1;
+        o.steady_secs = 1;
+        o.loss_secs = 2;
+        o.sim_sizes = vec![50, 200];
+        o.stable_n = 20;
+        o.stable_secs = 2;
+    }
+    if o.reps == 0 || o.sizes.iter().any(|&n| n < 2) {
+        return Err("--reps must be positive and every size at least 2".into());
+    }
+    Ok((scenario.ok_or("a scenario is required")?, o))
+}
+
+fn main() {
+    let (scenario, opts) = match parse() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("gossip-bench: {e}\n\n{HELP}");
+            std::process::exit(2);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let tables: Vec<Table> = match scenario.as_str() {
+        "join" | "propagate" => rt.block_on(scenarios::join_propagate(&opts)).0,
+        "steady" => rt.block_on(scenarios::steady(&opts)).0,
+        "detect" => rt.block_on(scenarios::detect(&opts)),
+        "stable" => rt.block_on(scenarios::stable(&opts)),
+        "sim" => scenarios::sim(&opts),
+        "all" => {
+            let started = std::time::Instant::now();
+            let (mut t, curves) = rt.block_on(scenarios::join_propagate(&opts));
+            let (steady, bytes_vs_n) = rt.block_on(scenarios::steady(&opts));
+            t.extend(steady);
+            t.extend(rt.block_on(scenarios::detect(&opts)));
+            t.extend(rt.block_on(scenarios::stable(&opts)));
+            t.extend(scenarios::sim(&opts));
+            let took = started.elapsed();
+            if let Err(e) = scenarios::write_report(&opts, &t, &curves, &bytes_vs_n, took) {
+                eprintln!("gossip-bench: writing the report failed: {e}");
+                std::process::exit(1);
+            }
+            t
+        }
+        other => {
+            eprintln!("gossip-bench: unknown scenario {other:?}\n\n{HELP}");
+            std::process::exit(2);
+        }
+    };
+    if scenario != "all" {
+        for t in &tables {
+            println!("{}", t.markdown());
+        }
+    }
+}

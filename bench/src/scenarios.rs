@@ -1,0 +1,400 @@
+//! The scenarios. Each returns the tables it measured (and data for plots).
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use gossip::sim::Sim;
+use gossip::Config;
+
+use crate::cluster::{converged, spread, Cluster, Impl, Setup};
+use crate::measure::{self, median, ratio, secs, Table};
+use crate::{plot, Opts};
+
+/// Fraction of nodes holding a new key against time: (impl, n, points).
+pub type Curve = (Impl, usize, Vec<(f64, f64)>);
+
+fn impls(o: &Opts) -> Vec<Impl> {
+    if o.chitchat {
+        vec![Impl::Ours, Impl::Chitchat]
+    } else {
+        vec![Impl::Ours]
+    }
+}
+
+/// Our configuration for a run: the local preset scaled to the interval.
+pub fn our_config(o: &Opts) -> Config {
+    let mut c = Config::local().with_interval(o.interval);
+    if let Some(n) = o.digest_entries {
+        c.max_digest_entries = n;
+    }
+    if let Some(f) = o.fanout {
+        c.fanout = f;
+    }
+    c
+}
+
+fn setup(o: &Opts, n: usize, loss: f64, seed: u64) -> Setup {
+    Setup { n, interval: o.interval, loss, seed, config: our_config(o), chitchat_v1: o.chitchat_v1 }
+}
+
+/// How long to wait for something at size n before calling it not reached.
+fn limit(o: &Opts, n: usize) -> Duration {
+    Duration::from_secs(if o.quick { 10 } else { 20 + n as u64 / 20 })
+}
+
+fn poll_every(n: usize) -> Duration {
+    Duration::from_millis(if n >= 500 { 50 } else if n >= 100 { 20 } else { 5 })
+}
+
+async fn wait_converged(c: &dyn Cluster, limit: Duration) -> Option<Duration> {
+    let n = c.len();
+    let start = Instant::now();
+    loop {
+        let counts = c.live_counts().await;
+        if converged(&counts, n) {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() > limit {
+            eprintln!("  not converged after {limit:?}: live counts seen {:?}", spread(&counts));
+            return None;
+        }
+        tokio::time::sleep(poll_every(n)).await;
+    }
+}
+
+fn f(d: Option<Duration>) -> f64 {
+    d.map_or(f64::NAN, |d| d.as_secs_f64())
+}
+
+/// join and propagate, measured on the same clusters.
+pub async fn join_propagate(o: &Opts) -> (Vec<Table>, Vec<Curve>) {
+    let mut join = Table::new(
+        &format!("join: time until every node sees all N live ({} ms interval, median of {})", o.interval.as_millis(), o.reps),
+        &["N", "ours", "chitchat", "ours/chitchat"],
+    );
+    let mut prop = Table::new(
+        &format!("propagate: time until a new key reaches every node ({} ms interval, median of {})", o.interval.as_millis(), o.reps),
+        &["N", "ours", "chitchat", "ours/chitchat"],
+    );
+    let mut curves = Vec::new();
+    for &n in &o.sizes {
+        let mut j = [Vec::new(), Vec::new()];
+        let mut p = [Vec::new(), Vec::new()];
+        for (k, imp) in impls(o).into_iter().enumerate() {
+            for rep in 0..o.reps {
+                eprintln!("join/propagate: {} N={n} rep {}", imp.name(), rep + 1);
+                let c = imp.start(&setup(o, n, 0.0, rep as u64)).await;
+                let joined = wait_converged(c.as_ref(), limit(o, n)).await;
+                j[k].push(f(joined));
+                let mut curve = Vec::new();
+                let took = if joined.is_some() {
+                    let value = format!("v{rep}");
+                    c.set(n / 2, "news", &value).await;
+                    let start = Instant::now();
+                    loop {
+                        let have = c.count_having(n / 2, "news", &value).await;
+                        curve.push((start.elapsed().as_secs_f64(), have as f64 / n as f64));
+                        if have == n {
+                            break Some(start.elapsed());
+                        }
+                        if start.elapsed() > limit(o, n) {
+                            break None;
+                        }
+                        tokio::time::sleep(poll_every(n)).await;
+                    }
+                } else {
+                    None
+                };
+                p[k].push(f(took));
+                if rep == 0 {
+                    curves.push((imp, n, curve));
+                }
+                c.stop().await;
+            }
+        }
+        let (jo, jc) = (median(&j[0]), median(&j[1]));
+        let (po, pc) = (median(&p[0]), median(&p[1]));
+        join.row(vec![n.to_string(), secs(jo), secs(jc), ratio(jo, jc)]);
+        prop.row(vec![n.to_string(), secs(po), secs(pc), ratio(po, pc)]);
+    }
+    for t in [&mut join, &mut prop] {
+        t.notes.push("Times run from the moment every node has been started. \"not reached\" means the limit (20 s + N/20 s) passed first.".into());
+    }
+    (vec![join, prop], curves)
+}
+
+/// Steady-state cost: (bytes/node/s, frames/node/s, CPU s/node/s).
+async fn steady_one(o: &Opts, imp: Impl, n: usize, window: Duration) -> Option<(f64, f64, f64)> {
+    let c = imp.start(&setup(o, n, 0.0, 7)).await;
+    let ok = wait_converged(c.as_ref(), limit(o, n)).await;
+    if ok.is_none() {
+        c.stop().await;
+        return None;
+    }
+    // Let the join's deltas drain, then measure a window with nothing changing.
+    tokio::time::sleep(o.interval * 20).await;
+    let (f0, b0) = c.wire();
+    let cpu0 = measure::cpu_seconds();
+    let t0 = Instant::now();
+    tokio::time::sleep(window).await;
+    let (f1, b1) = c.wire();
+    let cpu1 = measure::cpu_seconds();
+    let dt = t0.elapsed().as_secs_f64();
+    c.stop().await;
+    let per = |x: f64| x / n as f64 / dt;
+    Some((per((b1 - b0) as f64), per((f1 - f0) as f64), per(cpu1 - cpu0)))
+}
+
+pub async fn steady(o: &Opts) -> (Vec<Table>, Vec<(Impl, usize, f64)>) {
+    let n = if o.quick { 10 } else { 50 };
+    let window = Duration::from_secs(o.steady_secs);
+    let mut t = Table::new(
+        &format!("steady: N = {n}, {} s with nothing changing, {} ms interval", o.steady_secs, o.interval.as_millis()),
+        &["", "ours", "chitchat", "ours/chitchat"],
+    );
+    let mut got = Vec::new();
+    for imp in impls(o) {
+        eprintln!("steady: {} N={n}", imp.name());
+        got.push(steady_one(o, imp, n, window).await);
+    }
+    let get = |i: usize, k: usize| got.get(i).copied().flatten().map_or(f64::NAN, |x: (f64, f64, f64)| [x.0, x.1, x.2][k]);
+    let names = ["bytes / node / s", "frames / node / s", "CPU s / node / s"];
+    for (k, name) in names.iter().enumerate() {
+        let (a, b) = (get(0, k), get(1, k));
+        let fmt = |v: f64| if k == 2 { format!("{v:.5}") } else { format!("{v:.0}") };
+        t.row(vec![name.to_string(), fmt(a), fmt(b), ratio(a, b)]);
+    }
+    // Bytes per node per second against N, with a shorter window.
+    let sweep: Vec<usize> = if o.no_sweep {
+        Vec::new()
+    } else if o.quick {
+        vec![5, 10]
+    } else {
+        vec![10, 50, 200]
+    };
+    let win = Duration::from_secs(if o.quick { 1 } else { 10 });
+    let mut by_n = Table::new(
+        &format!("steady: bytes per node per second against N ({} s windows)", win.as_secs()),
+        &["N", "ours", "chitchat", "ours/chitchat"],
+    );
+    let mut points = Vec::new();
+    for &m in &sweep {
+        let mut row = Vec::new();
+        for imp in impls(o) {
+            eprintln!("steady sweep: {} N={m}", imp.name());
+            let v = steady_one(o, imp, m, win).await.map_or(f64::NAN, |x| x.0);
+            points.push((imp, m, v));
+            row.push(v);
+        }
+        let (a, b) = (row[0], row.get(1).copied().unwrap_or(f64::NAN));
+        by_n.row(vec![m.to_string(), format!("{a:.0}"), format!("{b:.0}"), ratio(a, b)]);
+    }
+    (vec![t, by_n], points)
+}
+
+pub async fn detect(o: &Opts) -> Vec<Table> {
+    let n = if o.quick { 10 } else { 50 };
+    let mut t = Table::new(
+        &format!("detect: N = {n}, time until every other node reports a crashed node dead (median of {})", o.reps),
+        &["", "ours", "chitchat", "ours/chitchat"],
+    );
+    let mut times = [Vec::new(), Vec::new()];
+    for (k, imp) in impls(o).into_iter().enumerate() {
+        for rep in 0..o.reps {
+            eprintln!("detect: {} rep {}", imp.name(), rep + 1);
+            let mut c = imp.start(&setup(o, n, 0.0, 100 + rep as u64)).await;
+            if wait_converged(c.as_ref(), limit(o, n)).await.is_none() {
+                times[k].push(f64::NAN);
+                c.stop().await;
+                continue;
+            }
+            tokio::time::sleep(o.interval * 20).await;
+            let victim = n - 1;
+            c.crash(victim).await;
+            let start = Instant::now();
+            let took = loop {
+                if c.count_reporting_dead(victim).await == n - 1 {
+                    break Some(start.elapsed());
+                }
+                if start.elapsed() > limit(o, n) {
+                    eprintln!("  only {} of {} report it dead", c.count_reporting_dead(victim).await, n - 1);
+                    break None;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            };
+            times[k].push(f(took));
+            c.stop().await;
+        }
+    }
+    let (a, b) = (median(&times[0]), median(&times[1]));
+    t.row(vec!["crash detected by all".into(), secs(a), secs(b), ratio(a, b)]);
+
+    let mut fd = Table::new(
+        &format!("detect: false deaths at N = {n} over {} s of frame loss (no node crashed)", o.loss_secs),
+        &["loss", "ours", "chitchat"],
+    );
+    for loss in [0.0, 0.1, 0.3] {
+        let mut row = vec![format!("{:.0}%", loss * 100.0)];
+        for imp in impls(o) {
+            eprintln!("false deaths: {} loss {loss}", imp.name());
+            let c = imp.start(&setup(o, n, loss, 200)).await;
+            let cell = match wait_converged(c.as_ref(), limit(o, n) * 2).await {
+                None => "did not converge".to_string(),
+                Some(_) => count_flaps(c.as_ref(), Duration::from_secs(o.loss_secs)).await.to_string(),
+            };
+            row.push(cell);
+            c.stop().await;
+        }
+        fd.row(row);
+    }
+    fd.notes.push(
+        "A false death is one (observer, peer) pair newly reported dead, sampled every 25 ms. Loss drops each frame with that probability (chitchat's in-memory transport is wrapped to do the same).".into(),
+    );
+    vec![t, fd]
+}
+
+/// Counts (observer, peer) pairs that newly appear dead while polling.
+async fn count_flaps(c: &dyn Cluster, window: Duration) -> usize {
+    let start = Instant::now();
+    let mut prev: BTreeSet<(usize, usize)> = BTreeSet::new();
+    let mut flaps = 0;
+    while start.elapsed() < window {
+        let now: BTreeSet<(usize, usize)> =
+            c.dead_lists().await.into_iter().flat_map(|(o, d)| d.into_iter().map(move |p| (o, p))).collect();
+        flaps += now.difference(&prev).count();
+        prev = now;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    flaps
+}
+
+pub async fn stable(o: &Opts) -> Vec<Table> {
+    let n = o.stable_n;
+    let mut t = Table::new(
+        &format!("stable: N = {n} of our nodes in one process on 2 cores, {} ms interval", o.interval.as_millis()),
+        &["", "value"],
+    );
+    eprintln!("stable: ours N={n}");
+    let c = Impl::Ours.start(&setup(o, n, 0.0, 300)).await;
+    let joined = wait_converged(c.as_ref(), limit(o, n) * 3).await;
+    t.row(vec!["time to converge".into(), secs(f(joined))]);
+    if joined.is_some() {
+        let cpu0 = measure::cpu_seconds();
+        let flaps = count_flaps(c.as_ref(), Duration::from_secs(o.stable_secs)).await;
+        let cpu = (measure::cpu_seconds() - cpu0) / o.stable_secs as f64;
+        t.row(vec![format!("peers reported dead in the next {} s", o.stable_secs), flaps.to_string()]);
+        t.row(vec!["process CPU (cores busy)".into(), format!("{cpu:.2}")]);
+    }
+    c.stop().await;
+    vec![t]
+}
+
+pub fn sim(o: &Opts) -> Vec<Table> {
+    let mut t = Table::new(
+        "sim: the sans-IO engine in the simulator (Config::local, 1 ms latency, no loss), single-threaded",
+        &["N", "rounds to converge", "rounds for a key to reach all", "2·log2(N)", "bytes / node / round", "wall time", "peak memory", "node-rounds / s"],
+    );
+    for &n in &o.sim_sizes {
+        eprintln!("sim: N={n}");
+        measure::reset_peak_rss();
+        let wall = Instant::now();
+        let config = Config::local();
+        let interval = config.gossip_interval;
+        let mut s = Sim::new(42, config);
+        s.record_events = false;
+        s.add_node("n00000", &[]);
+        for i in 1..n {
+            s.add_node(&format!("n{i:05}"), &["n00000"]);
+        }
+        let budget = Duration::from_secs(if o.quick { 30 } else { 110 });
+        let mut stopped = None;
+        let joined = s.run_until(interval * 200, |s| {
+            if wall.elapsed() > budget {
+                stopped = Some(format!("stopped: wall time over {budget:?}"));
+                return true;
+            }
+            if measure::rss_mib() > 16.0 * 1024.0 {
+                stopped = Some("stopped: memory over 16 GiB".to_string());
+                return true;
+            }
+            s.all_see_all_live()
+        });
+        let rounds = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() / interval.as_secs_f64());
+        let joined_rounds = if stopped.is_some() { f64::NAN } else { rounds(joined) };
+        let (b0, elapsed0) = (s.stats.bytes_sent, s.elapsed());
+        let key_rounds = if stopped.is_none() {
+            s.set("n00001", "news", "v");
+            rounds(s.run_until(interval * 200, |s| s.all_have("n00001", "news", Some("v"))))
+        } else {
+            f64::NAN
+        };
+        let sim_rounds = (s.elapsed() - elapsed0).as_secs_f64() / interval.as_secs_f64();
+        let bytes_per = if sim_rounds > 0.0 { (s.stats.bytes_sent - b0) as f64 / n as f64 / sim_rounds } else { f64::NAN };
+        let total_rounds = s.elapsed().as_secs_f64() / interval.as_secs_f64();
+        let w = wall.elapsed().as_secs_f64();
+        let fmt = |r: f64| if r.is_finite() { format!("{r:.1}") } else { stopped.clone().unwrap_or("not reached".into()) };
+        t.row(vec![
+            n.to_string(),
+            fmt(joined_rounds),
+            fmt(key_rounds),
+            format!("{:.1}", 2.0 * (n as f64).log2()),
+            format!("{bytes_per:.0}"),
+            format!("{w:.1} s"),
+            format!("{:.0} MiB", measure::peak_rss_mib()),
+            format!("{:.0}", n as f64 * total_rounds / w),
+        ]);
+        drop(s);
+    }
+    t.notes.push("Rounds are gossip intervals of virtual time; every node starts within the first interval, seeded with the first node. Bytes per node per round are measured while the key spreads, after convergence.".into());
+    vec![t]
+}
+
+pub fn write_report(
+    o: &Opts,
+    tables: &[Table],
+    curves: &[Curve],
+    bytes_vs_n: &[(Impl, usize, f64)],
+    took: Duration,
+) -> std::io::Result<()> {
+    let plots = o.out.join("bench/plots");
+    std::fs::create_dir_all(&plots)?;
+    let n_curve = curves.iter().map(|c| c.1).filter(|&n| n <= 200).max().unwrap_or(0);
+    let chosen: Vec<&Curve> = curves.iter().filter(|c| c.1 == n_curve).collect();
+    plot::propagation(&plots.join("propagation.svg"), &chosen).map_err(std::io::Error::other)?;
+    plot::bytes_vs_n(&plots.join("bytes_vs_n.svg"), bytes_vs_n).map_err(std::io::Error::other)?;
+    let mut md = String::from("# Benchmarks\n\n");
+    let _ = writeln!(
+        md,
+        "Generated by `cargo run --release -p gossip-bench -- all{}` in {:.0} s. Ours runs on `MemNetwork`, chitchat 0.13 on its `ChannelTransport`, both as real async nodes in one process on a 2-worker tokio runtime, with the same gossip interval ({} ms), phi threshold (8) and seed layout (every node seeded with the first). Medians over repetitions; ratios are ours/chitchat from the same run.\n",
+        if o.quick { " --quick" } else { "" },
+        took.as_secs_f64(),
+        o.interval.as_millis()
+    );
+    let _ = writeln!(md, "Machine: {}\n", machine());
+    for t in tables {
+        md.push_str(&t.markdown());
+        md.push('\n');
+    }
+    let _ = writeln!(
+        md,
+        "## Plots\n\n![fraction of nodes holding a new key against time, N = {n_curve}](bench/plots/propagation.svg)\n\n![bytes per node per second against N](bench/plots/bytes_vs_n.svg)\n"
+    );
+    if let Ok(notes) = std::fs::read_to_string(o.out.join("bench/NOTES.md")) {
+        md.push_str(&notes);
+    }
+    std::fs::write(o.out.join("BENCHMARKS.md"), md)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()))
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    format!("{cpu}, {cores} cores, {mem:.0} GiB")
+}
