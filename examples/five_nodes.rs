@@ -17,7 +17,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use gossip::transport::tcp::{TcpConfig, TcpTransport};
-use gossip::{Config, Event, Node, PeerId, PeerStatus, PeerView, TransportError};
+use gossip::{Config, Event, Keyring, Node, PeerId, PeerStatus, PeerView, TransportError};
 use tokio::sync::mpsc;
 use tokio::time::{sleep, Instant};
 
@@ -35,6 +35,8 @@ OPTIONS:
                       next step starts (default: 1; fractions allowed)
     --forever         after the script, keep the cluster and the live table
                       running until Ctrl-C
+    --key-file PATH   encrypt the cluster with this keyring (one key a line,
+                      64 hex digits; `gossip-node --gen-key` makes one)
     -h, --help        print this help
 ";
 
@@ -50,6 +52,7 @@ struct Args {
     interval: Duration,
     hold: Duration,
     forever: bool,
+    keyring: Option<Keyring>,
 }
 
 fn parse() -> Result<Args, lexopt::Error> {
@@ -59,6 +62,7 @@ fn parse() -> Result<Args, lexopt::Error> {
         interval: Duration::from_millis(100),
         hold: Duration::from_secs(1),
         forever: false,
+        keyring: None,
     };
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
@@ -73,6 +77,11 @@ fn parse() -> Result<Args, lexopt::Error> {
                 args.hold = Duration::from_secs_f64(secs);
             }
             Long("forever") => args.forever = true,
+            Long("key-file") => {
+                let path = p.value()?.string()?;
+                let ring = Keyring::from_file(&path).map_err(|e| format!("--key-file: {e}"))?;
+                args.keyring = Some(ring);
+            }
             Short('h') | Long("help") => {
                 print!("{HELP}");
                 std::process::exit(0);
@@ -477,6 +486,7 @@ async fn main() {
     });
     let mut config = Config::local();
     config.gossip_interval = args.interval;
+    config.keyring = args.keyring.clone();
     let (tx, rx) = mpsc::unbounded_channel();
     let tty = std::io::stdout().is_terminal();
     let mut demo = Demo {

@@ -8,8 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chitchat::transport::{ChannelTransport, RecvOutcome, SendOutcome, Socket, Transport as CcTransport};
-use chitchat::{spawn_chitchat, ChitchatConfig, ChitchatEnvelope, ChitchatHandle, ChitchatId, FailureDetectorConfig};
+use chitchat::transport::{
+    ChannelTransport, RecvOutcome, SendOutcome, Socket, Transport as CcTransport,
+};
+use chitchat::{
+    spawn_chitchat, ChitchatConfig, ChitchatEnvelope, ChitchatHandle, ChitchatId,
+    FailureDetectorConfig,
+};
 use gossip::transport::mem::MemNetwork;
 use gossip::{Config, Node, PeerId};
 use rand::{Rng, SeedableRng};
@@ -63,7 +68,9 @@ fn name(i: usize) -> String {
 }
 
 fn index(name: &str) -> usize {
-    name.trim_start_matches("node-").parse().unwrap_or(usize::MAX)
+    name.trim_start_matches("node-")
+        .parse()
+        .unwrap_or(usize::MAX)
 }
 
 impl Ours {
@@ -93,7 +100,11 @@ impl Cluster for Ours {
         self.nodes.len()
     }
     async fn live_counts(&self) -> Vec<usize> {
-        self.nodes.iter().flatten().map(|n| n.live_peers().len()).collect()
+        self.nodes
+            .iter()
+            .flatten()
+            .map(|n| n.live_peers().len())
+            .collect()
     }
     async fn set(&self, i: usize, key: &str, value: &str) {
         if let Some(n) = &self.nodes[i] {
@@ -115,14 +126,23 @@ impl Cluster for Ours {
     }
     async fn count_reporting_dead(&self, i: usize) -> usize {
         let id = PeerId::from(name(i));
-        self.nodes.iter().flatten().filter(|n| n.dead_peers().contains(&id)).count()
+        self.nodes
+            .iter()
+            .flatten()
+            .filter(|n| n.dead_peers().contains(&id))
+            .count()
     }
     async fn dead_lists(&self) -> Vec<(usize, Vec<usize>)> {
         self.nodes
             .iter()
             .enumerate()
             .filter_map(|(i, n)| n.as_ref().map(|n| (i, n)))
-            .map(|(i, n)| (i, n.dead_peers().iter().map(|p| index(p.as_str())).collect()))
+            .map(|(i, n)| {
+                (
+                    i,
+                    n.dead_peers().iter().map(|p| index(p.as_str())).collect(),
+                )
+            })
             .collect()
     }
     fn wire(&self) -> (u64, u64) {
@@ -156,7 +176,11 @@ struct LossySocket {
 impl CcTransport for Lossy {
     async fn open(&self, addr: SocketAddr) -> anyhow::Result<Box<dyn Socket>> {
         let inner = self.inner.open(addr).await?;
-        Ok(Box::new(LossySocket { inner, loss: self.loss, rng: self.rng.clone() }))
+        Ok(Box::new(LossySocket {
+            inner,
+            loss: self.loss,
+            rng: self.rng.clone(),
+        }))
     }
 }
 
@@ -165,7 +189,11 @@ impl Socket for LossySocket {
     fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         self.inner.local_addr()
     }
-    async fn send(&mut self, to: SocketAddr, envelope: ChitchatEnvelope) -> anyhow::Result<SendOutcome> {
+    async fn send(
+        &mut self,
+        to: SocketAddr,
+        envelope: ChitchatEnvelope,
+    ) -> anyhow::Result<SendOutcome> {
         let drop = self.loss > 0.0 && self.rng.lock().expect("rng").random_bool(self.loss);
         if drop {
             return Ok(SendOutcome { num_bytes_sent: 0 });
@@ -221,11 +249,17 @@ impl Chit {
                 },
             };
             let kv = vec![("role".to_string(), format!("role-{}", i % 4))];
-            let h = spawn_chitchat(config, kv, &transport).await.expect("chitchat starts");
+            let h = spawn_chitchat(config, kv, &transport)
+                .await
+                .expect("chitchat starts");
             handles.push(Some(h));
             ids.push(id);
         }
-        Chit { transport, handles, ids }
+        Chit {
+            transport,
+            handles,
+            ids,
+        }
     }
 }
 
@@ -238,14 +272,17 @@ impl Cluster for Chit {
         let mut out = Vec::new();
         for h in self.handles.iter().flatten() {
             let me = h.chitchat_id().clone();
-            let n = h.with_chitchat(|c| c.live_nodes().filter(|id| **id != me).count()).await;
+            let n = h
+                .with_chitchat(|c| c.live_nodes().filter(|id| **id != me).count())
+                .await;
             out.push(n);
         }
         out
     }
     async fn set(&self, i: usize, key: &str, value: &str) {
         if let Some(h) = &self.handles[i] {
-            h.with_chitchat(|c| c.self_node_state().set(key, value)).await;
+            h.with_chitchat(|c| c.self_node_state().set(key, value))
+                .await;
         }
     }
     async fn count_having(&self, owner: usize, key: &str, value: &str) -> usize {
@@ -277,7 +314,9 @@ impl Cluster for Chit {
         let mut out = Vec::new();
         for (i, h) in self.handles.iter().enumerate() {
             if let Some(h) = h {
-                let dead = h.with_chitchat(|c| c.dead_nodes().map(|d| index(&d.node_id)).collect()).await;
+                let dead = h
+                    .with_chitchat(|c| c.dead_nodes().map(|d| index(&d.node_id)).collect())
+                    .await;
                 out.push((i, dead));
             }
         }

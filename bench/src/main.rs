@@ -2,7 +2,7 @@
 //! side in one process, and the sans-IO engine alone in the simulator.
 //!
 //! ```text
-//! cargo run --release -p gossip-bench -- <join|propagate|steady|detect|stable|sim|all> [flags]
+//! cargo run --release -p gossip-bench -- <join|propagate|steady|detect|stable|sim|encryption|all> [flags]
 //! ```
 //!
 //! Every scenario prints markdown tables with medians over repetitions and the
@@ -12,6 +12,7 @@
 #![allow(missing_docs, unreachable_pub)]
 
 mod cluster;
+mod encryption;
 mod measure;
 mod plot;
 mod scenarios;
@@ -34,6 +35,7 @@ SCENARIOS:
     detect      time until all report a crashed node dead; false deaths under loss
     stable      N = 1,000 of our nodes: convergence, then 60 s without a flap
     sim         the sans-IO engine in the simulator at N = 1,000 and 10,000
+    encryption  steady cost with and without a keyring; seal + open per frame
     all         everything; writes BENCHMARKS.md and plots
 
 FLAGS:
@@ -49,6 +51,10 @@ FLAGS:
     --digest-entries N       our max_digest_entries (experiments)
     --fanout N               our fanout (experiments)
     --no-sweep               steady: skip the sweep over N
+    --idle-fanout N          our idle_fanout (experiments)
+    --pause K                our phi acceptable pause, in intervals (experiments)
+    --sim-sizes 1000,10000   cluster sizes for sim (default)
+    --min-std-ms MS          our phi minimum standard deviation (experiments)
     -h, --help               this text
 ";
 
@@ -70,6 +76,9 @@ pub struct Opts {
     /// Overrides of our configuration, for experiments.
     pub digest_entries: Option<usize>,
     pub fanout: Option<usize>,
+    pub pause: Option<u32>,
+    pub idle_fanout: Option<usize>,
+    pub min_std_ms: Option<u64>,
     /// Skip the bytes-against-N sweep of `steady`.
     pub no_sweep: bool,
 }
@@ -93,6 +102,9 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
         chitchat_v1: false,
         digest_entries: None,
         fanout: None,
+        pause: None,
+        idle_fanout: None,
+        min_std_ms: None,
         no_sweep: false,
     };
     let mut sizes_set = false;
@@ -102,7 +114,11 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
                 let v = p.value()?.string()?;
                 o.sizes = v
                     .split(',')
-                    .map(|x| x.trim().parse::<usize>().map_err(|e| format!("--sizes {v:?}: {e}")))
+                    .map(|x| {
+                        x.trim()
+                            .parse::<usize>()
+                            .map_err(|e| format!("--sizes {v:?}: {e}"))
+                    })
                     .collect::<Result<_, _>>()?;
                 sizes_set = true;
             }
@@ -117,6 +133,20 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
             Long("digest-entries") => o.digest_entries = Some(p.value()?.parse()?),
             Long("fanout") => o.fanout = Some(p.value()?.parse()?),
             Long("no-sweep") => o.no_sweep = true,
+            Long("idle-fanout") => o.idle_fanout = Some(p.value()?.parse()?),
+            Long("pause") => o.pause = Some(p.value()?.parse()?),
+            Long("sim-sizes") => {
+                let v = p.value()?.string()?;
+                o.sim_sizes = v
+                    .split(',')
+                    .map(|x| {
+                        x.trim()
+                            .parse::<usize>()
+                            .map_err(|e| format!("--sim-sizes {v:?}: {e}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            Long("min-std-ms") => o.min_std_ms = Some(p.value()?.parse()?),
             Short('h') | Long("help") => {
                 print!("{HELP}");
                 std::process::exit(0);
@@ -161,6 +191,7 @@ fn main() {
         "detect" => rt.block_on(scenarios::detect(&opts)),
         "stable" => rt.block_on(scenarios::stable(&opts)),
         "sim" => scenarios::sim(&opts),
+        "encryption" => rt.block_on(encryption::encryption(&opts)),
         "all" => {
             let started = std::time::Instant::now();
             let (mut t, curves) = rt.block_on(scenarios::join_propagate(&opts));
@@ -169,6 +200,7 @@ fn main() {
             t.extend(rt.block_on(scenarios::detect(&opts)));
             t.extend(rt.block_on(scenarios::stable(&opts)));
             t.extend(scenarios::sim(&opts));
+            t.extend(rt.block_on(encryption::encryption(&opts)));
             let took = started.elapsed();
             if let Err(e) = scenarios::write_report(&opts, &t, &curves, &bytes_vs_n, took) {
                 eprintln!("gossip-bench: writing the report failed: {e}");

@@ -18,7 +18,10 @@ fn color(i: Impl) -> RGBColor {
 pub fn propagation(path: &Path, curves: &[&Curve]) -> Result<(), String> {
     let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let t_max = curves.iter().flat_map(|c| c.2.iter().map(|p| p.0)).fold(0.05, f64::max);
+    let t_max = curves
+        .iter()
+        .flat_map(|c| c.2.iter().map(|p| p.0))
+        .fold(0.05, f64::max);
     let n = curves.first().map_or(0, |c| c.1);
     let mut chart = ChartBuilder::on(&root)
         .caption(format!("a new key spreading, N = {n}"), ("sans-serif", 20))
@@ -41,7 +44,12 @@ pub fn propagation(path: &Path, curves: &[&Curve]) -> Result<(), String> {
             .label(c.0.name())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2)));
     }
-    chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw().map_err(|e| e.to_string())?;
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()
+        .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
 }
 
@@ -50,7 +58,11 @@ pub fn bytes_vs_n(path: &Path, points: &[(Impl, usize, f64)]) -> Result<(), Stri
     let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let n_max = points.iter().map(|p| p.1).max().unwrap_or(10) as f64;
-    let y_max = points.iter().map(|p| p.2).filter(|v| v.is_finite()).fold(1.0, f64::max);
+    let y_max = points
+        .iter()
+        .map(|p| p.2)
+        .filter(|v| v.is_finite())
+        .fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(&root)
         .caption("steady-state traffic", ("sans-serif", 20))
         .margin(12)
@@ -65,8 +77,11 @@ pub fn bytes_vs_n(path: &Path, points: &[(Impl, usize, f64)]) -> Result<(), Stri
         .draw()
         .map_err(|e| e.to_string())?;
     for imp in [Impl::Ours, Impl::Chitchat] {
-        let series: Vec<(f64, f64)> =
-            points.iter().filter(|p| p.0 == imp && p.2.is_finite()).map(|p| (p.1 as f64, p.2)).collect();
+        let series: Vec<(f64, f64)> = points
+            .iter()
+            .filter(|p| p.0 == imp && p.2.is_finite())
+            .map(|p| (p.1 as f64, p.2))
+            .collect();
         if series.is_empty() {
             continue;
         }
@@ -76,8 +91,15 @@ pub fn bytes_vs_n(path: &Path, points: &[(Impl, usize, f64)]) -> Result<(), Stri
             .map_err(|e| e.to_string())?
             .label(imp.name())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2)));
-        chart.draw_series(series.iter().map(|&p| Circle::new(p, 3, col.filled()))).map_err(|e| e.to_string())?;
+        chart
+            .draw_series(series.iter().map(|&p| Circle::new(p, 3, col.filled())))
+            .map_err(|e| e.to_string())?;
     }
-    chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw().map_err(|e| e.to_string())?;
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()
+        .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
 }

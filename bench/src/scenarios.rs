@@ -30,12 +30,29 @@ pub fn our_config(o: &Opts) -> Config {
     }
     if let Some(f) = o.fanout {
         c.fanout = f;
+        c.idle_fanout = c.idle_fanout.min(f);
+    }
+    if let Some(f) = o.idle_fanout {
+        c.idle_fanout = f;
+    }
+    if let Some(ms) = o.min_std_ms {
+        c.phi_min_std_dev = Duration::from_millis(ms);
+    }
+    if let Some(k) = o.pause {
+        c.phi_acceptable_pause = o.interval * k;
     }
     c
 }
 
 fn setup(o: &Opts, n: usize, loss: f64, seed: u64) -> Setup {
-    Setup { n, interval: o.interval, loss, seed, config: our_config(o), chitchat_v1: o.chitchat_v1 }
+    Setup {
+        n,
+        interval: o.interval,
+        loss,
+        seed,
+        config: our_config(o),
+        chitchat_v1: o.chitchat_v1,
+    }
 }
 
 /// How long to wait for something at size n before calling it not reached.
@@ -44,7 +61,13 @@ fn limit(o: &Opts, n: usize) -> Duration {
 }
 
 fn poll_every(n: usize) -> Duration {
-    Duration::from_millis(if n >= 500 { 50 } else if n >= 100 { 20 } else { 5 })
+    Duration::from_millis(if n >= 500 {
+        50
+    } else if n >= 100 {
+        20
+    } else {
+        5
+    })
 }
 
 async fn wait_converged(c: &dyn Cluster, limit: Duration) -> Option<Duration> {
@@ -56,7 +79,10 @@ async fn wait_converged(c: &dyn Cluster, limit: Duration) -> Option<Duration> {
             return Some(start.elapsed());
         }
         if start.elapsed() > limit {
-            eprintln!("  not converged after {limit:?}: live counts seen {:?}", spread(&counts));
+            eprintln!(
+                "  not converged after {limit:?}: live counts seen {:?}",
+                spread(&counts)
+            );
             return None;
         }
         tokio::time::sleep(poll_every(n)).await;
@@ -70,11 +96,19 @@ fn f(d: Option<Duration>) -> f64 {
 /// join and propagate, measured on the same clusters.
 pub async fn join_propagate(o: &Opts) -> (Vec<Table>, Vec<Curve>) {
     let mut join = Table::new(
-        &format!("join: time until every node sees all N live ({} ms interval, median of {})", o.interval.as_millis(), o.reps),
+        &format!(
+            "join: time until every node sees all N live ({} ms interval, median of {})",
+            o.interval.as_millis(),
+            o.reps
+        ),
         &["N", "ours", "chitchat", "ours/chitchat"],
     );
     let mut prop = Table::new(
-        &format!("propagate: time until a new key reaches every node ({} ms interval, median of {})", o.interval.as_millis(), o.reps),
+        &format!(
+            "propagate: time until a new key reaches every node ({} ms interval, median of {})",
+            o.interval.as_millis(),
+            o.reps
+        ),
         &["N", "ours", "chitchat", "ours/chitchat"],
     );
     let mut curves = Vec::new();
@@ -143,14 +177,22 @@ async fn steady_one(o: &Opts, imp: Impl, n: usize, window: Duration) -> Option<(
     let dt = t0.elapsed().as_secs_f64();
     c.stop().await;
     let per = |x: f64| x / n as f64 / dt;
-    Some((per((b1 - b0) as f64), per((f1 - f0) as f64), per(cpu1 - cpu0)))
+    Some((
+        per((b1 - b0) as f64),
+        per((f1 - f0) as f64),
+        per(cpu1 - cpu0),
+    ))
 }
 
 pub async fn steady(o: &Opts) -> (Vec<Table>, Vec<(Impl, usize, f64)>) {
     let n = if o.quick { 10 } else { 50 };
     let window = Duration::from_secs(o.steady_secs);
     let mut t = Table::new(
-        &format!("steady: N = {n}, {} s with nothing changing, {} ms interval", o.steady_secs, o.interval.as_millis()),
+        &format!(
+            "steady: N = {n}, {} s with nothing changing, {} ms interval",
+            o.steady_secs,
+            o.interval.as_millis()
+        ),
         &["", "ours", "chitchat", "ours/chitchat"],
     );
     let mut got = Vec::new();
@@ -158,11 +200,22 @@ pub async fn steady(o: &Opts) -> (Vec<Table>, Vec<(Impl, usize, f64)>) {
         eprintln!("steady: {} N={n}", imp.name());
         got.push(steady_one(o, imp, n, window).await);
     }
-    let get = |i: usize, k: usize| got.get(i).copied().flatten().map_or(f64::NAN, |x: (f64, f64, f64)| [x.0, x.1, x.2][k]);
+    let get = |i: usize, k: usize| {
+        got.get(i)
+            .copied()
+            .flatten()
+            .map_or(f64::NAN, |x: (f64, f64, f64)| [x.0, x.1, x.2][k])
+    };
     let names = ["bytes / node / s", "frames / node / s", "CPU s / node / s"];
     for (k, name) in names.iter().enumerate() {
         let (a, b) = (get(0, k), get(1, k));
-        let fmt = |v: f64| if k == 2 { format!("{v:.5}") } else { format!("{v:.0}") };
+        let fmt = |v: f64| {
+            if k == 2 {
+                format!("{v:.5}")
+            } else {
+                format!("{v:.0}")
+            }
+        };
         t.row(vec![name.to_string(), fmt(a), fmt(b), ratio(a, b)]);
     }
     // Bytes per node per second against N, with a shorter window.
@@ -175,7 +228,10 @@ pub async fn steady(o: &Opts) -> (Vec<Table>, Vec<(Impl, usize, f64)>) {
     };
     let win = Duration::from_secs(if o.quick { 1 } else { 10 });
     let mut by_n = Table::new(
-        &format!("steady: bytes per node per second against N ({} s windows)", win.as_secs()),
+        &format!(
+            "steady: bytes per node per second against N ({} s windows)",
+            win.as_secs()
+        ),
         &["N", "ours", "chitchat", "ours/chitchat"],
     );
     let mut points = Vec::new();
@@ -188,7 +244,12 @@ pub async fn steady(o: &Opts) -> (Vec<Table>, Vec<(Impl, usize, f64)>) {
             row.push(v);
         }
         let (a, b) = (row[0], row.get(1).copied().unwrap_or(f64::NAN));
-        by_n.row(vec![m.to_string(), format!("{a:.0}"), format!("{b:.0}"), ratio(a, b)]);
+        by_n.row(vec![
+            m.to_string(),
+            format!("{a:.0}"),
+            format!("{b:.0}"),
+            ratio(a, b),
+        ]);
     }
     (vec![t, by_n], points)
 }
@@ -218,7 +279,11 @@ pub async fn detect(o: &Opts) -> Vec<Table> {
                     break Some(start.elapsed());
                 }
                 if start.elapsed() > limit(o, n) {
-                    eprintln!("  only {} of {} report it dead", c.count_reporting_dead(victim).await, n - 1);
+                    eprintln!(
+                        "  only {} of {} report it dead",
+                        c.count_reporting_dead(victim).await,
+                        n - 1
+                    );
                     break None;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -228,10 +293,18 @@ pub async fn detect(o: &Opts) -> Vec<Table> {
         }
     }
     let (a, b) = (median(&times[0]), median(&times[1]));
-    t.row(vec!["crash detected by all".into(), secs(a), secs(b), ratio(a, b)]);
+    t.row(vec![
+        "crash detected by all".into(),
+        secs(a),
+        secs(b),
+        ratio(a, b),
+    ]);
 
     let mut fd = Table::new(
-        &format!("detect: false deaths at N = {n} over {} s of frame loss (no node crashed)", o.loss_secs),
+        &format!(
+            "detect: false deaths at N = {n} over {} s of frame loss (no node crashed)",
+            o.loss_secs
+        ),
         &["loss", "ours", "chitchat"],
     );
     for loss in [0.0, 0.1, 0.3] {
@@ -241,7 +314,9 @@ pub async fn detect(o: &Opts) -> Vec<Table> {
             let c = imp.start(&setup(o, n, loss, 200)).await;
             let cell = match wait_converged(c.as_ref(), limit(o, n) * 2).await {
                 None => "did not converge".to_string(),
-                Some(_) => count_flaps(c.as_ref(), Duration::from_secs(o.loss_secs)).await.to_string(),
+                Some(_) => count_flaps(c.as_ref(), Duration::from_secs(o.loss_secs))
+                    .await
+                    .to_string(),
             };
             row.push(cell);
             c.stop().await;
@@ -260,8 +335,12 @@ async fn count_flaps(c: &dyn Cluster, window: Duration) -> usize {
     let mut prev: BTreeSet<(usize, usize)> = BTreeSet::new();
     let mut flaps = 0;
     while start.elapsed() < window {
-        let now: BTreeSet<(usize, usize)> =
-            c.dead_lists().await.into_iter().flat_map(|(o, d)| d.into_iter().map(move |p| (o, p))).collect();
+        let now: BTreeSet<(usize, usize)> = c
+            .dead_lists()
+            .await
+            .into_iter()
+            .flat_map(|(o, d)| d.into_iter().map(move |p| (o, p)))
+            .collect();
         flaps += now.difference(&prev).count();
         prev = now;
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -272,7 +351,10 @@ async fn count_flaps(c: &dyn Cluster, window: Duration) -> usize {
 pub async fn stable(o: &Opts) -> Vec<Table> {
     let n = o.stable_n;
     let mut t = Table::new(
-        &format!("stable: N = {n} of our nodes in one process on 2 cores, {} ms interval", o.interval.as_millis()),
+        &format!(
+            "stable: N = {n} of our nodes in one process on 2 cores, {} ms interval",
+            o.interval.as_millis()
+        ),
         &["", "value"],
     );
     eprintln!("stable: ours N={n}");
@@ -283,7 +365,10 @@ pub async fn stable(o: &Opts) -> Vec<Table> {
         let cpu0 = measure::cpu_seconds();
         let flaps = count_flaps(c.as_ref(), Duration::from_secs(o.stable_secs)).await;
         let cpu = (measure::cpu_seconds() - cpu0) / o.stable_secs as f64;
-        t.row(vec![format!("peers reported dead in the next {} s", o.stable_secs), flaps.to_string()]);
+        t.row(vec![
+            format!("peers reported dead in the next {} s", o.stable_secs),
+            flaps.to_string(),
+        ]);
         t.row(vec!["process CPU (cores busy)".into(), format!("{cpu:.2}")]);
     }
     c.stop().await;
@@ -320,8 +405,13 @@ pub fn sim(o: &Opts) -> Vec<Table> {
             }
             s.all_see_all_live()
         });
-        let rounds = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() / interval.as_secs_f64());
-        let joined_rounds = if stopped.is_some() { f64::NAN } else { rounds(joined) };
+        let rounds =
+            |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() / interval.as_secs_f64());
+        let joined_rounds = if stopped.is_some() {
+            f64::NAN
+        } else {
+            rounds(joined)
+        };
         let (b0, elapsed0) = (s.stats.bytes_sent, s.elapsed());
         let key_rounds = if stopped.is_none() {
             s.set("n00001", "news", "v");
@@ -330,10 +420,20 @@ pub fn sim(o: &Opts) -> Vec<Table> {
             f64::NAN
         };
         let sim_rounds = (s.elapsed() - elapsed0).as_secs_f64() / interval.as_secs_f64();
-        let bytes_per = if sim_rounds > 0.0 { (s.stats.bytes_sent - b0) as f64 / n as f64 / sim_rounds } else { f64::NAN };
+        let bytes_per = if sim_rounds > 0.0 {
+            (s.stats.bytes_sent - b0) as f64 / n as f64 / sim_rounds
+        } else {
+            f64::NAN
+        };
         let total_rounds = s.elapsed().as_secs_f64() / interval.as_secs_f64();
         let w = wall.elapsed().as_secs_f64();
-        let fmt = |r: f64| if r.is_finite() { format!("{r:.1}") } else { stopped.clone().unwrap_or("not reached".into()) };
+        let fmt = |r: f64| {
+            if r.is_finite() {
+                format!("{r:.1}")
+            } else {
+                stopped.clone().unwrap_or("not reached".into())
+            }
+        };
         t.row(vec![
             n.to_string(),
             fmt(joined_rounds),
@@ -359,7 +459,12 @@ pub fn write_report(
 ) -> std::io::Result<()> {
     let plots = o.out.join("bench/plots");
     std::fs::create_dir_all(&plots)?;
-    let n_curve = curves.iter().map(|c| c.1).filter(|&n| n <= 200).max().unwrap_or(0);
+    let n_curve = curves
+        .iter()
+        .map(|c| c.1)
+        .filter(|&n| n <= 200)
+        .max()
+        .unwrap_or(0);
     let chosen: Vec<&Curve> = curves.iter().filter(|c| c.1 == n_curve).collect();
     plot::propagation(&plots.join("propagation.svg"), &chosen).map_err(std::io::Error::other)?;
     plot::bytes_vs_n(&plots.join("bytes_vs_n.svg"), bytes_vs_n).map_err(std::io::Error::other)?;
@@ -389,12 +494,21 @@ pub fn write_report(
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
         .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
     format!("{cpu}, {cores} cores, {mem:.0} GiB")
 }

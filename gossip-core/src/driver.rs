@@ -22,7 +22,8 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tracing::Instrument;
 
-use crate::error::{Error, KeyError, TransportError};
+use crate::error::{Error, KeyError, KeyringError, TransportError};
+use crate::keyring::{Key, KeyId, Keyring, Plaintext};
 use crate::stats::Counters;
 use crate::{
     Config, Engine, Event, MemoryStorage, PeerId, PeerRecord, PeerView, Stats, Storage, Transport,
@@ -168,8 +169,21 @@ enum Command {
     Set(String, Bytes),
     Delete(String),
     Peers(oneshot::Sender<Vec<PeerView>>),
+    Keys(
+        KeyCommand,
+        oneshot::Sender<Result<Vec<KeyId>, KeyringError>>,
+    ),
     Leave(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
+}
+
+/// A keyring change, carried out by the node's task.
+enum KeyCommand {
+    Add(Key),
+    SetPrimary(KeyId),
+    Remove(KeyId),
+    Plaintext(Plaintext),
+    List,
 }
 
 impl Node {
@@ -296,6 +310,48 @@ impl Node {
         rx.await.map_err(|_| Error::Stopped)
     }
 
+    /// Installs `key` for opening frames (step 1 of a rotation, on every
+    /// node); returns its id. A node without a keyring makes `key` its
+    /// primary and seals from then on (unless `Plaintext::Send`).
+    pub async fn add_key(&self, key: Key) -> Result<KeyId, Error> {
+        let id = key.id();
+        self.keyring_command(KeyCommand::Add(key)).await?;
+        Ok(id)
+    }
+
+    /// Seals outgoing frames with the installed key `id` (step 2 of a
+    /// rotation, once every node holds the key).
+    pub async fn set_primary_key(&self, id: KeyId) -> Result<(), Error> {
+        self.keyring_command(KeyCommand::SetPrimary(id))
+            .await
+            .map(drop)
+    }
+
+    /// Uninstalls key `id` (step 3 of a rotation, once every node seals
+    /// with the new key); the primary cannot be removed.
+    pub async fn remove_key(&self, id: KeyId) -> Result<(), Error> {
+        self.keyring_command(KeyCommand::Remove(id)).await.map(drop)
+    }
+
+    /// Changes what the node does about plaintext frames; see [`Plaintext`].
+    pub async fn set_plaintext(&self, plaintext: Plaintext) -> Result<(), Error> {
+        self.keyring_command(KeyCommand::Plaintext(plaintext))
+            .await
+            .map(drop)
+    }
+
+    /// The ids of the keys the node holds now, the primary first (empty
+    /// without a keyring). [`Node::config`] shows the keyring it started with.
+    pub async fn key_ids(&self) -> Result<Vec<KeyId>, Error> {
+        self.keyring_command(KeyCommand::List).await
+    }
+
+    async fn keyring_command(&self, c: KeyCommand) -> Result<Vec<KeyId>, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Keys(c, tx))?;
+        Ok(rx.await.map_err(|_| Error::Stopped)??)
+    }
+
     /// A stream of events from now on. A reader that falls more than
     /// `Config::event_buffer` events behind receives [`Event::Lagged`] with
     /// the number it missed, then continues.
@@ -402,6 +458,9 @@ impl Task {
                     Some(Command::Peers(tx)) => {
                         let _ = tx.send(self.engine.peers().collect());
                     }
+                    Some(Command::Keys(c, tx)) => {
+                        let _ = tx.send(self.keyring_command(c));
+                    }
                     Some(Command::Leave(tx)) => {
                         self.engine.leave(now());
                         done.push(tx);
@@ -434,6 +493,22 @@ impl Task {
         for tx in done {
             let _ = tx.send(());
         }
+    }
+
+    fn keyring_command(&mut self, c: KeyCommand) -> Result<Vec<KeyId>, KeyringError> {
+        let e = &mut self.engine;
+        match c {
+            KeyCommand::Add(key) => e.add_key(key).map(drop),
+            KeyCommand::SetPrimary(id) => e.set_primary_key(id),
+            KeyCommand::Remove(id) => e.remove_key(id),
+            KeyCommand::Plaintext(p) => {
+                e.set_plaintext(p);
+                Ok(())
+            }
+            KeyCommand::List => Ok(()),
+        }?;
+        tracing::debug!(keys = ?e.keyring(), plaintext = ?e.config().plaintext, "keyring changed");
+        Ok(e.keyring().map(Keyring::ids).unwrap_or_default())
     }
 
     async fn flush(&mut self) {

@@ -418,8 +418,14 @@ impl Engine {
         let live: Vec<&str> = live.iter().map(|p| p.addr.as_str()).collect();
         let dead: Vec<&str> = dead.iter().map(|p| p.addr.as_str()).collect();
         let own_addr = self.peers[&self.id].addr.clone();
+        // News (a hot peer) goes to `fanout` peers a round; with nothing new
+        // only heartbeats move, and `idle_fanout` partners suffice.
+        while self.hot.front().is_some_and(|(until, _)| *until <= now) {
+            self.hot.pop_front();
+        }
         let fanout = match self.leaving {
             Some(_) => self.config.fanout.max(live.len().min(32)),
+            None if self.hot.is_empty() => self.config.idle_fanout.min(self.config.fanout),
             None => self.config.fanout,
         };
         let targets = select::targets(
@@ -433,9 +439,6 @@ impl Engine {
         );
         for to in targets {
             let budget = self.body_budget() - 6;
-            while self.hot.front().is_some_and(|(until, _)| *until <= now) {
-                self.hot.pop_front();
-            }
             let d = digest::build(
                 &self.peers,
                 &self.id,
@@ -467,6 +470,17 @@ impl Engine {
             let r = self.record(&id);
             self.store(|s| s.put_peer(r));
         }
+    }
+
+    /// The heartbeat inter-arrival to expect of a peer before any is
+    /// observed: one gossip interval while digests cover every peer, longer
+    /// when they carry slices and a peer's entry comes round less often
+    /// (about 2·fanout digests of `max_digest_entries` reach a node a round).
+    pub(crate) fn expected_interval(&self) -> std::time::Duration {
+        let c = &self.config;
+        let per_round = (2 * c.fanout * c.max_digest_entries) as f64;
+        let rounds = (self.peers.len() as f64 / per_round).max(1.0);
+        c.gossip_interval.mul_f64(rounds)
     }
 
     /// Marks `id` as news: it rides in every digest for about twice the
@@ -525,7 +539,7 @@ impl Engine {
             generation: self.generation,
             addr: me.addr.clone(),
         };
-        let max = self.config.max_frame_bytes;
+        let max = self.config.max_frame_bytes - self.seal_overhead();
         max - (Frame::envelope_len(PROTOCOL_VERSION, &self.config.cluster_id, &sender, max)
             - len_msg(max)
             + 1
@@ -544,7 +558,7 @@ impl Engine {
             },
             body,
         };
-        let bytes = frame.encode();
+        let bytes = self.seal_frame(frame.encode());
         if bytes.len() > self.config.max_frame_bytes {
             // The budget arithmetic is exact, so this is a bug; never send it.
             debug_assert!(false, "frame of {} bytes over budget", bytes.len());

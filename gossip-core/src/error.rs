@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::keyring::KeyId;
+
 /// Why an incoming frame was dropped. In every case the frame changed no state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -33,10 +35,105 @@ pub enum DecodeError {
         /// This node's cluster id.
         ours: String,
     },
-    /// The frame decodes but breaks a protocol rule or a configured limit
-    /// (absurd version or generation, unordered entries, oversized key...).
+    /// The frame decodes but breaks a protocol rule (absurd version or
+    /// generation, unordered entries, a tombstone with a value...).
     #[error("invalid frame: {0}; dropped, no state changed")]
     Invalid(String),
+    /// The frame holds more of something than a configured limit allows
+    /// (an id, key or value too long; too many digest or delta entries).
+    /// Counts and lengths are checked on the raw bytes, before anything is
+    /// allocated for them.
+    #[error("{what} of {got} over the limit of {max} ({limit}); dropped, no state changed")]
+    OverLimit {
+        /// What is over the limit.
+        what: &'static str,
+        /// Its size or count.
+        got: usize,
+        /// The limit.
+        max: usize,
+        /// The `Config` field that sets the limit.
+        limit: &'static str,
+    },
+    /// A sealed frame's tag did not verify under the key its header names:
+    /// forged, corrupted, or sealed for another cluster.
+    #[error("sealed frame does not verify under key {key}; dropped, no state changed")]
+    BadTag {
+        /// The key id in the frame's header.
+        key: KeyId,
+    },
+    /// A sealed frame names a key this node does not hold (or the node has
+    /// no keyring).
+    #[error("sealed frame under unknown key {key}; dropped, no state changed")]
+    UnknownKey {
+        /// The key id in the frame's header.
+        key: KeyId,
+    },
+    /// A plaintext frame reached a node that refuses them
+    /// (`Config::plaintext` is `Plaintext::Refuse` and it has a keyring).
+    #[error(
+        "plaintext frame refused (this node requires sealed frames); dropped, no state changed"
+    )]
+    PlaintextRefused,
+    /// A sealed frame with an envelope version this node does not speak.
+    #[error("unknown envelope version {got} (this node speaks {ours}); dropped, no state changed")]
+    UnknownEnvelope {
+        /// Version in the frame.
+        got: u8,
+        /// Version this node speaks.
+        ours: u8,
+    },
+}
+
+/// A key or keyring was refused, or a key file could not be read. No keyring
+/// changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyringError {
+    /// A key is not 32 bytes long.
+    #[error("a key is 32 bytes, got {len}; no keyring changed")]
+    BadLength {
+        /// Length given.
+        len: usize,
+    },
+    /// A line of a key file is not 64 hex digits (the key itself is never
+    /// echoed).
+    #[error("key file line {line}: {reason}; no keyring changed")]
+    BadHex {
+        /// Line number, from 1.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A key file holds no key.
+    #[error("no key found (one key a line, 64 hex digits); no keyring changed")]
+    Empty,
+    /// A key file could not be read.
+    #[error("cannot read key file {path}: {source}; no keyring changed")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// No installed key has this id.
+    #[error("no key {0} in the keyring; no keyring changed")]
+    UnknownKey(KeyId),
+    /// The primary key cannot be removed; make another key primary first.
+    #[error("key {0} is the primary and cannot be removed; no keyring changed")]
+    RemovePrimary(KeyId),
+    /// A different key with the same id is already installed.
+    #[error("another key with id {0} is installed; no keyring changed")]
+    IdCollision(KeyId),
+    /// A key id is not 8 hex digits.
+    #[error("bad key id {0:?}: expected 8 hex digits")]
+    BadKeyId(String),
+    /// With the seal's overhead, the configuration would no longer be valid
+    /// (the largest value would not fit in a frame).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The operating system gave no randomness to generate a key.
+    #[error("no randomness from the operating system: {0}")]
+    Entropy(String),
 }
 
 /// A configuration value is out of its safe range. Nothing was started.
@@ -139,6 +236,9 @@ pub enum Error {
     /// A key or value was refused; nothing was set.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// A key or keyring was refused; no keyring changed.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
     /// The node builder lacks a required part.
     #[error("node builder: {0}; nothing was started")]
     Builder(&'static str),

@@ -15,8 +15,10 @@ use crate::{Event, PeerId, PeerStatus, Versioned};
 impl Engine {
     /// Handles one frame that arrived from transport address `from`.
     ///
-    /// A frame that is oversized, undecodable, from another cluster or
-    /// protocol version, or that breaks a rule or a limit is dropped whole:
+    /// A frame that is oversized, sealed under no key this node holds, not
+    /// authentic, plaintext where sealed frames are required, undecodable,
+    /// from another cluster or protocol version, or that breaks a rule or a
+    /// limit is dropped whole:
     /// it is counted, logged at debug, returned as the error, and it changes
     /// no state.
     pub fn handle_frame(
@@ -25,18 +27,12 @@ impl Engine {
         from: &str,
         bytes: &[u8],
     ) -> Result<(), DecodeError> {
-        let frame = match Frame::decode(bytes, &self.config, self.max_generation(now)) {
+        // Size, then the keyring (open a sealed frame, or refuse plaintext).
+        let plain = self.open_frame(from, bytes)?;
+        let frame = match Frame::decode(&plain, &self.config, self.max_generation(now)) {
             Ok(f) => f,
             Err(e) => {
-                let c = &self.counters;
-                let counter = match &e {
-                    DecodeError::TooLarge { .. } => &c.dropped_oversize,
-                    DecodeError::Malformed(_) => &c.dropped_malformed,
-                    DecodeError::UnknownVersion { .. } => &c.dropped_unknown_version,
-                    DecodeError::WrongCluster { .. } => &c.dropped_wrong_cluster,
-                    _ => &c.dropped_invalid,
-                };
-                Counters::add(counter, 1);
+                Counters::add(self.drop_counter(&e), 1);
                 tracing::debug!(node = %self.id, from, len = bytes.len(), error = %e, "frame dropped");
                 return Err(e);
             }
@@ -241,7 +237,7 @@ impl Engine {
         if d.id == self.id {
             return;
         }
-        let interval = self.config.gossip_interval;
+        let interval = self.expected_interval();
         let params = self.params;
         match self.peers.get_mut(&d.id) {
             None => {

@@ -16,6 +16,7 @@ mod engine;
 mod error;
 mod event;
 mod exchange;
+pub mod keyring;
 mod phi;
 mod select;
 pub mod sim;
@@ -30,10 +31,11 @@ pub mod testing;
 pub use config::Config;
 pub use driver::{Events, Node, NodeBuilder};
 pub use engine::{Engine, PeerView, Transmit};
-pub use error::{ConfigError, DecodeError, Error, KeyError, TransportError};
+pub use error::{ConfigError, DecodeError, Error, KeyError, KeyringError, TransportError};
 pub use event::Event;
 pub use gossip_storage::{
     MemoryStorage, PeerId, PeerRecord, PeerStatus, Storage, StorageError, Versioned,
 };
+pub use keyring::{Key, KeyId, Keyring, Plaintext};
 pub use stats::Stats;
 pub use transport::{Transport, TransportStats};

@@ -49,9 +49,21 @@ counters! {
     dropped_wrong_cluster,
     /// Frames dropped because of an unknown protocol version.
     dropped_unknown_version,
-    /// Frames dropped because they broke a protocol rule or a limit
-    /// (absurd versions or generations, unordered deltas, oversized keys).
+    /// Frames dropped because they broke a protocol rule (absurd versions
+    /// or generations, unordered deltas, a tombstone with a value).
     dropped_invalid,
+    /// Frames dropped because something in them was over a configured limit
+    /// (id, key or value length; digest or delta entries), found before
+    /// anything was allocated for it.
+    dropped_over_limit,
+    /// Sealed frames dropped because their tag did not verify (forged,
+    /// corrupted, or sealed for another cluster).
+    dropped_bad_tag,
+    /// Sealed frames dropped because they name a key this node does not
+    /// hold (or it has no keyring).
+    dropped_unknown_key,
+    /// Plaintext frames dropped because this node requires sealed ones.
+    dropped_plaintext,
     /// Peer deltas skipped because they did not connect to what this node holds.
     deltas_skipped,
     /// New peers ignored because `max_peers` was reached.

@@ -290,8 +290,11 @@ impl Frame {
 
     /// Decodes and validates a frame against the limits in `config`:
     /// size, protocol version, cluster id, id and key lengths, value sizes,
-    /// version and generation bounds (`max_generation`), and entry order.
-    /// Any violation drops the whole frame.
+    /// entry counts, version and generation bounds (`max_generation`), and
+    /// entry order. Any violation drops the whole frame.
+    ///
+    /// Sizes, counts and lengths are checked on the raw bytes first (see
+    /// [`prescan`]), so nothing is allocated for a frame over a limit.
     pub fn decode(
         bytes: &[u8],
         config: &Config,
@@ -303,6 +306,7 @@ impl Frame {
                 max: config.max_frame_bytes,
             });
         }
+        prescan(bytes, config)?;
         let pb = pb::Frame::decode(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
         if pb.protocol != PROTOCOL_VERSION {
             return Err(DecodeError::UnknownVersion {
@@ -326,6 +330,17 @@ impl Frame {
             generation: v.generation(sender.generation, false)?,
             addr: v.addr(sender.addr)?,
         };
+        let deltas = match &pb.body {
+            Some(pb::frame::Body::SynAck(s)) => s.deltas.len(),
+            Some(pb::frame::Body::Ack(a)) => a.deltas.len(),
+            _ => 0,
+        };
+        over(
+            "deltas in one frame",
+            deltas,
+            max_deltas_per_frame(config),
+            "max_peers",
+        )?;
         let body = match pb.body.ok_or_else(|| invalid("frame has no body"))? {
             pb::frame::Body::Syn(s) => Body::Syn(v.digest(s.digest.unwrap_or_default())?),
             pb::frame::Body::SynAck(s) => Body::SynAck(
@@ -357,8 +372,237 @@ pub(crate) fn max_delta_entries(c: &Config) -> usize {
     c.max_keys_per_peer.saturating_mul(2).max(16)
 }
 
+/// The most deltas one frame may carry: an honest sender describes each
+/// peer it knows at most once, and knows at most `max_peers` others.
+pub(crate) fn max_deltas_per_frame(c: &Config) -> usize {
+    c.max_peers.saturating_add(1)
+}
+
 fn invalid(msg: impl Into<String>) -> DecodeError {
     DecodeError::Invalid(msg.into())
+}
+
+fn over(
+    what: &'static str,
+    got: usize,
+    max: usize,
+    limit: &'static str,
+) -> Result<(), DecodeError> {
+    if got > max {
+        return Err(DecodeError::OverLimit {
+            what,
+            got,
+            max,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+fn malformed(msg: &str) -> DecodeError {
+    DecodeError::Malformed(msg.to_string())
+}
+
+// ---- checking limits on the raw bytes ------------------------------------
+
+/// Walks the protobuf encoding of a `Frame` without allocating and checks,
+/// before the frame is decoded: that the protocol version and cluster id
+/// are ours (`UnknownVersion`, `WrongCluster`), that the wire format is
+/// sound as far as lengths and varints go (`Malformed`), and every count
+/// and length limit (`OverLimit`): ids, addresses and range bounds
+/// (`max_id_bytes`), keys (`max_key_bytes`), values (`max_value_bytes`),
+/// digest entries (`max_digest_entries`, summed over the frame, as protobuf
+/// merges repeated digests), entries per delta (`2 * max_keys_per_peer`,
+/// at least 16) and deltas per frame (`max_peers + 1`).
+///
+/// Decoding allocates a struct per entry; with these counts bounded, what a
+/// frame can make this node allocate is bounded by the limits, not by how
+/// many tiny entries fit in `max_frame_bytes`. Groups (wire types 3 and 4,
+/// deprecated and never sent) are refused as malformed.
+pub fn prescan(bytes: &[u8], config: &Config) -> Result<(), DecodeError> {
+    // Version and cluster first, as decoding checks them: a frame of another
+    // cluster with other limits is counted as another cluster's.
+    let (mut protocol, mut cluster): (u64, &[u8]) = (0, b"");
+    let mut buf = bytes;
+    while !buf.is_empty() {
+        let (field, wire) = key(&mut buf)?;
+        match (field, wire) {
+            (1, 0) => protocol = read_varint(&mut buf)?,
+            (2, 2) => cluster = len_delimited(&mut buf)?,
+            _ => skip(&mut buf, wire)?,
+        }
+    }
+    if protocol as u32 != PROTOCOL_VERSION {
+        return Err(DecodeError::UnknownVersion {
+            got: protocol as u32,
+            ours: PROTOCOL_VERSION,
+        });
+    }
+    if cluster != config.cluster_id.as_bytes() {
+        return Err(DecodeError::WrongCluster {
+            got: String::from_utf8_lossy(cluster).into_owned(),
+            ours: config.cluster_id.clone(),
+        });
+    }
+    let mut scan = Scan {
+        config,
+        digest_entries: 0,
+        deltas: 0,
+    };
+    scan.walk(Msg::Frame, bytes)
+}
+
+/// The messages of `proto/gossip.proto`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Msg {
+    Frame,
+    Sender,
+    Syn,
+    SynAck,
+    Ack,
+    Digest,
+    DigestEntry,
+    PeerDelta,
+    KeyValue,
+}
+
+struct Scan<'a> {
+    config: &'a Config,
+    digest_entries: usize,
+    deltas: usize,
+}
+
+impl Scan<'_> {
+    fn walk(&mut self, msg: Msg, mut buf: &[u8]) -> Result<(), DecodeError> {
+        let mut entries = 0;
+        while !buf.is_empty() {
+            let (field, wire) = key(&mut buf)?;
+            if wire != 2 {
+                // Scalars (wrong wire types are left to the decoder).
+                skip(&mut buf, wire)?;
+                continue;
+            }
+            let data = len_delimited(&mut buf)?;
+            self.field(msg, field, data, &mut entries)?;
+        }
+        Ok(())
+    }
+
+    fn field(
+        &mut self,
+        msg: Msg,
+        field: u32,
+        data: &[u8],
+        entries: &mut usize,
+    ) -> Result<(), DecodeError> {
+        let c = self.config;
+        let id = |what| over(what, data.len(), c.max_id_bytes, "max_id_bytes");
+        match (msg, field) {
+            (Msg::Frame, 3) => self.walk(Msg::Sender, data),
+            (Msg::Frame, 10) => self.walk(Msg::Syn, data),
+            (Msg::Frame, 11) => self.walk(Msg::SynAck, data),
+            (Msg::Frame, 12) => self.walk(Msg::Ack, data),
+            (Msg::Sender, 1) | (Msg::DigestEntry, 1) | (Msg::PeerDelta, 1) => id("peer id bytes"),
+            (Msg::Sender, 3) | (Msg::PeerDelta, 3) => id("address bytes"),
+            (Msg::Syn, 1) | (Msg::SynAck, 1) => self.walk(Msg::Digest, data),
+            (Msg::SynAck, 2) | (Msg::Ack, 1) => {
+                self.deltas += 1;
+                over(
+                    "deltas in one frame",
+                    self.deltas,
+                    max_deltas_per_frame(c),
+                    "max_peers",
+                )?;
+                self.walk(Msg::PeerDelta, data)
+            }
+            (Msg::Digest, 2) | (Msg::Digest, 3) => id("range bound bytes"),
+            (Msg::Digest, 4) => {
+                self.digest_entries += 1;
+                over(
+                    "digest entries",
+                    self.digest_entries,
+                    c.max_digest_entries,
+                    "max_digest_entries",
+                )?;
+                self.walk(Msg::DigestEntry, data)
+            }
+            (Msg::PeerDelta, 10) => {
+                *entries += 1;
+                over(
+                    "entries in one delta",
+                    *entries,
+                    max_delta_entries(c),
+                    "max_keys_per_peer",
+                )?;
+                self.walk(Msg::KeyValue, data)
+            }
+            (Msg::KeyValue, 1) => over("key bytes", data.len(), c.max_key_bytes, "max_key_bytes"),
+            (Msg::KeyValue, 2) => over(
+                "value bytes",
+                data.len(),
+                c.max_value_bytes,
+                "max_value_bytes",
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A varint, as prost reads it (at most 10 bytes, no overflow).
+fn read_varint(buf: &mut &[u8]) -> Result<u64, DecodeError> {
+    let mut value = 0u64;
+    for i in 0..10 {
+        let Some((&b, rest)) = buf.split_first() else {
+            return Err(malformed("truncated varint"));
+        };
+        *buf = rest;
+        if i == 9 && b > 1 {
+            return Err(malformed("varint overflows 64 bits"));
+        }
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Ok(value);
+        }
+    }
+    Err(malformed("varint overflows 64 bits"))
+}
+
+/// A field key: (field number, wire type).
+fn key(buf: &mut &[u8]) -> Result<(u32, u8), DecodeError> {
+    let k = read_varint(buf)?;
+    if k > u64::from(u32::MAX) {
+        return Err(malformed("field key overflows 32 bits"));
+    }
+    let (field, wire) = ((k >> 3) as u32, (k & 7) as u8);
+    if field == 0 {
+        return Err(malformed("field number 0"));
+    }
+    Ok((field, wire))
+}
+
+fn len_delimited<'b>(buf: &mut &'b [u8]) -> Result<&'b [u8], DecodeError> {
+    let len = read_varint(buf)?;
+    if len > buf.len() as u64 {
+        return Err(malformed("length runs past the end of the frame"));
+    }
+    let (data, rest) = buf.split_at(len as usize);
+    *buf = rest;
+    Ok(data)
+}
+
+fn skip(buf: &mut &[u8], wire: u8) -> Result<(), DecodeError> {
+    let n = match wire {
+        0 => return read_varint(buf).map(drop),
+        1 => 8,
+        2 => return len_delimited(buf).map(drop),
+        5 => 4,
+        _ => return Err(malformed("unsupported wire type (groups are refused)")),
+    };
+    if buf.len() < n {
+        return Err(malformed("truncated fixed-width field"));
+    }
+    *buf = &buf[n..];
+    Ok(())
 }
 
 struct Validator<'a> {
@@ -368,15 +612,24 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn id(&self, id: String) -> Result<PeerId, DecodeError> {
-        if id.is_empty() || id.len() > self.config.max_id_bytes {
-            return Err(invalid(format!("peer id of {} bytes", id.len())));
+        if id.is_empty() {
+            return Err(invalid("empty peer id"));
         }
+        over(
+            "peer id bytes",
+            id.len(),
+            self.config.max_id_bytes,
+            "max_id_bytes",
+        )?;
         Ok(PeerId::from(id))
     }
     fn addr(&self, addr: String) -> Result<String, DecodeError> {
-        if addr.len() > self.config.max_id_bytes {
-            return Err(invalid(format!("address of {} bytes", addr.len())));
-        }
+        over(
+            "address bytes",
+            addr.len(),
+            self.config.max_id_bytes,
+            "max_id_bytes",
+        )?;
         Ok(addr)
     }
     fn generation(&self, g: u64, zero_ok: bool) -> Result<u64, DecodeError> {
@@ -398,17 +651,28 @@ impl Validator<'_> {
         Ok(v)
     }
     fn digest(&self, d: pb::Digest) -> Result<Digest, DecodeError> {
-        if d.range_start.len() > self.config.max_id_bytes
-            || d.range_end.len() > self.config.max_id_bytes
-        {
-            return Err(invalid("digest range bound too long"));
-        }
-        if d.entries.len() > self.config.max_digest_entries {
-            return Err(invalid(format!(
-                "digest with {} entries (max_digest_entries {})",
-                d.entries.len(),
-                self.config.max_digest_entries
-            )));
+        let c = self.config;
+        over(
+            "range bound bytes",
+            d.range_start.len(),
+            c.max_id_bytes,
+            "max_id_bytes",
+        )?;
+        over(
+            "range bound bytes",
+            d.range_end.len(),
+            c.max_id_bytes,
+            "max_id_bytes",
+        )?;
+        over(
+            "digest entries",
+            d.entries.len(),
+            c.max_digest_entries,
+            "max_digest_entries",
+        )?;
+        if d.ranged && !d.range_end.is_empty() && d.range_end < d.range_start {
+            // Found by fuzzing: a backwards range made the engine panic.
+            return Err(invalid("digest range ends before it starts"));
         }
         let entries = d
             .entries
@@ -438,9 +702,12 @@ impl Validator<'_> {
             return Err(invalid(format!("delta range ({from}, {to}] is empty")));
         }
         let gc_floor = self.version("gc_floor", d.gc_floor)?;
-        if d.entries.len() > max_delta_entries(c) {
-            return Err(invalid(format!("delta with {} entries", d.entries.len())));
-        }
+        over(
+            "entries in one delta",
+            d.entries.len(),
+            max_delta_entries(c),
+            "max_keys_per_peer",
+        )?;
         let mut prev = from;
         let mut entries = Vec::with_capacity(d.entries.len());
         for kv in d.entries {
@@ -451,12 +718,16 @@ impl Validator<'_> {
                 )));
             }
             prev = kv.version;
-            if kv.key.is_empty() || kv.key.len() > c.max_key_bytes {
-                return Err(invalid(format!("key of {} bytes", kv.key.len())));
+            if kv.key.is_empty() {
+                return Err(invalid("empty key"));
             }
-            if kv.value.len() > c.max_value_bytes {
-                return Err(invalid(format!("value of {} bytes", kv.value.len())));
-            }
+            over("key bytes", kv.key.len(), c.max_key_bytes, "max_key_bytes")?;
+            over(
+                "value bytes",
+                kv.value.len(),
+                c.max_value_bytes,
+                "max_value_bytes",
+            )?;
             if kv.deleted && !kv.value.is_empty() {
                 return Err(invalid("tombstone with a value"));
             }

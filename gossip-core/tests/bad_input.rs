@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gossip_core::wire::{Body, DigestEntry, Frame, KeyValue, PeerDelta, PROTOCOL_VERSION};
-use gossip_core::{Config, DecodeError, Engine, Event, PeerId, PeerStatus, Stats, Transmit};
+use gossip_core::{
+    Config, DecodeError, Engine, Event, Keyring, PeerId, PeerStatus, Stats, Transmit,
+};
 
 /// `b`'s generation: a start time in milliseconds.
 const GEN_B: u64 = 1_700_000_000_000;
@@ -75,6 +77,10 @@ fn charge(e: &DecodeError) -> fn(&mut Stats) {
         DecodeError::Malformed(_) => |s| s.dropped_malformed += 1,
         DecodeError::UnknownVersion { .. } => |s| s.dropped_unknown_version += 1,
         DecodeError::WrongCluster { .. } => |s| s.dropped_wrong_cluster += 1,
+        DecodeError::OverLimit { .. } => |s| s.dropped_over_limit += 1,
+        DecodeError::UnknownKey { .. } => |s| s.dropped_unknown_key += 1,
+        DecodeError::BadTag { .. } => |s| s.dropped_bad_tag += 1,
+        DecodeError::PlaintextRefused => |s| s.dropped_plaintext += 1,
         _ => |s| s.dropped_invalid += 1,
     }
 }
@@ -162,6 +168,18 @@ impl Fixture {
     /// Decodes a genuine frame (no generation limit) for re-encoding.
     fn frame(&self, bytes: &[u8]) -> Frame {
         Frame::decode(bytes, self.b.config(), u64::MAX).expect("genuine frame")
+    }
+
+    /// What `b` (which has no keyring) makes of `bytes` at `self.now`: a
+    /// sealed frame (first byte 0xE7) names a key it does not hold.
+    fn decode(&self, bytes: &[u8]) -> Result<Frame, DecodeError> {
+        if Keyring::is_sealed(bytes) && bytes.len() <= self.b.config().max_frame_bytes {
+            return Err(match Keyring::key_id_of(bytes) {
+                Some(key) => DecodeError::UnknownKey { key },
+                None => DecodeError::Malformed("truncated sealed frame".into()),
+            });
+        }
+        Frame::decode(bytes, self.b.config(), self.generation_limit())
     }
 
     /// The generation limit `b` applies at `self.now`.
@@ -288,7 +306,8 @@ fn random_bytes_are_dropped_and_counted() {
         let what = format!("random bytes, seed {seed}, {len} bytes");
         // Which counter depends on what the bytes happen to look like; work
         // it out from the error, then check it in `dropped`.
-        let err = Frame::decode(&bytes, f.b.config(), f.generation_limit())
+        let err = f
+            .decode(&bytes)
             .err()
             .unwrap_or_else(|| panic!("{what}: random bytes decoded"));
         let got = f.dropped(&bytes, charge(&err), &what);
@@ -321,7 +340,7 @@ fn corrupted_genuine_frames_never_panic_and_drops_change_nothing() {
             }
         }
         let what = format!("corrupted frame, seed {}", seed ^ 0x5eed);
-        match Frame::decode(&bytes, f.b.config(), f.generation_limit()) {
+        match f.decode(&bytes) {
             Err(e) => {
                 let got = f.dropped(&bytes, charge(&e), &what);
                 assert_eq!(got, e, "{what}");
@@ -356,7 +375,8 @@ fn every_truncation_of_a_genuine_frame_is_dropped() {
             // no proper prefix can decode to a complete frame: an empty
             // prefix has protocol 0, one that stops before the body has no
             // body, and one that cuts a field is malformed.
-            let err = Frame::decode(prefix, f.b.config(), f.generation_limit())
+            let err = f
+                .decode(prefix)
                 .err()
                 .unwrap_or_else(|| panic!("{what}: decoded"));
             let got = f.dropped(prefix, charge(&err), &what);

@@ -84,11 +84,17 @@ fn digest() -> impl Strategy<Value = Digest> {
         "[a-z0-9]{0,8}",
         vec(digest_entry(), 0..6),
     )
-        .prop_map(|(ranged, range_start, range_end, entries)| Digest {
-            ranged,
-            range_start,
-            range_end,
-            entries,
+        .prop_map(|(ranged, mut range_start, mut range_end, entries)| {
+            // A ranged digest's range may be empty but never backwards.
+            if ranged && !range_end.is_empty() && range_end < range_start {
+                std::mem::swap(&mut range_start, &mut range_end);
+            }
+            Digest {
+                ranged,
+                range_start,
+                range_end,
+                entries,
+            }
         })
 }
 

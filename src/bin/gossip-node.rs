@@ -5,6 +5,9 @@
 //! gossip-node --id n2 --listen 127.0.0.1:9992 --seed 127.0.0.1:9991
 //! ```
 //!
+//! With `--key-file` every frame is sealed with the file's first key and
+//! must open under one of its keys (`--gen-key` prints a new key).
+//!
 //! Each line on stdout is one JSON object with `ts_ms` (milliseconds since
 //! the node started), `node`, and `event`. SIGINT or SIGTERM makes the node
 //! leave the cluster gracefully; SIGKILL is a crash. Logs go to stderr
@@ -13,7 +16,7 @@
 use std::time::Duration;
 
 use gossip::transport::tcp::{TcpConfig, TcpTransport};
-use gossip::{Config, Event, Node};
+use gossip::{Config, Event, Key, Keyring, Node, Plaintext};
 use serde_json::{json, Value};
 
 const HELP: &str = "\
@@ -30,6 +33,11 @@ OPTIONS:
     --cluster NAME        cluster id (default: \"default\")
     --preset NAME         local | lan | default (default: local)
     --interval MS         gossip interval in milliseconds (overrides the preset)
+    --key-file PATH       cluster keyring: one key a line, 64 hex digits, the first
+                          seals; every frame is encrypted and authenticated, and
+                          frames without a key in the file are dropped
+    --plaintext MODE      with --key-file: refuse | accept | send (default: refuse)
+    --gen-key             print a new random key (64 hex digits) and exit
     -h, --help            print this help
 ";
 
@@ -46,6 +54,7 @@ fn parse() -> Result<Args, lexopt::Error> {
     let mut p = lexopt::Parser::from_env();
     let (mut id, mut listen, mut seeds, mut sets) = (None, None, Vec::new(), Vec::new());
     let (mut cluster, mut preset, mut interval) = (None, "local".to_string(), None);
+    let (mut key_file, mut plaintext) = (None, None);
     while let Some(arg) = p.next()? {
         match arg {
             Long("id") => id = Some(p.value()?.string()?),
@@ -61,6 +70,13 @@ fn parse() -> Result<Args, lexopt::Error> {
             Long("cluster") => cluster = Some(p.value()?.string()?),
             Long("preset") => preset = p.value()?.string()?,
             Long("interval") => interval = Some(p.value()?.parse::<u64>()?),
+            Long("key-file") => key_file = Some(p.value()?.string()?),
+            Long("plaintext") => plaintext = Some(p.value()?.string()?),
+            Long("gen-key") => {
+                let key = Key::generate().map_err(|e| e.to_string())?;
+                println!("{}", key.to_hex());
+                std::process::exit(0);
+            }
             Short('h') | Long("help") => {
                 print!("{HELP}");
                 std::process::exit(0);
@@ -80,6 +96,18 @@ fn parse() -> Result<Args, lexopt::Error> {
     if let Some(ms) = interval {
         config.gossip_interval = Duration::from_millis(ms);
     }
+    if let Some(path) = key_file {
+        let ring = Keyring::from_file(&path).map_err(|e| format!("--key-file: {e}"))?;
+        config.keyring = Some(ring);
+    }
+    config.plaintext = match plaintext.as_deref() {
+        None | Some("refuse") => Plaintext::Refuse,
+        Some("accept") => Plaintext::Accept,
+        Some("send") => Plaintext::Send,
+        Some(other) => {
+            return Err(format!("--plaintext {other:?}: expected refuse, accept or send").into())
+        }
+    };
     Ok(Args {
         id: id.ok_or("--id is required")?,
         listen: listen.ok_or("--listen is required")?,
@@ -158,7 +186,15 @@ async fn run(args: Args) -> Result<(), gossip::Error> {
         v["node"] = json!(args.id);
         println!("{v}");
     };
-    print(json!({"event": "started", "addr": node.addr(), "generation": node.generation()}));
+    let keys: Vec<String> = node
+        .config()
+        .keyring
+        .as_ref()
+        .map(|k| k.ids().iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
+    print(json!({
+        "event": "started", "addr": node.addr(), "generation": node.generation(), "keys": keys
+    }));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| gossip::Error::Transport(e.into()))?;
     loop {
