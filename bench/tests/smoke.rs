@@ -1,0 +1,33 @@
+//! Smoke run of the benchmark program: tiny clusters, short windows, both
+//! implementations, every scenario, and the report with its plots. It keeps
+//! the benchmark compiling and running; no timing is asserted.
+
+use std::process::Command;
+
+#[test]
+fn the_benchmark_runs_every_scenario_and_writes_its_report() {
+    let out = std::env::temp_dir().join(format!("gossip-bench-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_gossip-bench"))
+        .args(["all", "--quick", "--out"])
+        .arg(&out)
+        .status()
+        .expect("run gossip-bench");
+    assert!(
+        status.success(),
+        "gossip-bench all --quick failed: {status}"
+    );
+    let report = std::fs::read_to_string(out.join("BENCHMARKS.md")).expect("BENCHMARKS.md written");
+    for section in ["join", "propagate", "steady", "detect", "stable", "sim", "encryption"] {
+        assert!(
+            report.contains(&format!("### {section}")),
+            "no {section} table in the report"
+        );
+    }
+    for plot in ["propagation.svg", "bytes_vs_n.svg"] {
+        let svg =
+            std::fs::read_to_string(out.join("bench/plots").join(plot)).expect("plot written");
+        assert!(svg.contains("<svg"), "{plot} is not an SVG");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
