@@ -115,8 +115,10 @@ pub async fn join_propagate(o: &Opts) -> (Vec<Table>, Vec<Curve>) {
     for &n in &o.sizes {
         let mut j = [Vec::new(), Vec::new()];
         let mut p = [Vec::new(), Vec::new()];
+        // One repetition at 1,000 nodes and above keeps `all` within its time.
+        let reps = if n >= 1000 { 1 } else { o.reps };
         for (k, imp) in impls(o).into_iter().enumerate() {
-            for rep in 0..o.reps {
+            for rep in 0..reps {
                 eprintln!("join/propagate: {} N={n} rep {}", imp.name(), rep + 1);
                 let c = imp.start(&setup(o, n, 0.0, rep as u64)).await;
                 let joined = wait_converged(c.as_ref(), limit(o, n)).await;
@@ -226,7 +228,7 @@ pub async fn steady(o: &Opts) -> (Vec<Table>, Vec<(Impl, usize, f64)>) {
     } else {
         vec![10, 50, 200]
     };
-    let win = Duration::from_secs(if o.quick { 1 } else { 10 });
+    let win = Duration::from_secs(if o.quick { 1 } else { 5 });
     let mut by_n = Table::new(
         &format!(
             "steady: bytes per node per second against N ({} s windows)",
@@ -370,6 +372,10 @@ pub async fn stable(o: &Opts) -> Vec<Table> {
             flaps.to_string(),
         ]);
         t.row(vec!["process CPU (cores busy)".into(), format!("{cpu:.2}")]);
+        t.row(vec![
+            "peak memory".into(),
+            format!("{:.0} MiB", measure::peak_rss_mib()),
+        ]);
     }
     c.stop().await;
     vec![t]
@@ -384,7 +390,10 @@ pub fn sim(o: &Opts) -> Vec<Table> {
         eprintln!("sim: N={n}");
         measure::reset_peak_rss();
         let wall = Instant::now();
-        let config = Config::local();
+        let mut config = Config::local();
+        if let Some(d) = o.digest_entries {
+            config.max_digest_entries = d;
+        }
         let interval = config.gossip_interval;
         let mut s = Sim::new(42, config);
         s.record_events = false;

@@ -18,7 +18,15 @@ fn the_benchmark_runs_every_scenario_and_writes_its_report() {
         "gossip-bench all --quick failed: {status}"
     );
     let report = std::fs::read_to_string(out.join("BENCHMARKS.md")).expect("BENCHMARKS.md written");
-    for section in ["join", "propagate", "steady", "detect", "stable", "sim", "encryption"] {
+    for section in [
+        "join",
+        "propagate",
+        "steady",
+        "detect",
+        "stable",
+        "sim",
+        "encryption",
+    ] {
         assert!(
             report.contains(&format!("### {section}")),
             "no {section} table in the report"
