@@ -150,9 +150,12 @@ impl Cluster for Ours {
         (s.frames_sent, s.bytes_sent)
     }
     async fn stop(self: Box<Self>) {
+        // All at once: one by one, a loaded 1,000-node cluster takes minutes.
+        let mut set = tokio::task::JoinSet::new();
         for n in self.nodes.into_iter().flatten() {
-            let _ = n.shutdown().await;
+            set.spawn(async move { n.shutdown().await.map(drop).unwrap_or(()) });
         }
+        while set.join_next().await.is_some() {}
     }
 }
 
@@ -327,9 +330,11 @@ impl Cluster for Chit {
         (s.num_messages_total, s.num_bytes_total)
     }
     async fn stop(self: Box<Self>) {
+        let mut set = tokio::task::JoinSet::new();
         for h in self.handles.into_iter().flatten() {
-            let _ = h.shutdown().await;
+            set.spawn(async move { h.shutdown().await.map(drop).unwrap_or(()) });
         }
+        while set.join_next().await.is_some() {}
     }
 }
 
