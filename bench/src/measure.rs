@@ -33,6 +33,16 @@ fn status_kib(field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Total memory of the machine in GiB (MemTotal).
+pub fn mem_total_gib() -> f64 {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    info.lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0)
+}
+
 /// Resets the peak-RSS counter so the next reading covers what follows.
 pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
