@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use chitchat::{
     FailureDetectorConfig,
 };
 use gossip::transport::mem::MemNetwork;
-use gossip::{Config, Node, PeerId};
+use gossip::{Config, Event, Node, PeerId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -50,6 +51,10 @@ pub trait Cluster {
     async fn count_reporting_dead(&self, i: usize) -> usize;
     /// For each running node (by index), the indices of the nodes it reports dead.
     async fn dead_lists(&self) -> Vec<(usize, Vec<usize>)>;
+    /// Counts `PeerDead` events from now on, if the implementation has them.
+    fn count_deaths(&self) -> Option<DeathCounter> {
+        None
+    }
     /// Total (frames, bytes) sent on the wire so far.
     fn wire(&self) -> (u64, u64);
     /// Stops everything.
@@ -100,10 +105,12 @@ impl Cluster for Ours {
         self.nodes.len()
     }
     async fn live_counts(&self) -> Vec<usize> {
+        // The membership watch is the cheap read an embedder would use;
+        // listing the storage of 1,000 nodes every poll cost a core.
         self.nodes
             .iter()
             .flatten()
-            .map(|n| n.live_peers().len())
+            .map(|n| n.membership().borrow().len())
             .collect()
     }
     async fn set(&self, i: usize, key: &str, value: &str) {
@@ -144,6 +151,35 @@ impl Cluster for Ours {
                 )
             })
             .collect()
+    }
+    fn count_deaths(&self) -> Option<DeathCounter> {
+        let count = Arc::new(AtomicUsize::new(0));
+        let lagged = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for n in self.nodes.iter().flatten() {
+            let mut events = n.events();
+            let (count, lagged) = (count.clone(), lagged.clone());
+            tasks.push(tokio::spawn(async move {
+                while let Some(e) = events.recv().await {
+                    match e {
+                        Event::PeerDead { .. } => {
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // Missed events might have been deaths: reported
+                        // beside the count rather than guessed.
+                        Event::Lagged { missed } => {
+                            lagged.fetch_add(missed as usize, Ordering::Relaxed);
+                        }
+                        _ => {}
+                    }
+                }
+            }));
+        }
+        Some(DeathCounter {
+            count,
+            lagged,
+            tasks,
+        })
     }
     fn wire(&self) -> (u64, u64) {
         let s = self.net.stats();
@@ -335,6 +371,32 @@ impl Cluster for Chit {
             set.spawn(async move { h.shutdown().await.map(drop).unwrap_or(()) });
         }
         while set.join_next().await.is_some() {}
+    }
+}
+
+/// A running count of peer-dead events over every node.
+pub struct DeathCounter {
+    count: Arc<AtomicUsize>,
+    lagged: Arc<AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl DeathCounter {
+    /// Deaths reported so far.
+    pub fn get(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+    /// Events missed because a reader fell behind (should be zero).
+    pub fn lagged(&self) -> usize {
+        self.lagged.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for DeathCounter {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 

@@ -22,6 +22,9 @@ use std::time::Duration;
 
 use measure::Table;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const HELP: &str = "\
 gossip-bench: measure this gossip engine against chitchat 0.13.
 

@@ -71,7 +71,7 @@ pub(crate) fn build(
         None => Bound::Unbounded,
     };
     for (id, peer) in peers.range((lower, Bound::Unbounded)) {
-        if id == me || extra.contains(id) {
+        if id == me || (!extra.is_empty() && extra.contains(id)) {
             continue;
         }
         let e = peer.digest_entry(id);

@@ -82,6 +82,8 @@ pub struct Engine {
     /// The time of the last round: phi in views is computed at it.
     last_round: Instant,
     digest_cursor: Option<PeerId>,
+    /// Syns handled so far (wrapping), to mark the peers a digest named.
+    pub(crate) syns_seen: u32,
     /// Peers whose state changed recently, newest last, with the time they
     /// stop being news; they ride in every digest until then.
     pub(crate) hot: VecDeque<(Instant, PeerId)>,
@@ -155,6 +157,7 @@ impl Engine {
             next_tick: now,
             last_round: now,
             digest_cursor: None,
+            syns_seen: 0,
             hot: VecDeque::new(),
             leaving: None,
             transmits: VecDeque::new(),

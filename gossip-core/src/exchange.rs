@@ -29,7 +29,11 @@ impl Engine {
     ) -> Result<(), DecodeError> {
         // Size, then the keyring (open a sealed frame, or refuse plaintext).
         let plain = self.open_frame(from, bytes)?;
-        let frame = match Frame::decode(&plain, &self.config, self.max_generation(now)) {
+        let peers = &self.peers;
+        let known = |id: &str| peers.get_key_value(id).map(|(k, _)| k.clone());
+        let decoded =
+            Frame::decode_interning(&plain, &self.config, self.max_generation(now), &known);
+        let frame = match decoded {
             Ok(f) => f,
             Err(e) => {
                 Counters::add(self.drop_counter(&e), 1);
@@ -76,12 +80,15 @@ impl Engine {
         let mut requests = Vec::new();
         let mut fresher = Vec::new();
         let mut theirs: Vec<(PeerId, Option<Theirs>)> = Vec::new();
-        let mut mentioned: HashSet<&str> = HashSet::with_capacity(digest.entries.len());
+        // 0 is what a new peer holds; a wrapped count skips it.
+        self.syns_seen = self.syns_seen.checked_add(1).unwrap_or(1);
+        let mark = self.syns_seen;
+        let mut revived = Vec::new();
         for e in &digest.entries {
-            mentioned.insert(e.id.as_str());
             if e.id == self.id {
                 // They are behind on this node itself.
-                let me = &self.peers[&self.id];
+                let me = self.peers.get_mut(&self.id).expect("a node holds itself");
+                me.mentioned_in = mark;
                 if e.generation != me.generation
                     || e.max_version < me.max_version
                     || e.heartbeat < me.heartbeat
@@ -90,8 +97,8 @@ impl Engine {
                 }
                 continue;
             }
-            self.observe(now, e);
-            match self.peers.get(&e.id) {
+            // One lookup per entry: take the heartbeat, then compare.
+            match self.peers.get_mut(&e.id) {
                 None => {
                     if e.generation > 0 && !self.is_zombie(&e.id, e.generation, e.heartbeat) {
                         requests.push(DigestEntry {
@@ -103,12 +110,16 @@ impl Engine {
                         });
                     }
                 }
-                Some(p) if e.generation > p.generation => requests.push(p.digest_entry(&e.id)),
-                Some(p) if e.generation < p.generation => {
-                    theirs.push((e.id.clone(), Some(e.into())))
-                }
                 Some(p) => {
-                    if e.max_version > p.max_version {
+                    p.mentioned_in = mark;
+                    if p.take_heartbeat(now, e.generation, e.heartbeat, &self.params) {
+                        revived.push(e.id.clone());
+                    }
+                    if e.generation > p.generation {
+                        requests.push(p.digest_entry(&e.id));
+                    } else if e.generation < p.generation {
+                        theirs.push((e.id.clone(), Some(e.into())));
+                    } else if e.max_version > p.max_version {
                         requests.push(p.digest_entry(&e.id));
                     } else if p.max_version > e.max_version {
                         theirs.push((e.id.clone(), Some(e.into())));
@@ -117,6 +128,9 @@ impl Engine {
                     }
                 }
             }
+        }
+        for id in revived {
+            self.revived(&id);
         }
         if digest.ranged {
             let lower = Bound::Included(digest.range_start.as_str());
@@ -128,10 +142,7 @@ impl Engine {
             for (id, p) in self.peers.range::<str, _>((lower, upper)) {
                 // Only live peers are introduced: a peer this node thinks
                 // dead or gone would only be reported as joined, then dead.
-                if p.status == PeerStatus::Live
-                    && *id != sender.id
-                    && !mentioned.contains(id.as_str())
-                {
+                if p.status == PeerStatus::Live && *id != sender.id && p.mentioned_in != mark {
                     theirs.push((id.clone(), None));
                 }
             }
@@ -215,20 +226,17 @@ impl Engine {
         let Some(p) = self.peers.get_mut(id) else {
             return;
         };
-        if p.generation != generation || hb <= p.heartbeat {
-            return;
+        if p.take_heartbeat(now, generation, hb, &self.params) {
+            self.revived(id);
         }
-        p.heartbeat = hb;
-        p.detector.record(now, &self.params);
-        if p.status == PeerStatus::Dead {
-            p.status = PeerStatus::Live;
-            p.status_since = now;
-            p.detector.reset_clock(now, &self.params);
-            tracing::debug!(node = %self.id, peer = %id, "peer live again");
-            self.events.push_back(Event::PeerLive { peer: id.clone() });
-            let r = self.record(id);
-            self.store(|s| s.put_peer(r));
-        }
+    }
+
+    /// A dead peer's heartbeat moved: it is live again.
+    fn revived(&mut self, id: &PeerId) {
+        tracing::debug!(node = %self.id, peer = %id, "peer live again");
+        self.events.push_back(Event::PeerLive { peer: id.clone() });
+        let r = self.record(id);
+        self.store(|s| s.put_peer(r));
     }
 
     /// Applies one peer's delta. Deltas that do not connect to what this node

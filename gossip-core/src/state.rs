@@ -40,6 +40,9 @@ pub(crate) struct Peer {
     /// generation, that it left): such peers ride in every digest for a
     /// while so the news spreads as fast as a rumour.
     pub(crate) changed_at: Instant,
+    /// The last Syn (by the engine's count) whose digest named this peer:
+    /// marks what a digest mentioned without a set of its ids.
+    pub(crate) mentioned_in: u32,
 }
 
 impl Peer {
@@ -64,7 +67,32 @@ impl Peer {
             live_keys: 0,
             detector: Detector::new(now, interval, p),
             changed_at: now,
+            mentioned_in: 0,
         }
+    }
+
+    /// Takes heartbeat `hb` of `generation` if it is newer than the one
+    /// held: one detector sample per increase. Returns whether the peer was
+    /// dead and is live again.
+    pub(crate) fn take_heartbeat(
+        &mut self,
+        now: Instant,
+        generation: u64,
+        hb: u64,
+        p: &PhiParams,
+    ) -> bool {
+        if self.generation != generation || hb <= self.heartbeat {
+            return false;
+        }
+        self.heartbeat = hb;
+        self.detector.record(now, p);
+        if self.status == PeerStatus::Dead {
+            self.status = PeerStatus::Live;
+            self.status_since = now;
+            self.detector.reset_clock(now, p);
+            return true;
+        }
+        false
     }
 
     pub(crate) fn live_keys(&self) -> usize {
