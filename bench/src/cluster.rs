@@ -156,14 +156,19 @@ impl Cluster for Ours {
         let count = Arc::new(AtomicUsize::new(0));
         let lagged = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
+        let t0 = std::time::Instant::now();
         for n in self.nodes.iter().flatten() {
             let mut events = n.events();
+            let me = n.id().clone();
             let (count, lagged) = (count.clone(), lagged.clone());
             tasks.push(tokio::spawn(async move {
                 while let Some(e) = events.recv().await {
                     match e {
-                        Event::PeerDead { .. } => {
+                        Event::PeerDead { peer } => {
                             count.fetch_add(1, Ordering::Relaxed);
+                            if std::env::var_os("BENCH_TRACE_DEATHS").is_some() {
+                                eprintln!("  dead: {peer} seen by {me} after {:?}", t0.elapsed());
+                            }
                         }
                         // Missed events might have been deaths: reported
                         // beside the count rather than guessed.

@@ -71,6 +71,20 @@ fn poll_every(n: usize) -> Duration {
 }
 
 async fn wait_converged(c: &dyn Cluster, limit: Duration) -> Option<Duration> {
+    // A poll of a thousand starved nodes can itself take seconds: the limit
+    // bounds the whole wait, not only the time between polls.
+    tokio::time::timeout(
+        limit + Duration::from_secs(5),
+        wait_converged_inner(c, limit),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        eprintln!("  not converged: a poll overran the {limit:?} limit");
+        None
+    })
+}
+
+async fn wait_converged_inner(c: &dyn Cluster, limit: Duration) -> Option<Duration> {
     let n = c.len();
     let start = Instant::now();
     loop {
@@ -350,8 +364,22 @@ async fn count_flaps(c: &dyn Cluster, window: Duration) -> usize {
     flaps
 }
 
+/// The round of the `stable` scenario: 1,000 nodes in one process share two
+/// cores, so it runs at chitchat's default interval (1 s) unless asked slower.
+pub fn stable_interval(o: &Opts) -> Duration {
+    if o.quick {
+        o.interval
+    } else {
+        o.interval.max(Duration::from_secs(1))
+    }
+}
+
 pub async fn stable(o: &Opts) -> Vec<Table> {
     let n = o.stable_n;
+    let o = &Opts {
+        interval: stable_interval(o),
+        ..o.clone()
+    };
     let mut t = Table::new(
         &format!(
             "stable: N = {n} of our nodes in one process on 2 cores, {} ms interval",
@@ -364,22 +392,44 @@ pub async fn stable(o: &Opts) -> Vec<Table> {
     let joined = wait_converged(c.as_ref(), limit(o, n) * 3).await;
     t.row(vec!["time to converge".into(), secs(f(joined))]);
     if joined.is_some() {
-        let cpu0 = measure::cpu_seconds();
         // Every PeerDead event of every node, not a sampled poll: polling the
         // dead lists of 1,000 nodes every 25 ms cost more CPU than gossip.
-        let deaths = c.count_deaths().expect("our nodes have events");
-        tokio::time::sleep(Duration::from_secs(o.stable_secs)).await;
-        let (flaps, lagged) = (deaths.get(), deaths.lagged());
-        drop(deaths);
-        let cpu = (measure::cpu_seconds() - cpu0) / o.stable_secs as f64;
-        t.row(vec![
-            format!("peers reported dead in the next {} s", o.stable_secs),
+        let fmt = |d: &crate::cluster::DeathCounter| {
+            let (flaps, lagged) = (d.get(), d.lagged());
             if lagged > 0 {
                 format!("{flaps} (and {lagged} events missed by a lagging reader)")
             } else {
                 flaps.to_string()
-            },
+            }
+        };
+        // Peers learned in the join stay "hot" (in every digest, fanout 3)
+        // for 2·log2(N) + 2 rounds after the last change: the window starts
+        // once that traffic has drained, and what happens before is shown.
+        let rounds = 2 * (usize::BITS - n.leading_zeros()) + 2;
+        let settle = if o.quick {
+            o.interval
+        } else {
+            o.interval * rounds
+        };
+        let deaths = c.count_deaths().expect("our nodes have events");
+        tokio::time::sleep(settle).await;
+        t.row(vec![
+            format!(
+                "peers reported dead in the {:.0} s after convergence (join traffic draining)",
+                settle.as_secs_f64()
+            ),
+            fmt(&deaths),
         ]);
+        drop(deaths);
+        let cpu0 = measure::cpu_seconds();
+        let deaths = c.count_deaths().expect("our nodes have events");
+        tokio::time::sleep(Duration::from_secs(o.stable_secs)).await;
+        let cpu = (measure::cpu_seconds() - cpu0) / o.stable_secs as f64;
+        t.row(vec![
+            format!("peers reported dead in the next {} s", o.stable_secs),
+            fmt(&deaths),
+        ]);
+        drop(deaths);
         t.row(vec!["process CPU (cores busy)".into(), format!("{cpu:.2}")]);
         t.row(vec![
             "peak memory".into(),

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -427,6 +427,9 @@ impl futures_core::Stream for Events {
     }
 }
 
+/// The most queued frames read ahead of one tick.
+const BACKLOG_PER_TICK: usize = 256;
+
 struct Task {
     engine: Engine,
     transport: Arc<dyn Transport>,
@@ -481,7 +484,12 @@ impl Task {
                     }
                     Err(e) => tracing::debug!(error = %e, "transport receive failed"),
                 },
-                _ = tokio::time::sleep_until(deadline) => self.engine.handle_tick(now()),
+                _ = tokio::time::sleep_until(deadline) => {
+                    if !self.drain_backlog().await {
+                        break;
+                    }
+                    self.engine.handle_tick(now());
+                }
             }
             self.flush().await;
             if self.engine.has_left() {
@@ -493,6 +501,28 @@ impl Task {
         for tx in done {
             let _ = tx.send(());
         }
+    }
+
+    /// Reads the frames that already arrived before a tick judges liveness:
+    /// after the node itself stalled (a pause, a starved thread), the
+    /// heartbeats that show peers alive may be waiting in the queue, and a
+    /// tick that ran first would report those peers dead. Bounded, so a
+    /// flood cannot hold the tick off. Returns false once the transport closed.
+    async fn drain_backlog(&mut self) -> bool {
+        for _ in 0..BACKLOG_PER_TICK {
+            // `timeout` polls the receive once before looking at the clock:
+            // a zero timeout takes exactly what is already queued.
+            match tokio::time::timeout(Duration::ZERO, self.transport.recv()).await {
+                Ok(Ok((from, frame))) => {
+                    let _ = self.engine.handle_frame(now(), &from, &frame);
+                }
+                Ok(Err(TransportError::Closed)) => return false,
+                Ok(Err(e)) => tracing::debug!(error = %e, "transport receive failed"),
+                Err(_) => break,
+            }
+        }
+        self.flush().await;
+        true
     }
 
     fn keyring_command(&mut self, c: KeyCommand) -> Result<Vec<KeyId>, KeyringError> {

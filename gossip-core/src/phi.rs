@@ -59,9 +59,20 @@ pub(crate) fn crossing(threshold: f64) -> f64 {
     y
 }
 
+/// Heartbeats a detector must have timed before it trusts its estimate.
+const WARMUP_SAMPLES: u8 = 2;
+/// How much longer a pause a detector accepts while warming up (Akka's
+/// default pause is three intervals; ours, one).
+const WARMUP_PAUSE_FACTOR: f64 = 3.0;
+
 /// One peer's heartbeat history.
 #[derive(Debug, Clone)]
 pub(crate) struct Detector {
+    /// Heartbeats timed so far (saturating): until [`WARMUP_SAMPLES`], the
+    /// window holds mostly the seed guess, while the first heartbeats of a
+    /// peer just learned of still travel the cluster by slower paths than
+    /// the one that introduced it, so the acceptable pause is widened.
+    timed: u8,
     samples: VecDeque<f64>,
     sum: f64,
     sum_sq: f64,
@@ -78,6 +89,7 @@ impl Detector {
         let mut samples = VecDeque::with_capacity(4);
         samples.push_back(ms);
         let mut d = Detector {
+            timed: 0,
             samples,
             sum: ms,
             sum_sq: ms * ms,
@@ -92,10 +104,12 @@ impl Detector {
         let n = self.samples.len() as f64;
         let mean = self.sum / n;
         let var = (self.sum_sq / n - mean * mean).max(0.0);
-        (
-            mean + p.acceptable_pause_ms,
-            var.sqrt().max(p.min_std_dev_ms),
-        )
+        let pause = if self.timed < WARMUP_SAMPLES {
+            p.acceptable_pause_ms * WARMUP_PAUSE_FACTOR
+        } else {
+            p.acceptable_pause_ms
+        };
+        (mean + pause, var.sqrt().max(p.min_std_dev_ms))
     }
 
     fn compute_deadline(&self, p: &PhiParams) -> Instant {
@@ -122,6 +136,7 @@ impl Detector {
         self.samples.push_back(ms);
         self.sum += ms;
         self.sum_sq += ms * ms;
+        self.timed = self.timed.saturating_add(1);
         self.deadline = self.compute_deadline(p);
     }
 
@@ -214,6 +229,32 @@ mod tests {
         }
         assert_eq!(d.samples.len(), 3);
         assert!((d.sum - 30.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_new_detector_accepts_a_longer_pause_until_it_has_timed_heartbeats() {
+        let p = PhiParams::new(100, 50.0, 100.0, 8.0);
+        let t0 = Instant::now();
+        let interval = Duration::from_millis(100);
+        let mut d = Detector::new(t0, interval, &p);
+        let warm = d.deadline() - t0;
+        // Seed 100 ms + 3 x 100 ms pause + y* x 50 ms.
+        let expected = 100.0 + 300.0 + p.y_star * 50.0;
+        assert!(
+            (warm.as_secs_f64() * 1000.0 - expected).abs() < 1.0,
+            "{warm:?}"
+        );
+        let mut at = t0;
+        for _ in 0..WARMUP_SAMPLES {
+            at += interval;
+            d.record(at, &p);
+        }
+        let settled = d.deadline() - at;
+        assert!(
+            (settled.as_secs_f64() * 1000.0 - (200.0 + p.y_star * 50.0)).abs() < 1.0,
+            "{settled:?}"
+        );
+        assert!(settled < warm);
     }
 
     #[test]

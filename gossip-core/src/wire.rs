@@ -963,7 +963,11 @@ mod tests {
         PeerDelta {
             id: PeerId::from(id),
             generation: n + 1,
-            addr: if n % 2 == 0 { String::new() } else { format!("mem:{id}") },
+            addr: if n % 2 == 0 {
+                String::new()
+            } else {
+                format!("mem:{id}")
+            },
             heartbeat: n * 7,
             from_version: n,
             to_version: n + keys as u64,
@@ -1001,7 +1005,9 @@ mod tests {
             ranged: false,
             range_start: String::new(),
             range_end: String::new(),
-            entries: (0..300).map(|i| entry(&format!("peer-{i:04}"), i)).collect(),
+            entries: (0..300)
+                .map(|i| entry(&format!("peer-{i:04}"), i))
+                .collect(),
         };
         let ranged = Digest {
             ranged: true,
@@ -1009,7 +1015,9 @@ mod tests {
             range_end: "peer-0200".into(),
             entries: vec![entry("peer-0150", 0), entry("peer-0151", 1 << 30)],
         };
-        let deltas: Vec<PeerDelta> = (0..12).map(|i| delta(&format!("p{i}"), i, i as usize)).collect();
+        let deltas: Vec<PeerDelta> = (0..12)
+            .map(|i| delta(&format!("p{i}"), i, i as usize))
+            .collect();
         vec![
             frame(Body::Syn(Digest::default())),
             frame(Body::Syn(whole.clone())),
@@ -1045,7 +1053,11 @@ mod tests {
     fn encoded_frames_decode_to_themselves() {
         let mut config = Config::local();
         config.cluster_id = "prod".into();
-        for (i, f) in frames().into_iter().enumerate().filter(|(_, f)| f.protocol != 0) {
+        for (i, f) in frames()
+            .into_iter()
+            .enumerate()
+            .filter(|(_, f)| f.protocol != 0)
+        {
             let back = Frame::decode(&f.encode(), &config, u64::MAX).expect("decodes");
             assert_eq!(back, f, "frame {i}");
         }
