@@ -4,12 +4,13 @@
 //! Waits are on events read from each process's JSON lines, with generous
 //! bounds; there are no fixed sleeps.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod common;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -36,24 +37,7 @@ impl Proc {
         for kv in sets {
             cmd.args(["--set", kv]);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn gossip-node");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
+        let (child, rx) = common::spawn_json_lines(&mut cmd);
         let mut p = Proc {
             child,
             lines: rx,

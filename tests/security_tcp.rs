@@ -5,13 +5,14 @@
 //! Real time (sockets do not follow tokio's paused clock): every wait is on
 //! a condition with a generous bound, never a fixed sleep.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gossip::transport::tcp::{TcpConfig, TcpTransport};
 use gossip::{Config, Event, Key, Keyring, Node, Stats};
+
+mod common;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -36,12 +37,8 @@ async fn node(id: &str, seeds: &[String], keyring: Option<Keyring>) -> Node {
         .expect("node starts")
 }
 
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = tokio::time::Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < LIMIT, "{what}: not within {LIMIT:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+async fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+    common::wait_until(what, LIMIT, cond).await
 }
 
 /// Waits until every node accepted `n` more frames than in `before`.
@@ -163,24 +160,7 @@ impl Proc {
         if let Some(s) = seed {
             cmd.args(["--seed", s]);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn gossip-node");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                let Ok(v) = serde_json::from_str(&line) else {
-                    continue;
-                };
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
+        let (child, rx) = common::spawn_json_lines(&mut cmd);
         Proc { child, lines: rx }
     }
 

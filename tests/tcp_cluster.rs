@@ -11,6 +11,8 @@ use gossip::{Config, Node, PeerId, PeerRecord, PeerStatus};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+mod common;
+
 const LIMIT: Duration = Duration::from_secs(20);
 
 async fn transport(addr: &str, idle: Option<Duration>) -> TcpTransport {
@@ -34,12 +36,8 @@ async fn node(id: &str, seeds: &[String], t: TcpTransport, cluster: &str) -> Nod
         .expect("node starts")
 }
 
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = tokio::time::Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < LIMIT, "{what}: not within {LIMIT:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+async fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+    common::wait_until(what, LIMIT, cond).await
 }
 
 /// Starts `n` nodes n1..nN, all seeded with n1, and waits until they converge.

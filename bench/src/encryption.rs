@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use gossip::{Key, Keyring};
 
-use crate::cluster::{converged, Cluster, Ours, Setup};
-use crate::measure::{self, median, Table};
-use crate::scenarios::our_config;
+use crate::cluster::{Impl, Setup};
+use crate::measure::{median, Table};
+use crate::scenarios::{our_config, steady_window};
 use crate::Opts;
 
 /// (bytes/node/s, frames/node/s, CPU s/node/s), or `None` if the cluster
@@ -26,30 +26,9 @@ async fn steady(o: &Opts, n: usize, keyed: bool, seed: u64, window: Duration) ->
         config,
         chitchat_v1: false,
     };
-    let c: Box<dyn Cluster> = Box::new(Ours::start(&setup).await);
-    let started = Instant::now();
-    while !converged(&c.live_counts().await, n) {
-        if started.elapsed() > Duration::from_secs(20 + n as u64 / 20) {
-            c.stop().await;
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    tokio::time::sleep(o.interval * 20).await;
-    let (f0, b0) = c.wire();
-    let cpu0 = measure::cpu_seconds();
-    let t0 = Instant::now();
-    tokio::time::sleep(window).await;
-    let (f1, b1) = c.wire();
-    let cpu1 = measure::cpu_seconds();
-    let dt = t0.elapsed().as_secs_f64();
-    c.stop().await;
-    let per = |x: f64| x / n as f64 / dt;
-    Some([
-        per((b1 - b0) as f64),
-        per((f1 - f0) as f64),
-        per(cpu1 - cpu0),
-    ])
+    steady_window(o, Impl::Ours, &setup, window)
+        .await
+        .map(|(b, f, c)| [b, f, c])
 }
 
 /// Microseconds to seal and open one frame of `len` bytes.

@@ -176,7 +176,21 @@ pub async fn join_propagate(o: &Opts) -> (Vec<Table>, Vec<Curve>) {
 
 /// Steady-state cost: (bytes/node/s, frames/node/s, CPU s/node/s).
 async fn steady_one(o: &Opts, imp: Impl, n: usize, window: Duration) -> Option<(f64, f64, f64)> {
-    let c = imp.start(&setup(o, n, 0.0, 7)).await;
+    steady_window(o, imp, &setup(o, n, 0.0, 7), window).await
+}
+
+/// Starts `imp` as `s` describes, waits for convergence and for the join's
+/// deltas to drain, then measures (bytes/node/s, frames/node/s, CPU
+/// s/node/s) over `window` with nothing changing; `None` if it never
+/// converged.
+pub async fn steady_window(
+    o: &Opts,
+    imp: Impl,
+    s: &Setup,
+    window: Duration,
+) -> Option<(f64, f64, f64)> {
+    let n = s.n;
+    let c = imp.start(s).await;
     let ok = wait_converged(c.as_ref(), limit(o, n)).await;
     if ok.is_none() {
         c.stop().await;
@@ -260,12 +274,14 @@ pub async fn steady(o: &Opts) -> (Vec<Table>, Vec<(Impl, usize, f64)>) {
             row.push(v);
         }
         let (a, b) = (row[0], row.get(1).copied().unwrap_or(f64::NAN));
-        by_n.row(vec![
-            m.to_string(),
-            format!("{a:.0}"),
-            format!("{b:.0}"),
-            ratio(a, b),
-        ]);
+        let bytes = |v: f64| {
+            if v.is_finite() {
+                format!("{v:.0}")
+            } else {
+                "did not converge".to_string()
+            }
+        };
+        by_n.row(vec![m.to_string(), bytes(a), bytes(b), ratio(a, b)]);
     }
     (vec![t, by_n], points)
 }
@@ -454,11 +470,13 @@ pub fn sim(o: &Opts) -> Vec<Table> {
         &["N", "rounds to converge", "rounds for a key to reach all", "2·log2(N)", "bytes / node / round", "wall time", "peak memory", "node-rounds / s"],
     );
     for &n in &o.sim_sizes {
-        // Every node holds every peer: at about 1 KiB per (node, peer) pair
-        // with maps and detectors, 10,000 nodes need ~100 GB. The in-run
-        // memory guard is checked once a round, too late at that size (the
-        // process was killed by the kernel), so refuse up front.
-        let need_gib = (n * n) as f64 * 1024.0 / (1u64 << 30) as f64;
+        // Every node holds every peer: N = 1,000 peaked at 3.7 to 4.2 GiB,
+        // about 4 KiB per (node, peer) pair with maps, detector windows and
+        // the storage each node writes through to, so 10,000 nodes would need
+        // ~380 GiB. The in-run memory guard is checked once a round, too late
+        // at that size (the process was killed by the kernel), so refuse up
+        // front.
+        let need_gib = (n * n) as f64 * 4096.0 / (1u64 << 30) as f64;
         let have_gib = measure::mem_total_gib();
         if need_gib > have_gib * 0.6 {
             eprintln!("sim: N={n} skipped, needs ~{need_gib:.0} GiB");

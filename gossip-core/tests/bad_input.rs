@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gossip_core::wire::{Body, DigestEntry, Frame, KeyValue, PeerDelta, PROTOCOL_VERSION};
-use gossip_core::{
-    Config, DecodeError, Engine, Event, Keyring, PeerId, PeerStatus, Stats, Transmit,
-};
+use gossip_core::{Config, DecodeError, Engine, Event, Keyring, PeerId, Stats, Transmit};
+
+mod common;
+use common::{snapshot, Rng};
 
 /// `b`'s generation: a start time in milliseconds.
 const GEN_B: u64 = 1_700_000_000_000;
@@ -25,34 +26,6 @@ const TWO_DAYS_MS: u64 = 2 * 24 * 3600 * 1000;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-/// What `b` knows, without phi (which only moves on `b`'s own ticks anyway).
-#[derive(Debug, Clone, PartialEq)]
-struct PeerSnap {
-    id: PeerId,
-    generation: u64,
-    addr: String,
-    status: PeerStatus,
-    heartbeat: u64,
-    max_version: u64,
-    live_keys: usize,
-    keys: Vec<(String, Bytes)>,
-}
-
-fn snapshot(e: &Engine) -> Vec<PeerSnap> {
-    e.peers()
-        .map(|p| PeerSnap {
-            keys: e.keys(&p.id),
-            id: p.id,
-            generation: p.generation,
-            addr: p.addr,
-            status: p.status,
-            heartbeat: p.heartbeat,
-            max_version: p.max_version,
-            live_keys: p.keys,
-        })
-        .collect()
 }
 
 /// Empties the engine's transmit and event queues.
@@ -246,25 +219,6 @@ fn with_delta(mut f: Frame, change: impl FnOnce(&mut PeerDelta)) -> Frame {
     };
     change(deltas.iter_mut().find(|d| d.id.as_str() == "a").unwrap());
     f
-}
-
-/// SplitMix64: a tiny seeded generator, so every failure names its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
 }
 
 #[test]

@@ -17,10 +17,13 @@ use bytes::Bytes;
 use gossip_core::wire::{
     Body, Digest, DigestEntry, Frame, KeyValue, PeerDelta, Sender, PROTOCOL_VERSION,
 };
-use gossip_core::{Config, Engine, PeerId, PeerStatus, Transmit};
+use gossip_core::{Config, Engine, PeerId, Transmit};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
+
+mod common;
+use common::{snapshot, splitmix};
 
 /// The owner's generation: a start time in milliseconds.
 const GEN: u64 = 1_700_000_000_000;
@@ -247,34 +250,6 @@ fn write(owner: &mut Engine, op: &Op, now: Instant, history: &mut History) -> bo
     }
 }
 
-/// What a node knows, without phi.
-#[derive(Debug, Clone, PartialEq)]
-struct PeerSnap {
-    id: PeerId,
-    generation: u64,
-    addr: String,
-    status: PeerStatus,
-    heartbeat: u64,
-    max_version: u64,
-    live_keys: usize,
-    keys: Vec<(String, Bytes)>,
-}
-
-fn snapshot(e: &Engine) -> Vec<PeerSnap> {
-    e.peers()
-        .map(|p| PeerSnap {
-            keys: e.keys(&p.id),
-            id: p.id,
-            generation: p.generation,
-            addr: p.addr,
-            status: p.status,
-            heartbeat: p.heartbeat,
-            max_version: p.max_version,
-            live_keys: p.keys,
-        })
-        .collect()
-}
-
 /// Whether a frame carries a delta about `id` (SynAck or Ack).
 fn carries_delta_of(bytes: &[u8], config: &Config, id: &str) -> bool {
     let f = Frame::decode(bytes, config, u64::MAX).expect("genuine frame decodes");
@@ -322,15 +297,6 @@ impl Net {
             while e.poll_event().is_some() {}
         }
     }
-}
-
-/// SplitMix64, for orders derived from a generated seed.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 // ---- (b) idempotence -------------------------------------------------------------

@@ -23,6 +23,9 @@ use gossip_core::{
     Stats,
 };
 
+mod common;
+use common::Rng;
+
 const GEN: u64 = 1_700_000_000_000;
 const TICK: Duration = Duration::from_millis(10);
 
@@ -36,25 +39,6 @@ fn key(n: u8) -> Key {
 
 fn keyed(config: Config, k: Key, nonce_seed: u64) -> Config {
     config.keyring(Keyring::new(k).with_nonce_seed(nonce_seed))
-}
-
-/// SplitMix64: a tiny seeded generator for the outsider.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
 }
 
 /// Engines `n1..nN` (address = id), all seeded with `n1`, in virtual time.
