@@ -29,11 +29,7 @@ impl Engine {
     ) -> Result<(), DecodeError> {
         // Size, then the keyring (open a sealed frame, or refuse plaintext).
         let plain = self.open_frame(from, bytes)?;
-        let peers = &self.peers;
-        let known = |id: &str| peers.get_key_value(id).map(|(k, _)| k.clone());
-        let decoded =
-            Frame::decode_interning(&plain, &self.config, self.max_generation(now), &known);
-        let frame = match decoded {
+        let frame = match Frame::decode(&plain, &self.config, self.max_generation(now)) {
             Ok(f) => f,
             Err(e) => {
                 Counters::add(self.drop_counter(&e), 1);

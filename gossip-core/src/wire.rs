@@ -407,18 +407,6 @@ impl Frame {
         config: &Config,
         max_generation: u64,
     ) -> Result<Frame, DecodeError> {
-        Frame::decode_interning(bytes, config, max_generation, &|_| None)
-    }
-
-    /// [`Frame::decode`], taking each peer id from `known` when it returns
-    /// one: a node that already holds an id shares it instead of allocating
-    /// a copy per digest entry (a thousand per exchange in a large cluster).
-    pub fn decode_interning(
-        bytes: &[u8],
-        config: &Config,
-        max_generation: u64,
-        known: &dyn Fn(&str) -> Option<PeerId>,
-    ) -> Result<Frame, DecodeError> {
         if bytes.len() > config.max_frame_bytes {
             return Err(DecodeError::TooLarge {
                 len: bytes.len(),
@@ -442,7 +430,6 @@ impl Frame {
         let v = Validator {
             config,
             max_generation,
-            known,
         };
         let sender = pb.sender.ok_or_else(|| invalid("frame has no sender"))?;
         let sender = Sender {
@@ -728,7 +715,6 @@ fn skip(buf: &mut &[u8], wire: u8) -> Result<(), DecodeError> {
 struct Validator<'a> {
     config: &'a Config,
     max_generation: u64,
-    known: &'a dyn Fn(&str) -> Option<PeerId>,
 }
 
 impl Validator<'_> {
@@ -742,7 +728,7 @@ impl Validator<'_> {
             self.config.max_id_bytes,
             "max_id_bytes",
         )?;
-        Ok((self.known)(&id).unwrap_or_else(|| PeerId::from(id)))
+        Ok(PeerId::from(id))
     }
     fn addr(&self, addr: String) -> Result<String, DecodeError> {
         over(
