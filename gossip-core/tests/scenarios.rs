@@ -346,3 +346,28 @@ fn a_crash_is_reported_at_the_detector_deadline_not_at_the_next_round() {
         );
     }
 }
+
+#[test]
+fn honest_nodes_never_send_what_their_peers_limits_refuse() {
+    // Small digest slices: a SynAck's digest (requests and fresher
+    // heartbeats) must respect max_digest_entries too, or peers with the
+    // same configuration drop it as over the limit.
+    for seed in 0..3 {
+        let mut config = Config::local().rng_seed(seed);
+        config.max_digest_entries = 8;
+        let mut sim = Sim::new(seed, config);
+        sim.add_node("n00", &[]);
+        for i in 1..30 {
+            sim.add_node(&format!("n{i:02}"), &["n00"]);
+        }
+        sim.run_for(secs(20));
+        for id in sim.up_ids() {
+            let st = sim.engine(&id).stats();
+            let dropped = st.dropped_over_limit
+                + st.dropped_invalid
+                + st.dropped_malformed
+                + st.dropped_oversize;
+            assert_eq!(dropped, 0, "seed {seed}: {id} dropped frames: {st:?}");
+        }
+    }
+}
