@@ -7,9 +7,13 @@ use gossip::{Config, Event, Node, PeerId, PeerStatus};
 
 const IDS: [&str; 5] = ["a", "b", "c", "d", "e"];
 
+/// Generations are fixed too (the engine seeds its generator from the
+/// generation as well), so a run is the same every time; a restart passes a
+/// higher `seed` and so gets a higher generation.
 async fn start(net: &MemNetwork, id: &str, seed: u64) -> Node {
     Node::builder(id)
         .config(Config::local().rng_seed(seed))
+        .generation(1_700_000_000_000 + seed)
         .seeds(["mem:a"])
         .transport(net.bind(&format!("mem:{id}")))
         .start()

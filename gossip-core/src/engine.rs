@@ -79,10 +79,6 @@ pub struct Engine {
     pub(crate) rng: ChaCha8Rng,
     start: Instant,
     next_tick: Instant,
-    /// The earliest liveness deadline of a live peer as of the last check:
-    /// a peer is reported dead when its phi crosses the threshold, not at
-    /// the next round after that.
-    next_check: Option<Instant>,
     /// The time of the last round: phi in views is computed at it.
     last_round: Instant,
     digest_cursor: Option<PeerId>,
@@ -159,7 +155,6 @@ impl Engine {
             rng: ChaCha8Rng::seed_from_u64(seed),
             start: now,
             next_tick: now,
-            next_check: None,
             last_round: now,
             digest_cursor: None,
             syns_seen: 0,
@@ -306,10 +301,7 @@ impl Engine {
     }
     /// When `handle_tick` should be called next.
     pub fn poll_timeout(&self) -> Instant {
-        match self.next_check {
-            Some(check) if check < self.next_tick => check,
-            _ => self.next_tick,
-        }
+        self.next_tick
     }
 
     // ---- user commands ---------------------------------------------------
@@ -408,10 +400,6 @@ impl Engine {
     /// liveness, collect garbage, and start exchanges with chosen peers.
     pub fn handle_tick(&mut self, now: Instant) {
         if now < self.next_tick {
-            // Between rounds, only a liveness deadline can be due.
-            if self.next_check.is_some_and(|c| now >= c) && !self.has_left() {
-                self.check_liveness(now);
-            }
             return;
         }
         self.next_tick = now + self.config.gossip_interval;
@@ -472,22 +460,13 @@ impl Engine {
 
     fn check_liveness(&mut self, now: Instant) {
         let mut died = Vec::new();
-        let mut next: Option<Instant> = None;
         for (id, p) in self.peers.iter_mut() {
-            if *id == self.id || p.status != PeerStatus::Live {
-                continue;
-            }
-            let deadline = p.detector.deadline();
-            if now > deadline {
+            if *id != self.id && p.status == PeerStatus::Live && now > p.detector.deadline() {
                 p.status = PeerStatus::Dead;
                 p.status_since = now;
                 died.push(id.clone());
-            } else {
-                next = Some(next.map_or(deadline, |n| n.min(deadline)));
             }
         }
-        // Just past the deadline: phi must exceed the threshold, not reach it.
-        self.next_check = next.map(|d| d + std::time::Duration::from_millis(1));
         for id in died {
             tracing::debug!(node = %self.id, peer = %id, "peer dead");
             self.events.push_back(Event::PeerDead { peer: id.clone() });
