@@ -470,7 +470,7 @@ pub fn sim(o: &Opts) -> Vec<Table> {
         &["N", "rounds to converge", "rounds for a key to reach all", "2·log2(N)", "bytes / node / round", "wall time", "peak memory", "node-rounds / s"],
     );
     for &n in &o.sim_sizes {
-        // Every node holds every peer: N = 1,000 peaked at 3.7 to 4.2 GiB,
+        // Every node holds every peer: N = 1,000 peaked at 3.7 to 4.4 GiB,
         // about 4 KiB per (node, peer) pair with maps, detector windows and
         // the storage each node writes through to, so 10,000 nodes would need
         // ~380 GiB. The in-run memory guard is checked once a round, too late
