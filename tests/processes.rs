@@ -4,7 +4,7 @@
 //! Waits are on events read from each process's JSON lines, with generous
 //! bounds; there are no fixed sleeps.
 
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -22,18 +22,7 @@ struct Proc {
 
 impl Proc {
     fn start(id: &str, seed: Option<&str>, sets: &[&str]) -> Proc {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gossip-node"));
-        cmd.args([
-            "--id",
-            id,
-            "--listen",
-            "127.0.0.1:0",
-            "--cluster",
-            "proc-test",
-        ]);
-        if let Some(s) = seed {
-            cmd.args(["--seed", s]);
-        }
+        let mut cmd = common::gossip_node(id, "proc-test", seed);
         for kv in sets {
             cmd.args(["--set", kv]);
         }

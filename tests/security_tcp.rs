@@ -5,7 +5,7 @@
 //! Real time (sockets do not follow tokio's paused clock): every wait is on
 //! a condition with a generous bound, never a fixed sleep.
 
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,13 +28,7 @@ async fn node(id: &str, seeds: &[String], keyring: Option<Keyring>) -> Node {
         .expect("bind loopback");
     let mut config = Config::local().cluster_id("tcp-keyed");
     config.keyring = keyring;
-    Node::builder(id)
-        .config(config)
-        .seeds(seeds.iter().cloned())
-        .transport(t)
-        .start()
-        .await
-        .expect("node starts")
+    common::start_node(id, config, seeds, t).await
 }
 
 async fn wait_for(what: &str, cond: impl FnMut() -> bool) {
@@ -147,19 +141,8 @@ struct Proc {
 
 impl Proc {
     fn start(id: &str, key_file: &std::path::Path, seed: Option<&str>) -> Proc {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gossip-node"));
-        cmd.args([
-            "--id",
-            id,
-            "--listen",
-            "127.0.0.1:0",
-            "--cluster",
-            "proc-keyed",
-        ]);
+        let mut cmd = common::gossip_node(id, "proc-keyed", seed);
         cmd.arg("--key-file").arg(key_file);
-        if let Some(s) = seed {
-            cmd.args(["--seed", s]);
-        }
         let (child, rx) = common::spawn_json_lines(&mut cmd);
         Proc { child, lines: rx }
     }

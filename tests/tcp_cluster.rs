@@ -27,13 +27,7 @@ async fn transport(addr: &str, idle: Option<Duration>) -> TcpTransport {
 }
 
 async fn node(id: &str, seeds: &[String], t: TcpTransport, cluster: &str) -> Node {
-    Node::builder(id)
-        .config(Config::local().cluster_id(cluster))
-        .seeds(seeds.iter().cloned())
-        .transport(t)
-        .start()
-        .await
-        .expect("node starts")
+    common::start_node(id, Config::local().cluster_id(cluster), seeds, t).await
 }
 
 async fn wait_for(what: &str, cond: impl FnMut() -> bool) {

@@ -59,6 +59,9 @@ FLAGS:
     --sim-sizes 1000,10000   cluster sizes for sim (default)
     --min-std-ms MS          our phi minimum standard deviation (experiments)
     -h, --help               this text
+
+ENVIRONMENT:
+    BENCH_TRACE_DEATHS=1     stable: print every PeerDead event (peer, observer, time)
 ";
 
 #[derive(Debug, Clone)]

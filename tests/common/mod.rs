@@ -7,7 +7,35 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use gossip::{Config, Node, Transport};
 use serde_json::Value;
+
+/// A `gossip-node` command on a loopback port of its own, in `cluster`,
+/// seeded with `seed` if given; callers add their flags.
+pub(crate) fn gossip_node(id: &str, cluster: &str, seed: Option<&str>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gossip-node"));
+    cmd.args(["--id", id, "--listen", "127.0.0.1:0", "--cluster", cluster]);
+    if let Some(s) = seed {
+        cmd.args(["--seed", s]);
+    }
+    cmd
+}
+
+/// Starts node `id` with `config`, `seeds` and `transport`.
+pub(crate) async fn start_node(
+    id: &str,
+    config: Config,
+    seeds: &[String],
+    transport: impl Transport,
+) -> Node {
+    Node::builder(id)
+        .config(config)
+        .seeds(seeds.iter().cloned())
+        .transport(transport)
+        .start()
+        .await
+        .expect("node starts")
+}
 
 /// Spawns `cmd` (a `gossip-node`) with its stdout piped; a thread parses
 /// each JSON line it prints and sends it down the returned channel.
