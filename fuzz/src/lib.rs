@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gossip_core::wire::{Body, DigestEntry, Frame, KeyValue, PeerDelta};
-use gossip_core::{Config, Engine, Key, Keyring, PeerId};
+use gossip_core::{Config, Engine, Key, Keyring, PeerId, PeerStatus};
 
 /// `b`'s generation: a start time in milliseconds.
 pub const GEN_B: u64 = 1_700_000_000_000;
@@ -358,6 +358,12 @@ pub fn mutate(frame: &mut Frame, script: &[u8]) {
                         max_version: s.number(),
                         heartbeat: s.number(),
                         gc_floor: s.number(),
+                        status: match s.byte() % 3 {
+                            1 => PeerStatus::Dead,
+                            2 => PeerStatus::Left,
+                            _ => PeerStatus::Live,
+                        },
+                        status_age_ms: s.number(),
                     }),
                     1 if !digest.entries.is_empty() => {
                         let i = s.byte() as usize % digest.entries.len();
@@ -400,7 +406,12 @@ pub fn mutate(frame: &mut Frame, script: &[u8]) {
                         to_version: from.saturating_add(s.number() % 8),
                         gc_floor: s.number(),
                         reset: s.byte() % 2 == 1,
-                        left: s.byte() % 4 == 1,
+                        status: match s.byte() % 4 {
+                            1 => PeerStatus::Left,
+                            2 => PeerStatus::Dead,
+                            _ => PeerStatus::Live,
+                        },
+                        status_age_ms: s.number(),
                         entries: vec![],
                     });
                     continue;

@@ -5,11 +5,13 @@
 //! leaves a hole. Peers the receiver does not know come first, then the most
 //! out of date; ties are broken at random so no peer starves.
 
+use std::time::Instant;
+
 use rand::Rng;
 
 use crate::state::Peer;
 use crate::wire::{len_msg, DigestEntry, PeerDelta};
-use crate::{PeerId, PeerStatus};
+use crate::PeerId;
 
 /// What the receiver holds of a peer, as its digest said (`None`: nothing).
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +73,7 @@ pub(crate) fn build<R: Rng>(
     budget: usize,
     max_entries: usize,
     rng: &mut R,
+    now: Instant,
 ) -> Vec<PeerDelta> {
     let mut keyed: Vec<_> = candidates
         .drain(..)
@@ -83,7 +86,7 @@ pub(crate) fn build<R: Rng>(
         if left < 32 {
             break;
         }
-        if let Some(d) = one(&c, left, max_entries) {
+        if let Some(d) = one(&c, left, max_entries, now) {
             left -= len_msg(d.encoded_len());
             out.push(d);
         }
@@ -93,7 +96,12 @@ pub(crate) fn build<R: Rng>(
 
 /// The largest delta for one candidate that fits in `budget` bytes and
 /// `max_entries` entries, or `None` if nothing useful fits.
-fn one(c: &Candidate<'_>, budget: usize, max_entries: usize) -> Option<PeerDelta> {
+fn one(
+    c: &Candidate<'_>,
+    budget: usize,
+    max_entries: usize,
+    now: Instant,
+) -> Option<PeerDelta> {
     let p = c.peer;
     let (from, reset) = c.start();
     let from = from.min(p.max_version);
@@ -106,7 +114,10 @@ fn one(c: &Candidate<'_>, budget: usize, max_entries: usize) -> Option<PeerDelta
         to_version: p.max_version,
         gc_floor: p.gc_floor,
         reset,
-        left: p.status == PeerStatus::Left,
+        // Sent on cut deltas too, so an unknown peer that is dead or left
+        // is never introduced as live; `Left` is honoured on complete ones.
+        status: p.status,
+        status_age_ms: p.status_age_ms(now),
         entries: Vec::new(),
     };
     // Upper bound of the frame cost while entries are added: the header as if
@@ -123,7 +134,6 @@ fn one(c: &Candidate<'_>, budget: usize, max_entries: usize) -> Option<PeerDelta
         d.entries.push(kv);
     }
     if !complete {
-        d.left = false;
         match d.entries.last() {
             Some(last) => d.to_version = last.version,
             // Not one entry fits: an empty reset or range would only mislead.
@@ -173,7 +183,7 @@ mod tests {
             peer: &p,
             theirs: None,
         }];
-        let ds = build(c, 2000, 1000, &mut rng);
+        let ds = build(c, 2000, 1000, &mut rng, Instant::now());
         assert_eq!(ds.len(), 1);
         let d = &ds[0];
         let size: usize = ds.iter().map(|d| len_msg(d.encoded_len())).sum();
@@ -216,7 +226,7 @@ mod tests {
                 theirs: t(2),
             },
         ];
-        let ds = build(cands, 10_000, 1000, &mut rng);
+        let ds = build(cands, 10_000, 1000, &mut rng, Instant::now());
         let order: Vec<&str> = ds.iter().map(|d| d.id.as_str()).collect();
         assert_eq!(order, ["b", "c", "a"]);
         assert_eq!(ds[2].from_version, 8);

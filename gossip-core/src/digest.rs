@@ -33,6 +33,7 @@ pub(crate) fn build(
     budget: usize,
     max_entries: usize,
     max_id_bytes: usize,
+    now: Instant,
 ) -> Digest {
     let start = cursor.take();
     let mut digest = Digest {
@@ -44,7 +45,7 @@ pub(crate) fn build(
     // Room for a range end that is not known yet.
     let mut used = digest.header_len() + 3 + max_id_bytes;
     if let Some(own) = peers.get(me) {
-        let e = own.digest_entry(me);
+        let e = own.digest_entry(me, now);
         used += len_msg(e.encoded_len());
         digest.entries.push(e);
     }
@@ -58,7 +59,7 @@ pub(crate) fn build(
         if id == me || !extra.insert(id) {
             continue;
         }
-        let e = peer.digest_entry(id);
+        let e = peer.digest_entry(id, now);
         let cost = len_msg(e.encoded_len());
         if used + cost > budget / 2 {
             break;
@@ -74,7 +75,7 @@ pub(crate) fn build(
         if id == me || (!extra.is_empty() && extra.contains(id)) {
             continue;
         }
-        let e = peer.digest_entry(id);
+        let e = peer.digest_entry(id, now);
         let cost = len_msg(e.encoded_len());
         if used + cost > budget || digest.entries.len() >= max_entries {
             digest.range_end = id.to_string();
@@ -116,7 +117,7 @@ mod tests {
         let peers = table(10);
         let me = PeerId::from("peer-00003");
         let mut cursor = None;
-        let d = build(&peers, &me, &VecDeque::new(), &mut cursor, 4096, 100, 64);
+        let d = build(&peers, &me, &VecDeque::new(), &mut cursor, 4096, 100, 64, Instant::now());
         assert_eq!(d.entries.len(), 10);
         assert!(d.range_start.is_empty() && d.range_end.is_empty());
         assert!(cursor.is_none());
@@ -131,7 +132,7 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         let mut rounds = 0;
         loop {
-            let d = build(&peers, &me, &VecDeque::new(), &mut cursor, 2048, 10_000, 64);
+            let d = build(&peers, &me, &VecDeque::new(), &mut cursor, 2048, 10_000, 64, Instant::now());
             assert!(
                 d.encoded_len() <= 2048,
                 "digest of {} bytes",

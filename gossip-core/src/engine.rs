@@ -59,7 +59,9 @@ pub struct PeerView {
 }
 
 /// A peer that was removed, remembered so that stale gossip about it
-/// (from nodes that have not removed it yet) does not bring it back.
+/// (from nodes that have not removed it yet) does not bring it back. The
+/// memory lasts `dead_peer_grace` after the last gossip that mentioned it:
+/// as long as some node still gossips the peer, it is kept out.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Removed {
     pub(crate) generation: u64,
@@ -450,6 +452,7 @@ impl Engine {
                 budget,
                 self.config.max_digest_entries,
                 self.config.max_id_bytes,
+                now,
             );
             self.send(to, Body::Syn(d));
         }
@@ -511,16 +514,11 @@ impl Engine {
             .collect();
         for id in gone {
             if let Some(p) = self.peers.remove(&id) {
-                self.removed.insert(
-                    id.clone(),
-                    Removed {
-                        generation: p.generation,
-                        heartbeat: p.heartbeat,
-                        at: now,
-                    },
-                );
-                self.events
-                    .push_back(Event::PeerRemoved { peer: id.clone() });
+                self.remember_removed(&id, p.generation, p.heartbeat, now);
+                if p.announced {
+                    self.events
+                        .push_back(Event::PeerRemoved { peer: id.clone() });
+                }
                 self.store(|s| s.remove_peer(&id));
             }
         }
@@ -529,6 +527,38 @@ impl Engine {
         let tomb = self.config.tombstone_grace;
         for p in self.peers.values_mut() {
             p.collect_garbage(now, tomb);
+        }
+    }
+
+    /// Remembers that `id` is gone in (at least) this generation and
+    /// heartbeat, from `now` on. At most `max_peers` peers are remembered;
+    /// the one remembered longest ago makes room.
+    pub(crate) fn remember_removed(
+        &mut self,
+        id: &PeerId,
+        generation: u64,
+        heartbeat: u64,
+        now: Instant,
+    ) {
+        let r = self.removed.entry(id.clone()).or_insert(Removed {
+            generation,
+            heartbeat,
+            at: now,
+        });
+        if (generation, heartbeat) > (r.generation, r.heartbeat) {
+            r.generation = generation;
+            r.heartbeat = heartbeat;
+        }
+        r.at = now;
+        if self.removed.len() > self.config.max_peers {
+            let oldest = self
+                .removed
+                .iter()
+                .min_by_key(|(_, r)| r.at)
+                .map(|(id, _)| id.clone());
+            if let Some(oldest) = oldest {
+                self.removed.remove(&oldest);
+            }
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::ops::Bound;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::delta::{self, Candidate, Theirs};
 use crate::engine::Engine;
@@ -96,13 +96,18 @@ impl Engine {
             // One lookup per entry: take the heartbeat, then compare.
             match self.peers.get_mut(&e.id) {
                 None => {
-                    if e.generation > 0 && !self.is_zombie(&e.id, e.generation, e.heartbeat) {
+                    let gone = self.is_gone(e.status, e.status_age_ms);
+                    if e.generation > 0
+                        && !self.refuse_unknown(now, &e.id, e.generation, e.heartbeat, gone)
+                    {
                         requests.push(DigestEntry {
                             id: e.id.clone(),
                             generation: 0,
                             max_version: 0,
                             heartbeat: 0,
                             gc_floor: 0,
+                            status: PeerStatus::Live,
+                            status_age_ms: 0,
                         });
                     }
                 }
@@ -112,15 +117,15 @@ impl Engine {
                         revived.push(e.id.clone());
                     }
                     if e.generation > p.generation {
-                        requests.push(p.digest_entry(&e.id));
+                        requests.push(p.digest_entry(&e.id, now));
                     } else if e.generation < p.generation {
                         theirs.push((e.id.clone(), Some(e.into())));
                     } else if e.max_version > p.max_version {
-                        requests.push(p.digest_entry(&e.id));
+                        requests.push(p.digest_entry(&e.id, now));
                     } else if p.max_version > e.max_version {
                         theirs.push((e.id.clone(), Some(e.into())));
                     } else if p.heartbeat > e.heartbeat {
-                        fresher.push(p.digest_entry(&e.id));
+                        fresher.push(p.digest_entry(&e.id, now));
                     }
                 }
             }
@@ -156,7 +161,7 @@ impl Engine {
             reply.entries.push(r);
         }
         let left = budget - len_msg(reply.encoded_len()) - 6;
-        let deltas = self.build_deltas(&theirs, left);
+        let deltas = self.build_deltas(now, &theirs, left);
         if !reply.entries.is_empty() || !deltas.is_empty() {
             self.send(sender.addr.clone(), Body::SynAck(reply, deltas));
         }
@@ -179,7 +184,7 @@ impl Engine {
             }
         }
         let budget = self.body_budget();
-        let deltas = self.build_deltas(&theirs, budget);
+        let deltas = self.build_deltas(now, &theirs, budget);
         if !deltas.is_empty() {
             self.send(sender.addr.clone(), Body::Ack(deltas));
         }
@@ -187,6 +192,7 @@ impl Engine {
 
     fn build_deltas(
         &mut self,
+        now: Instant,
         theirs: &[(PeerId, Option<Theirs>)],
         budget: usize,
     ) -> Vec<PeerDelta> {
@@ -201,14 +207,44 @@ impl Engine {
             })
             .collect();
         let max_entries = crate::wire::max_delta_entries(&self.config);
-        delta::build(candidates, budget, max_entries, &mut self.rng)
+        delta::build(candidates, budget, max_entries, &mut self.rng, now)
     }
 
-    /// Whether gossip about `id` describes a peer this node already removed.
-    fn is_zombie(&self, id: &PeerId, generation: u64, heartbeat: u64) -> bool {
-        self.removed.get(id).is_some_and(|r| {
-            generation < r.generation || (generation == r.generation && heartbeat <= r.heartbeat)
-        })
+    /// Whether a status from gossip says the peer is gone: left, or dead
+    /// for at least `dead_peer_grace` (every node removes it by then).
+    fn is_gone(&self, status: PeerStatus, age_ms: u64) -> bool {
+        match status {
+            PeerStatus::Live => false,
+            PeerStatus::Left => true,
+            PeerStatus::Dead => Duration::from_millis(age_ms) >= self.config.dead_peer_grace,
+        }
+    }
+
+    /// Gossip about `id`, which this node does not hold: whether it must
+    /// not be introduced. It must not when it describes a removed peer no
+    /// newer than remembered (a zombie: the memory is refreshed, since some
+    /// node still gossips it), or a peer that is already gone (remembered as
+    /// removed from now on).
+    fn refuse_unknown(
+        &mut self,
+        now: Instant,
+        id: &PeerId,
+        generation: u64,
+        heartbeat: u64,
+        gone: bool,
+    ) -> bool {
+        if let Some(r) = self.removed.get_mut(id) {
+            if (generation, heartbeat) <= (r.generation, r.heartbeat) {
+                r.at = now;
+                Counters::add(&self.counters.stale_gossip_ignored, 1);
+                return true;
+            }
+        }
+        if gone {
+            self.remember_removed(id, generation, heartbeat, now);
+            return true;
+        }
+        false
     }
 
     /// Takes a newer heartbeat from a digest entry of the same generation.
@@ -227,25 +263,55 @@ impl Engine {
         }
     }
 
-    /// A dead peer's heartbeat moved: it is live again.
+    /// A dead peer's heartbeat moved: it is live again. A peer first
+    /// learned of as dead was never announced: it joins now, with its keys.
     fn revived(&mut self, id: &PeerId) {
         tracing::debug!(node = %self.id, peer = %id, "peer live again");
-        self.events.push_back(Event::PeerLive { peer: id.clone() });
+        let p = self.peers.get_mut(id).expect("revived peer present");
+        if p.announced {
+            self.events.push_back(Event::PeerLive { peer: id.clone() });
+        } else {
+            p.announced = true;
+            self.events.push_back(Event::PeerJoined {
+                peer: id.clone(),
+                addr: p.addr.clone(),
+            });
+            for (key, e) in p.keys.iter().filter(|(_, e)| !e.deleted) {
+                self.events.push_back(Event::KeyUpdated {
+                    peer: id.clone(),
+                    key: key.clone(),
+                    value: e.value.clone(),
+                    version: e.version,
+                });
+            }
+        }
         let r = self.record(id);
         self.store(|s| s.put_peer(r));
     }
 
     /// Applies one peer's delta. Deltas that do not connect to what this node
     /// holds are skipped (counted); nothing older ever replaces anything newer.
+    ///
+    /// A peer this node did not hold (or held in an older generation) takes
+    /// the sender's status: introduced live (`PeerJoined`), or dead since the
+    /// sender's `status_age_ms` ago and not announced, or not introduced at
+    /// all when it is gone (left, or dead for `dead_peer_grace`), only
+    /// remembered as removed. A peer held in the same generation keeps this
+    /// node's own judgement of its liveness; only `Left` is taken, from a
+    /// complete delta.
     pub(crate) fn apply(&mut self, now: Instant, d: PeerDelta) {
         if d.id == self.id {
             return;
         }
         let interval = self.expected_interval();
         let params = self.params;
+        let gone = self.is_gone(d.status, d.status_age_ms);
+        // When the sender's status began, on this node's clock.
+        let age = Duration::from_millis(d.status_age_ms).min(self.config.dead_peer_grace);
+        let since = now.checked_sub(age).unwrap_or(now);
         match self.peers.get_mut(&d.id) {
             None => {
-                if d.left || self.is_zombie(&d.id, d.generation, d.heartbeat) {
+                if self.refuse_unknown(now, &d.id, d.generation, d.heartbeat, gone) {
                     return;
                 }
                 if d.from_version != 0 {
@@ -259,14 +325,24 @@ impl Engine {
                 }
                 let mut p = Peer::new(d.generation, d.addr.clone(), now, interval, &params);
                 p.heartbeat = d.heartbeat;
+                let live = d.status == PeerStatus::Live;
+                if !live {
+                    p.status = PeerStatus::Dead;
+                    p.status_since = since;
+                    p.announced = false;
+                }
                 self.peers.insert(d.id.clone(), p);
                 self.removed.remove(&d.id);
-                self.mark_hot(&d.id, now);
-                tracing::debug!(node = %self.id, peer = %d.id, addr = %d.addr, "peer joined");
-                self.events.push_back(Event::PeerJoined {
-                    peer: d.id.clone(),
-                    addr: d.addr.clone(),
-                });
+                if live {
+                    self.mark_hot(&d.id, now);
+                    tracing::debug!(node = %self.id, peer = %d.id, addr = %d.addr, "peer joined");
+                    self.events.push_back(Event::PeerJoined {
+                        peer: d.id.clone(),
+                        addr: d.addr.clone(),
+                    });
+                } else {
+                    tracing::debug!(node = %self.id, peer = %d.id, age_ms = d.status_age_ms, "peer learned of as dead");
+                }
                 let r = self.record(&d.id);
                 self.store(|s| s.put_peer(r));
             }
@@ -276,19 +352,53 @@ impl Engine {
                     Counters::add(&self.counters.deltas_skipped, 1);
                     return;
                 }
-                let was = p.status;
+                let (was, announced) = (p.status, p.announced);
+                let id = d.id.clone();
+                if gone {
+                    // The new incarnation is already gone: so is the old one.
+                    self.peers.remove(&id);
+                    self.remember_removed(&id, d.generation, d.heartbeat, now);
+                    if announced {
+                        if was == PeerStatus::Live {
+                            self.events.push_back(Event::PeerDead { peer: id.clone() });
+                        }
+                        self.events.push_back(Event::PeerRemoved { peer: id.clone() });
+                    }
+                    self.store(|s| s.remove_peer(&id));
+                    return;
+                }
                 p.clear();
                 *p = Peer::new(d.generation, d.addr.clone(), now, interval, &params);
                 p.heartbeat = d.heartbeat;
-                let id = d.id.clone();
+                p.announced = announced;
+                let live = d.status == PeerStatus::Live;
+                if !live {
+                    p.status = PeerStatus::Dead;
+                    p.status_since = since;
+                }
                 self.mark_hot(&id, now);
                 tracing::debug!(node = %self.id, peer = %id, generation = d.generation, "peer restarted");
-                self.events.push_back(Event::PeerRestarted {
-                    peer: id.clone(),
-                    generation: d.generation,
-                });
-                if was != PeerStatus::Live {
-                    self.events.push_back(Event::PeerLive { peer: id.clone() });
+                if announced {
+                    self.events.push_back(Event::PeerRestarted {
+                        peer: id.clone(),
+                        generation: d.generation,
+                    });
+                    match (was == PeerStatus::Live, live) {
+                        (false, true) => {
+                            self.events.push_back(Event::PeerLive { peer: id.clone() })
+                        }
+                        (true, false) => {
+                            self.events.push_back(Event::PeerDead { peer: id.clone() })
+                        }
+                        _ => {}
+                    }
+                } else if live {
+                    let p = self.peers.get_mut(&id).expect("just replaced");
+                    p.announced = true;
+                    self.events.push_back(Event::PeerJoined {
+                        peer: id.clone(),
+                        addr: d.addr.clone(),
+                    });
                 }
                 let r = self.record(&id);
                 self.store(|s| s.clear_keys(&id).and_then(|_| s.put_peer(r)));
@@ -309,6 +419,9 @@ impl Engine {
         let max_keys = self.config.max_keys_per_peer;
         let id = d.id;
         let p = self.peers.get_mut(&id).expect("peer present");
+        // A peer the user was not told of (learned of as dead) gets no key
+        // events; they come with its PeerJoined if it comes back.
+        let announced = p.announced;
         if d.reset && p.gc_floor < d.gc_floor && p.max_version < d.gc_floor {
             let kept: HashSet<&str> = d
                 .entries
@@ -320,7 +433,7 @@ impl Engine {
             p.max_version = 0;
             p.gc_floor = d.gc_floor;
             for (key, e) in dropped {
-                if !kept.contains(key.as_str()) {
+                if announced && !kept.contains(key.as_str()) {
                     self.events.push_back(Event::KeyDeleted {
                         peer: id.clone(),
                         key,
@@ -356,7 +469,8 @@ impl Engine {
             };
             if let Ok(old) = p.put(&kv.key, entry, now) {
                 let had_value = old.is_some_and(|o| !o.deleted);
-                if kv.deleted {
+                if !announced {
+                } else if kv.deleted {
                     if had_value {
                         self.events.push_back(Event::KeyDeleted {
                             peer: id.clone(),
@@ -377,10 +491,14 @@ impl Engine {
         }
         let advanced = reached > p.max_version;
         p.max_version = p.max_version.max(reached);
-        let became_left = d.left && reached == d.to_version && p.status != PeerStatus::Left;
+        let became_left =
+            d.status == PeerStatus::Left && reached == d.to_version && p.status != PeerStatus::Left;
         if became_left {
+            // Left when the sender says, so every node removes it at about
+            // the same time.
+            let age = Duration::from_millis(d.status_age_ms).min(self.config.dead_peer_grace);
             p.status = PeerStatus::Left;
-            p.status_since = now;
+            p.status_since = now.checked_sub(age).unwrap_or(now);
         }
         if self.storage.is_some() {
             for kv in writes {
@@ -405,7 +523,9 @@ impl Engine {
         }
         if became_left {
             tracing::debug!(node = %self.id, peer = %id, "peer left");
-            self.events.push_back(Event::PeerLeft { peer: id.clone() });
+            if announced {
+                self.events.push_back(Event::PeerLeft { peer: id.clone() });
+            }
             let r = self.record(&id);
             self.store(|s| s.put_peer(r));
         }

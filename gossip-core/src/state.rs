@@ -43,6 +43,9 @@ pub(crate) struct Peer {
     /// The last Syn (by the engine's count) whose digest named this peer:
     /// marks what a digest mentioned without a set of its ids.
     pub(crate) mentioned_in: u32,
+    /// Whether the user has been told of this peer (`PeerJoined`): false for
+    /// a peer first learned of as dead, until its heartbeat moves.
+    pub(crate) announced: bool,
 }
 
 impl Peer {
@@ -68,6 +71,7 @@ impl Peer {
             detector: Detector::new(now, interval, p),
             changed_at: now,
             mentioned_in: 0,
+            announced: true,
         }
     }
 
@@ -173,13 +177,25 @@ impl Peer {
         }
     }
 
-    pub(crate) fn digest_entry(&self, id: &PeerId) -> DigestEntry {
+    /// How long the peer has had its status, in milliseconds (0 while live:
+    /// only dead and left are worth their bytes on the wire).
+    pub(crate) fn status_age_ms(&self, now: Instant) -> u64 {
+        if self.status == PeerStatus::Live {
+            0
+        } else {
+            now.saturating_duration_since(self.status_since).as_millis() as u64
+        }
+    }
+
+    pub(crate) fn digest_entry(&self, id: &PeerId, now: Instant) -> DigestEntry {
         DigestEntry {
             id: id.clone(),
             generation: self.generation,
             max_version: self.max_version,
             heartbeat: self.heartbeat,
             gc_floor: self.gc_floor,
+            status: self.status,
+            status_age_ms: self.status_age_ms(now),
         }
     }
 }

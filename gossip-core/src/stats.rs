@@ -70,6 +70,9 @@ counters! {
     peers_refused,
     /// Keys ignored because a peer reached `max_keys_per_peer`.
     keys_refused,
+    /// Gossip ignored because it described a peer this node removed, in a
+    /// state no newer than the one it removed (a zombie kept out).
+    stale_gossip_ignored,
     /// Writes the storage backend refused.
     storage_errors,
     /// Gossip rounds run.

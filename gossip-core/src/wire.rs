@@ -10,7 +10,7 @@ use prost::Message as _;
 
 use crate::config::Config;
 use crate::error::DecodeError;
-use crate::PeerId;
+use crate::{PeerId, PeerStatus};
 
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 mod pb {
@@ -90,6 +90,10 @@ pub struct DigestEntry {
     pub heartbeat: u64,
     /// Garbage-collection floor.
     pub gc_floor: u64,
+    /// How the sender sees the peer.
+    pub status: PeerStatus,
+    /// For how long the sender has seen it so, in milliseconds (0 for live).
+    pub status_age_ms: u64,
 }
 
 /// One peer's entries with versions in `(from_version, to_version]`.
@@ -111,8 +115,11 @@ pub struct PeerDelta {
     pub gc_floor: u64,
     /// The receiver must drop its keys for the peer first.
     pub reset: bool,
-    /// The peer has left.
-    pub left: bool,
+    /// How the sender sees the peer. `Left` is honoured only on a complete
+    /// delta (`to_version` is the sender's `max_version`).
+    pub status: PeerStatus,
+    /// For how long the sender has seen it so, in milliseconds (0 for live).
+    pub status_age_ms: u64,
     /// Entries in increasing version order.
     pub entries: Vec<KeyValue>,
 }
@@ -141,6 +148,16 @@ fn len_u64(v: u64) -> usize {
     } else {
         1 + varint(v)
     }
+}
+fn status_code(s: PeerStatus) -> u64 {
+    match s {
+        PeerStatus::Live => 0,
+        PeerStatus::Dead => 1,
+        PeerStatus::Left => 2,
+    }
+}
+fn len_status(s: PeerStatus) -> usize {
+    len_u64(status_code(s))
 }
 fn len_bool(b: bool) -> usize {
     if b {
@@ -182,7 +199,8 @@ impl PeerDelta {
             + len_u64(self.to_version)
             + len_u64(self.gc_floor)
             + len_bool(self.reset)
-            + len_bool(self.left)
+            + len_status(self.status)
+            + len_u64(self.status_age_ms)
     }
     /// Encoded size of the message body.
     pub fn encoded_len(&self) -> usize {
@@ -203,6 +221,8 @@ impl DigestEntry {
             + len_u64(self.max_version)
             + len_u64(self.heartbeat)
             + len_u64(self.gc_floor)
+            + len_status(self.status)
+            + len_u64(self.status_age_ms)
     }
 }
 
@@ -272,6 +292,8 @@ impl DigestEntry {
         enc::uint(3, self.max_version, b);
         enc::uint(4, self.heartbeat, b);
         enc::uint(5, self.gc_floor, b);
+        enc::uint(6, status_code(self.status), b);
+        enc::uint(7, self.status_age_ms, b);
     }
 }
 
@@ -306,11 +328,12 @@ impl PeerDelta {
         enc::uint(6, self.to_version, b);
         enc::uint(7, self.gc_floor, b);
         enc::boolean(8, self.reset, b);
-        enc::boolean(9, self.left, b);
         for kv in &self.entries {
             enc::header(10, kv.encoded_len(), b);
             kv.encode_into(b);
         }
+        enc::uint(11, status_code(self.status), b);
+        enc::uint(12, self.status_age_ms, b);
     }
 }
 
@@ -483,6 +506,16 @@ pub(crate) fn max_delta_entries(c: &Config) -> usize {
 /// peer it knows at most once, and knows at most `max_peers` others.
 pub(crate) fn max_deltas_per_frame(c: &Config) -> usize {
     c.max_peers.saturating_add(1)
+}
+
+/// A status from the wire; values this version does not know are invalid.
+fn status(code: i32) -> Result<PeerStatus, DecodeError> {
+    match code {
+        0 => Ok(PeerStatus::Live),
+        1 => Ok(PeerStatus::Dead),
+        2 => Ok(PeerStatus::Left),
+        other => Err(invalid(format!("unknown peer status {other}"))),
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> DecodeError {
@@ -791,6 +824,8 @@ impl Validator<'_> {
                     max_version: self.version("max_version", e.max_version)?,
                     heartbeat: self.version("heartbeat", e.heartbeat)?,
                     gc_floor: self.version("gc_floor", e.gc_floor)?,
+                    status: status(e.status)?,
+                    status_age_ms: e.status_age_ms,
                 })
             })
             .collect::<Result<_, DecodeError>>()?;
@@ -854,7 +889,8 @@ impl Validator<'_> {
             to_version: to,
             gc_floor,
             reset: d.reset,
-            left: d.left,
+            status: status(d.status)?,
+            status_age_ms: d.status_age_ms,
             entries,
         })
     }
@@ -875,6 +911,8 @@ fn digest_to_pb(d: &Digest) -> pb::Digest {
                 max_version: e.max_version,
                 heartbeat: e.heartbeat,
                 gc_floor: e.gc_floor,
+                status: status_code(e.status) as i32,
+                status_age_ms: e.status_age_ms,
             })
             .collect(),
     }
@@ -891,7 +929,8 @@ fn delta_to_pb(d: &PeerDelta) -> pb::PeerDelta {
         to_version: d.to_version,
         gc_floor: d.gc_floor,
         reset: d.reset,
-        left: d.left,
+        status: status_code(d.status) as i32,
+        status_age_ms: d.status_age_ms,
         entries: d
             .entries
             .iter()
@@ -942,6 +981,8 @@ mod tests {
             max_version: n.wrapping_mul(3),
             heartbeat: n.wrapping_mul(1000),
             gc_floor: n / 2,
+            status: [PeerStatus::Live, PeerStatus::Dead, PeerStatus::Left][n as usize % 3],
+            status_age_ms: (n % 3) * 1234,
         }
     }
 
@@ -959,7 +1000,12 @@ mod tests {
             to_version: n + keys as u64,
             gc_floor: 0,
             reset: n % 3 == 0,
-            left: n % 5 == 0,
+            status: match n % 5 {
+                0 => PeerStatus::Left,
+                1 => PeerStatus::Dead,
+                _ => PeerStatus::Live,
+            },
+            status_age_ms: if n % 5 < 2 { n * 17 } else { 0 },
             entries: (0..keys)
                 .map(|k| KeyValue {
                     key: format!("key-{k}"),

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gossip_core::wire::{Body, DigestEntry, Frame, KeyValue, PeerDelta, PROTOCOL_VERSION};
-use gossip_core::{Config, DecodeError, Engine, Event, Keyring, PeerId, Stats, Transmit};
+use gossip_core::{
+    Config, DecodeError, Engine, Event, Keyring, PeerId, PeerStatus, Stats, Transmit,
+};
 
 mod common;
 use common::{snapshot, Rng};
@@ -511,6 +513,8 @@ fn a_frame_over_max_frame_bytes_is_dropped_before_parsing() {
                 max_version: 0,
                 heartbeat: 0,
                 gc_floor: 0,
+                status: PeerStatus::Live,
+                status_age_ms: 0,
             });
         }
         syn
@@ -677,7 +681,8 @@ fn gossip_about_this_node_from_others_changes_nothing() {
             to_version: 100,
             gc_floor: 0,
             reset: true,
-            left: true,
+            status: PeerStatus::Left,
+            status_age_ms: 0,
             entries: vec![KeyValue {
                 key: "role".into(),
                 value: Bytes::from_static(b"pwned"),
@@ -717,7 +722,8 @@ fn a_delta_that_does_not_connect_is_skipped_without_state_change() {
                 to_version: 5,
                 gc_floor: 0,
                 reset: false,
-                left: false,
+                status: PeerStatus::Live,
+                status_age_ms: 0,
                 entries: vec![kv("k1", 4), kv("k2", 5)],
             },
         ),
@@ -732,7 +738,8 @@ fn a_delta_that_does_not_connect_is_skipped_without_state_change() {
                 to_version: 7,
                 gc_floor: 0,
                 reset: false,
-                left: false,
+                status: PeerStatus::Live,
+                status_age_ms: 0,
                 entries: vec![kv("k1", 6), kv("k2", 7)],
             },
         ),
@@ -747,7 +754,8 @@ fn a_delta_that_does_not_connect_is_skipped_without_state_change() {
                 to_version: 2,
                 gc_floor: 0,
                 reset: false,
-                left: false,
+                status: PeerStatus::Live,
+                status_age_ms: 0,
                 entries: vec![kv("k1", 2)],
             },
         ),

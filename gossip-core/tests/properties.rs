@@ -17,7 +17,7 @@ use bytes::Bytes;
 use gossip_core::wire::{
     Body, Digest, DigestEntry, Frame, KeyValue, PeerDelta, Sender, PROTOCOL_VERSION,
 };
-use gossip_core::{Config, Engine, PeerId, Transmit};
+use gossip_core::{Config, Engine, PeerId, PeerStatus, Transmit};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
@@ -68,14 +68,19 @@ fn digest_entry() -> impl Strategy<Value = DigestEntry> {
         version(),
         version(),
         version(),
+        status(),
     )
         .prop_map(
-            |(id, generation, max_version, heartbeat, gc_floor)| DigestEntry {
-                id,
-                generation,
-                max_version,
-                heartbeat,
-                gc_floor,
+            |(id, generation, max_version, heartbeat, gc_floor, (status, status_age_ms))| {
+                DigestEntry {
+                    id,
+                    generation,
+                    max_version,
+                    heartbeat,
+                    gc_floor,
+                    status,
+                    status_age_ms,
+                }
             },
         )
 }
@@ -101,6 +106,15 @@ fn digest() -> impl Strategy<Value = Digest> {
         })
 }
 
+/// A status and its age: live with no age, or dead or left for any time.
+fn status() -> impl Strategy<Value = (PeerStatus, u64)> {
+    prop_oneof![
+        Just((PeerStatus::Live, 0)),
+        any::<u64>().prop_map(|a| (PeerStatus::Dead, a)),
+        any::<u64>().prop_map(|a| (PeerStatus::Left, a)),
+    ]
+}
+
 fn delta() -> impl Strategy<Value = PeerDelta> {
     let entry = (key(), vec(any::<u8>(), 0..48), any::<bool>(), 1..1_000u64);
     (
@@ -109,11 +123,11 @@ fn delta() -> impl Strategy<Value = PeerDelta> {
         vec(entry, 0..8),
         0..100u64,
         any::<bool>(),
-        (version(), any::<bool>(), any::<bool>()),
+        (version(), any::<bool>(), status()),
     )
         .prop_map(
             |((id, generation, addr, heartbeat), from, raw, extra, to_max, flags)| {
-                let (gc_floor, reset, left) = flags;
+                let (gc_floor, reset, (status, status_age_ms)) = flags;
                 let mut v = from;
                 let entries: Vec<KeyValue> = raw
                     .into_iter()
@@ -140,7 +154,8 @@ fn delta() -> impl Strategy<Value = PeerDelta> {
                     to_version: if to_max { MAXV } else { v + extra },
                     gc_floor,
                     reset,
-                    left,
+                    status,
+                    status_age_ms,
                     entries,
                 }
             },

@@ -204,7 +204,8 @@ fn forgeries(now_gen: u64, victim: &str) -> Vec<Frame> {
         to_version: entries.last().map_or(1_000, |e| e.version),
         gc_floor: 0,
         reset: true,
-        left,
+        status: if left { PeerStatus::Left } else { PeerStatus::Live },
+        status_age_ms: 0,
         entries,
     };
     let kv = |key: &str, value: &'static [u8], version: u64| KeyValue {
@@ -258,6 +259,8 @@ fn forgeries(now_gen: u64, victim: &str) -> Vec<Frame> {
                     max_version: 1_000,
                     heartbeat: 1_000_000,
                     gc_floor: 0,
+                    status: PeerStatus::Live,
+                    status_age_ms: 0,
                 }],
             }),
         ),
@@ -775,7 +778,8 @@ fn delta(id: &str, entries: Vec<KeyValue>) -> PeerDelta {
         to_version: entries.last().map_or(0, |e| e.version),
         gc_floor: 0,
         reset: false,
-        left: false,
+        status: PeerStatus::Live,
+        status_age_ms: 0,
         entries,
     }
 }
@@ -798,6 +802,8 @@ fn entry(id: &str) -> DigestEntry {
         max_version: 1,
         heartbeat: 1,
         gc_floor: 0,
+        status: PeerStatus::Live,
+        status_age_ms: 0,
     }
 }
 
