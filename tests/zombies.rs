@@ -97,7 +97,10 @@ async fn an_isolated_peer_is_removed_everywhere_stays_removed_and_returns_when_h
     })
     .await;
     let removed_by = isolated.elapsed();
-    assert!(removed_by <= bound + Duration::from_secs(4), "{removed_by:?}");
+    assert!(
+        removed_by <= bound + Duration::from_secs(4),
+        "{removed_by:?}"
+    );
 
     // ... and it stays removed: the old failure cycled for about 20 s.
     let watch_until = Instant::now() + Duration::from_secs(30);
@@ -144,7 +147,8 @@ async fn an_isolated_peer_is_removed_everywhere_stays_removed_and_returns_when_h
         for (id, at) in &joined_at {
             if *at > all_dead_at {
                 assert!(
-                    !log.iter().any(|(_, who, e)| who == id && e.peer() == Some(&x)),
+                    !log.iter()
+                        .any(|(_, who, e)| who == id && e.peer() == Some(&x)),
                     "{id} joined after x was known dead and was told of it"
                 );
             }

@@ -96,12 +96,7 @@ pub(crate) fn build<R: Rng>(
 
 /// The largest delta for one candidate that fits in `budget` bytes and
 /// `max_entries` entries, or `None` if nothing useful fits.
-fn one(
-    c: &Candidate<'_>,
-    budget: usize,
-    max_entries: usize,
-    now: Instant,
-) -> Option<PeerDelta> {
+fn one(c: &Candidate<'_>, budget: usize, max_entries: usize, now: Instant) -> Option<PeerDelta> {
     let p = c.peer;
     let (from, reset) = c.start();
     let from = from.min(p.max_version);

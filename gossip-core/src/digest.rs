@@ -21,20 +21,33 @@ use crate::state::Peer;
 use crate::wire::{len_msg, Digest};
 use crate::PeerId;
 
-/// Builds a digest of at most `budget` encoded bytes (the digest message
-/// body) and `max_entries` entries: the node's own entry, the hot peers
+/// The bounds one digest is built to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Encoded bytes of the digest message body.
+    pub(crate) budget: usize,
+    /// Entries (`max_digest_entries`).
+    pub(crate) max_entries: usize,
+    /// Longest id, to leave room for a range end (`max_id_bytes`).
+    pub(crate) max_id_bytes: usize,
+}
+
+/// Builds a digest within `limits`: the node's own entry, the hot peers
 /// (newest first), then a ranged slice starting at `cursor`, moving the
-/// cursor past it.
+/// cursor past it. Entries state each peer's status and its age at `now`.
 pub(crate) fn build(
     peers: &BTreeMap<PeerId, Peer>,
     me: &PeerId,
     hot: &VecDeque<(Instant, PeerId)>,
     cursor: &mut Option<PeerId>,
-    budget: usize,
-    max_entries: usize,
-    max_id_bytes: usize,
+    limits: Limits,
     now: Instant,
 ) -> Digest {
+    let Limits {
+        budget,
+        max_entries,
+        max_id_bytes,
+    } = limits;
     let start = cursor.take();
     let mut digest = Digest {
         ranged: true,
@@ -112,12 +125,27 @@ mod tests {
             .collect()
     }
 
+    fn limits(budget: usize, max_entries: usize, max_id_bytes: usize) -> Limits {
+        Limits {
+            budget,
+            max_entries,
+            max_id_bytes,
+        }
+    }
+
     #[test]
     fn a_small_table_fits_in_one_unbounded_digest() {
         let peers = table(10);
         let me = PeerId::from("peer-00003");
         let mut cursor = None;
-        let d = build(&peers, &me, &VecDeque::new(), &mut cursor, 4096, 100, 64, Instant::now());
+        let d = build(
+            &peers,
+            &me,
+            &VecDeque::new(),
+            &mut cursor,
+            limits(4096, 100, 64),
+            Instant::now(),
+        );
         assert_eq!(d.entries.len(), 10);
         assert!(d.range_start.is_empty() && d.range_end.is_empty());
         assert!(cursor.is_none());
@@ -132,7 +160,14 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         let mut rounds = 0;
         loop {
-            let d = build(&peers, &me, &VecDeque::new(), &mut cursor, 2048, 10_000, 64, Instant::now());
+            let d = build(
+                &peers,
+                &me,
+                &VecDeque::new(),
+                &mut cursor,
+                limits(2048, 10_000, 64),
+                Instant::now(),
+            );
             assert!(
                 d.encoded_len() <= 2048,
                 "digest of {} bytes",

@@ -449,9 +449,11 @@ impl Engine {
                 &self.id,
                 &self.hot,
                 &mut self.digest_cursor,
-                budget,
-                self.config.max_digest_entries,
-                self.config.max_id_bytes,
+                digest::Limits {
+                    budget,
+                    max_entries: self.config.max_digest_entries,
+                    max_id_bytes: self.config.max_id_bytes,
+                },
                 now,
             );
             self.send(to, Body::Syn(d));

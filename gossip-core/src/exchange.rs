@@ -362,7 +362,8 @@ impl Engine {
                         if was == PeerStatus::Live {
                             self.events.push_back(Event::PeerDead { peer: id.clone() });
                         }
-                        self.events.push_back(Event::PeerRemoved { peer: id.clone() });
+                        self.events
+                            .push_back(Event::PeerRemoved { peer: id.clone() });
                     }
                     self.store(|s| s.remove_peer(&id));
                     return;

@@ -204,7 +204,11 @@ fn forgeries(now_gen: u64, victim: &str) -> Vec<Frame> {
         to_version: entries.last().map_or(1_000, |e| e.version),
         gc_floor: 0,
         reset: true,
-        status: if left { PeerStatus::Left } else { PeerStatus::Live },
+        status: if left {
+            PeerStatus::Left
+        } else {
+            PeerStatus::Live
+        },
         status_age_ms: 0,
         entries,
     };

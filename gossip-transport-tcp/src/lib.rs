@@ -196,7 +196,15 @@ impl TcpTransport {
         })
     }
 
-    /// The socket address actually bound (what [`Transport::local_addr`]
+    /// The address this transport advertises, `host:port`: the one peers
+    /// are told to answer at ([`TcpConfig::advertise_addr`] if set, else
+    /// the bound socket address). The same as [`Transport::local_addr`],
+    /// callable without importing the trait, like tokio's sockets.
+    pub fn local_addr(&self) -> String {
+        self.local_addr.clone()
+    }
+
+    /// The socket address actually bound (what [`TcpTransport::local_addr`]
     /// reports unless [`TcpConfig::advertise_addr`] is set).
     pub fn bound_addr(&self) -> SocketAddr {
         self.bound
@@ -227,7 +235,7 @@ impl TcpTransport {
 #[async_trait]
 impl Transport for TcpTransport {
     fn local_addr(&self) -> String {
-        self.local_addr.clone()
+        TcpTransport::local_addr(self)
     }
 
     /// Queues `frame` for `to` and returns at once. Errors:

@@ -254,3 +254,14 @@ async fn idle_peers_are_released_and_unreachable_ones_given_up() {
     wait_until("both writers to end", || a.tcp_stats().peers == 0).await;
     assert_eq!(a.stats().frames_dropped, 1);
 }
+
+/// `local_addr` is an inherent method too: no trait import needed.
+mod without_the_trait {
+    #[tokio::test]
+    async fn local_addr_needs_no_trait_import() {
+        let t = gossip_transport_tcp::TcpTransport::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        assert_eq!(t.local_addr(), t.bound_addr().to_string());
+    }
+}
