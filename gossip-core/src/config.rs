@@ -43,6 +43,12 @@ pub struct Config {
     pub phi_acceptable_pause: Duration,
     /// Below this many live peers a seed is contacted every round as well.
     pub min_live_peers: usize,
+    /// Every this long a node also gossips with one random seed that is not
+    /// one of its live peers, however many live peers it has: the two sides
+    /// of a partition that outlasted `dead_peer_grace` have forgotten each
+    /// other, and this is how they meet again (serf's reconnect interval
+    /// plays the same part). Zero turns it off. At most 24 h.
+    pub seed_rejoin_interval: Duration,
     /// Largest frame sent or accepted, in bytes; larger incoming frames are
     /// dropped before parsing. Deltas and digests are cut to fit. 1 KiB to 64 MiB.
     pub max_frame_bytes: usize,
@@ -108,6 +114,7 @@ impl Default for Config {
             phi_min_std_dev: Duration::from_millis(500),
             phi_acceptable_pause: Duration::from_secs(2),
             min_live_peers: 2,
+            seed_rejoin_interval: Duration::from_secs(30),
             max_frame_bytes: 64 * 1024,
             dead_peer_grace: Duration::from_secs(3600),
             tombstone_grace: Duration::from_secs(3600),
@@ -253,6 +260,9 @@ impl Config {
         }
         if !(4..=100_000).contains(&self.max_digest_entries) {
             return bad("max_digest_entries", "must be 4 to 100,000");
+        }
+        if self.seed_rejoin_interval > Duration::from_secs(24 * 3600) {
+            return bad("seed_rejoin_interval", "must be at most 24 h");
         }
         if self.event_buffer == 0 {
             return bad("event_buffer", "must be at least 1");

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use rand::SeedableRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::Config;
@@ -83,6 +84,8 @@ pub struct Engine {
     next_tick: Instant,
     /// The time of the last round: phi in views is computed at it.
     last_round: Instant,
+    /// When the next round also gossips with a seed that is not live.
+    next_rejoin: Instant,
     digest_cursor: Option<PeerId>,
     /// Syns handled so far (wrapping), to mark the peers a digest named.
     pub(crate) syns_seen: u32,
@@ -147,6 +150,11 @@ impl Engine {
         me.heartbeat = 1;
         let mut peers = BTreeMap::new();
         peers.insert(id.clone(), me);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // The first rejoin at a random point of the interval, so nodes
+        // started together do not all reach out in the same round.
+        let rejoin = config.seed_rejoin_interval;
+        let next_rejoin = now + rejoin.mul_f64(rng.random_range(0.0..1.0));
         Ok(Engine {
             id,
             generation,
@@ -154,10 +162,11 @@ impl Engine {
             peers,
             removed: BTreeMap::new(),
             seeds: Vec::new(),
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng,
             start: now,
             next_tick: now,
             last_round: now,
+            next_rejoin,
             digest_cursor: None,
             syns_seen: 0,
             hot: VecDeque::new(),
@@ -433,7 +442,7 @@ impl Engine {
             None if self.hot.is_empty() => self.config.idle_fanout.min(self.config.fanout),
             None => self.config.fanout,
         };
-        let targets = select::targets(
+        let mut targets = select::targets(
             &mut self.rng,
             &live,
             &dead,
@@ -442,6 +451,18 @@ impl Engine {
             self.config.min_live_peers,
             &own_addr,
         );
+        let rejoin = self.config.seed_rejoin_interval;
+        if !rejoin.is_zero() && now >= self.next_rejoin {
+            self.next_rejoin = now + rejoin;
+            let others: Vec<&String> = self
+                .seeds
+                .iter()
+                .filter(|s| **s != own_addr && !live.contains(&s.as_str()) && !targets.contains(s))
+                .collect();
+            if let Some(s) = others.choose(&mut self.rng) {
+                targets.push((*s).clone());
+            }
+        }
         for to in targets {
             let budget = self.body_budget() - 6;
             let d = digest::build(
@@ -517,10 +538,8 @@ impl Engine {
         for id in gone {
             if let Some(p) = self.peers.remove(&id) {
                 self.remember_removed(&id, p.generation, p.heartbeat, now);
-                if p.announced {
-                    self.events
-                        .push_back(Event::PeerRemoved { peer: id.clone() });
-                }
+                self.events
+                    .push_back(Event::PeerRemoved { peer: id.clone() });
                 self.store(|s| s.remove_peer(&id));
             }
         }

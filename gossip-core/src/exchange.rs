@@ -96,7 +96,7 @@ impl Engine {
             // One lookup per entry: take the heartbeat, then compare.
             match self.peers.get_mut(&e.id) {
                 None => {
-                    let gone = self.is_gone(e.status, e.status_age_ms);
+                    let gone = e.status != PeerStatus::Live;
                     if e.generation > 0
                         && !self.refuse_unknown(now, &e.id, e.generation, e.heartbeat, gone)
                     {
@@ -113,7 +113,8 @@ impl Engine {
                 }
                 Some(p) => {
                     p.mentioned_in = mark;
-                    if p.take_heartbeat(now, e.generation, e.heartbeat, &self.params) {
+                    let relay_live = e.status == PeerStatus::Live;
+                    if p.take_heartbeat(now, e.generation, e.heartbeat, relay_live, &self.params) {
                         revived.push(e.id.clone());
                     }
                     if e.generation > p.generation {
@@ -210,21 +211,11 @@ impl Engine {
         delta::build(candidates, budget, max_entries, &mut self.rng, now)
     }
 
-    /// Whether a status from gossip says the peer is gone: left, or dead
-    /// for at least `dead_peer_grace` (every node removes it by then).
-    fn is_gone(&self, status: PeerStatus, age_ms: u64) -> bool {
-        match status {
-            PeerStatus::Live => false,
-            PeerStatus::Left => true,
-            PeerStatus::Dead => Duration::from_millis(age_ms) >= self.config.dead_peer_grace,
-        }
-    }
-
     /// Gossip about `id`, which this node does not hold: whether it must
     /// not be introduced. It must not when it describes a removed peer no
     /// newer than remembered (a zombie: the memory is refreshed, since some
-    /// node still gossips it), or a peer that is already gone (remembered as
-    /// removed from now on).
+    /// node still gossips it), or a peer the sender holds dead or left
+    /// (`gone`: remembered as removed from now on).
     fn refuse_unknown(
         &mut self,
         now: Instant,
@@ -249,42 +240,25 @@ impl Engine {
 
     /// Takes a newer heartbeat from a digest entry of the same generation.
     fn observe(&mut self, now: Instant, e: &DigestEntry) {
-        self.heartbeat(now, &e.id, e.generation, e.heartbeat);
+        let relay_live = e.status == PeerStatus::Live;
+        self.heartbeat(now, &e.id, e.generation, e.heartbeat, relay_live);
     }
 
     /// Records heartbeat `hb` of `id`, once per increase; a dead peer whose
-    /// heartbeat moves is live again.
-    fn heartbeat(&mut self, now: Instant, id: &PeerId, generation: u64, hb: u64) {
+    /// heartbeat moves, told by a node that holds it live, is live again.
+    fn heartbeat(&mut self, now: Instant, id: &PeerId, generation: u64, hb: u64, relay_live: bool) {
         let Some(p) = self.peers.get_mut(id) else {
             return;
         };
-        if p.take_heartbeat(now, generation, hb, &self.params) {
+        if p.take_heartbeat(now, generation, hb, relay_live, &self.params) {
             self.revived(id);
         }
     }
 
-    /// A dead peer's heartbeat moved: it is live again. A peer first
-    /// learned of as dead was never announced: it joins now, with its keys.
+    /// A dead peer's heartbeat moved: it is live again.
     fn revived(&mut self, id: &PeerId) {
         tracing::debug!(node = %self.id, peer = %id, "peer live again");
-        let p = self.peers.get_mut(id).expect("revived peer present");
-        if p.announced {
-            self.events.push_back(Event::PeerLive { peer: id.clone() });
-        } else {
-            p.announced = true;
-            self.events.push_back(Event::PeerJoined {
-                peer: id.clone(),
-                addr: p.addr.clone(),
-            });
-            for (key, e) in p.keys.iter().filter(|(_, e)| !e.deleted) {
-                self.events.push_back(Event::KeyUpdated {
-                    peer: id.clone(),
-                    key: key.clone(),
-                    value: e.value.clone(),
-                    version: e.version,
-                });
-            }
-        }
+        self.events.push_back(Event::PeerLive { peer: id.clone() });
         let r = self.record(id);
         self.store(|s| s.put_peer(r));
     }
@@ -292,11 +266,11 @@ impl Engine {
     /// Applies one peer's delta. Deltas that do not connect to what this node
     /// holds are skipped (counted); nothing older ever replaces anything newer.
     ///
-    /// A peer this node did not hold (or held in an older generation) takes
-    /// the sender's status: introduced live (`PeerJoined`), or dead since the
-    /// sender's `status_age_ms` ago and not announced, or not introduced at
-    /// all when it is gone (left, or dead for `dead_peer_grace`), only
-    /// remembered as removed. A peer held in the same generation keeps this
+    /// A peer this node does not hold is introduced (`PeerJoined`) only if
+    /// the sender holds it live: one the sender holds dead or left is only
+    /// remembered as removed, as memberlist ignores news of the death of a
+    /// node it never knew. A newer generation that is already dead or left
+    /// removes the peer. A peer held in the same generation keeps this
     /// node's own judgement of its liveness; only `Left` is taken, from a
     /// complete delta.
     pub(crate) fn apply(&mut self, now: Instant, d: PeerDelta) {
@@ -305,10 +279,7 @@ impl Engine {
         }
         let interval = self.expected_interval();
         let params = self.params;
-        let gone = self.is_gone(d.status, d.status_age_ms);
-        // When the sender's status began, on this node's clock.
-        let age = Duration::from_millis(d.status_age_ms).min(self.config.dead_peer_grace);
-        let since = now.checked_sub(age).unwrap_or(now);
+        let gone = d.status != PeerStatus::Live;
         match self.peers.get_mut(&d.id) {
             None => {
                 if self.refuse_unknown(now, &d.id, d.generation, d.heartbeat, gone) {
@@ -325,24 +296,14 @@ impl Engine {
                 }
                 let mut p = Peer::new(d.generation, d.addr.clone(), now, interval, &params);
                 p.heartbeat = d.heartbeat;
-                let live = d.status == PeerStatus::Live;
-                if !live {
-                    p.status = PeerStatus::Dead;
-                    p.status_since = since;
-                    p.announced = false;
-                }
                 self.peers.insert(d.id.clone(), p);
                 self.removed.remove(&d.id);
-                if live {
-                    self.mark_hot(&d.id, now);
-                    tracing::debug!(node = %self.id, peer = %d.id, addr = %d.addr, "peer joined");
-                    self.events.push_back(Event::PeerJoined {
-                        peer: d.id.clone(),
-                        addr: d.addr.clone(),
-                    });
-                } else {
-                    tracing::debug!(node = %self.id, peer = %d.id, age_ms = d.status_age_ms, "peer learned of as dead");
-                }
+                self.mark_hot(&d.id, now);
+                tracing::debug!(node = %self.id, peer = %d.id, addr = %d.addr, "peer joined");
+                self.events.push_back(Event::PeerJoined {
+                    peer: d.id.clone(),
+                    addr: d.addr.clone(),
+                });
                 let r = self.record(&d.id);
                 self.store(|s| s.put_peer(r));
             }
@@ -352,54 +313,35 @@ impl Engine {
                     Counters::add(&self.counters.deltas_skipped, 1);
                     return;
                 }
-                let (was, announced) = (p.status, p.announced);
+                let was = p.status;
                 let id = d.id.clone();
                 if gone {
                     // The new incarnation is already gone: so is the old one.
                     self.peers.remove(&id);
                     self.remember_removed(&id, d.generation, d.heartbeat, now);
-                    if announced {
-                        if was == PeerStatus::Live {
-                            self.events.push_back(Event::PeerDead { peer: id.clone() });
-                        }
-                        self.events
-                            .push_back(Event::PeerRemoved { peer: id.clone() });
+                    tracing::debug!(node = %self.id, peer = %id, generation = d.generation, "peer restarted and is gone");
+                    if was == PeerStatus::Live {
+                        self.events.push_back(match d.status {
+                            PeerStatus::Left => Event::PeerLeft { peer: id.clone() },
+                            _ => Event::PeerDead { peer: id.clone() },
+                        });
                     }
+                    self.events
+                        .push_back(Event::PeerRemoved { peer: id.clone() });
                     self.store(|s| s.remove_peer(&id));
                     return;
                 }
                 p.clear();
                 *p = Peer::new(d.generation, d.addr.clone(), now, interval, &params);
                 p.heartbeat = d.heartbeat;
-                p.announced = announced;
-                let live = d.status == PeerStatus::Live;
-                if !live {
-                    p.status = PeerStatus::Dead;
-                    p.status_since = since;
-                }
                 self.mark_hot(&id, now);
                 tracing::debug!(node = %self.id, peer = %id, generation = d.generation, "peer restarted");
-                if announced {
-                    self.events.push_back(Event::PeerRestarted {
-                        peer: id.clone(),
-                        generation: d.generation,
-                    });
-                    match (was == PeerStatus::Live, live) {
-                        (false, true) => {
-                            self.events.push_back(Event::PeerLive { peer: id.clone() })
-                        }
-                        (true, false) => {
-                            self.events.push_back(Event::PeerDead { peer: id.clone() })
-                        }
-                        _ => {}
-                    }
-                } else if live {
-                    let p = self.peers.get_mut(&id).expect("just replaced");
-                    p.announced = true;
-                    self.events.push_back(Event::PeerJoined {
-                        peer: id.clone(),
-                        addr: d.addr.clone(),
-                    });
+                self.events.push_back(Event::PeerRestarted {
+                    peer: id.clone(),
+                    generation: d.generation,
+                });
+                if was != PeerStatus::Live {
+                    self.events.push_back(Event::PeerLive { peer: id.clone() });
                 }
                 let r = self.record(&id);
                 self.store(|s| s.clear_keys(&id).and_then(|_| s.put_peer(r)));
@@ -410,7 +352,8 @@ impl Engine {
                     let r = self.record(&d.id);
                     self.store(|s| s.put_peer(r));
                 }
-                self.heartbeat(now, &d.id, d.generation, d.heartbeat);
+                let relay_live = d.status == PeerStatus::Live;
+                self.heartbeat(now, &d.id, d.generation, d.heartbeat, relay_live);
             }
         }
         self.apply_entries(now, d);
@@ -420,9 +363,6 @@ impl Engine {
         let max_keys = self.config.max_keys_per_peer;
         let id = d.id;
         let p = self.peers.get_mut(&id).expect("peer present");
-        // A peer the user was not told of (learned of as dead) gets no key
-        // events; they come with its PeerJoined if it comes back.
-        let announced = p.announced;
         if d.reset && p.gc_floor < d.gc_floor && p.max_version < d.gc_floor {
             let kept: HashSet<&str> = d
                 .entries
@@ -434,7 +374,7 @@ impl Engine {
             p.max_version = 0;
             p.gc_floor = d.gc_floor;
             for (key, e) in dropped {
-                if announced && !kept.contains(key.as_str()) {
+                if !kept.contains(key.as_str()) {
                     self.events.push_back(Event::KeyDeleted {
                         peer: id.clone(),
                         key,
@@ -470,8 +410,7 @@ impl Engine {
             };
             if let Ok(old) = p.put(&kv.key, entry, now) {
                 let had_value = old.is_some_and(|o| !o.deleted);
-                if !announced {
-                } else if kv.deleted {
+                if kv.deleted {
                     if had_value {
                         self.events.push_back(Event::KeyDeleted {
                             peer: id.clone(),
@@ -524,9 +463,7 @@ impl Engine {
         }
         if became_left {
             tracing::debug!(node = %self.id, peer = %id, "peer left");
-            if announced {
-                self.events.push_back(Event::PeerLeft { peer: id.clone() });
-            }
+            self.events.push_back(Event::PeerLeft { peer: id.clone() });
             let r = self.record(&id);
             self.store(|s| s.put_peer(r));
         }

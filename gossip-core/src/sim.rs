@@ -30,6 +30,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::{Config, Engine, Event, PeerId, PeerStatus, Storage};
 
+pub mod chaos;
+
 /// Makes each simulated node's storage from its id.
 type StorageFactory = Box<dyn FnMut(&str) -> Arc<dyn Storage>>;
 
@@ -117,6 +119,12 @@ pub struct Sim {
     pub record_events: bool,
     /// Network counters.
     pub stats: SimStats,
+    /// When each incarnation produced each of its heartbeats, if
+    /// `record_beats` is set: `beats[&(id, generation)][h - 1]` is the time
+    /// since start of heartbeat `h`. The chaos runner uses it to tell how
+    /// old the news is when a node reports a peer live.
+    beats: BTreeMap<(PeerId, u64), Vec<Duration>>,
+    record_beats: bool,
 }
 
 impl Sim {
@@ -141,6 +149,8 @@ impl Sim {
             events: Vec::new(),
             record_events: true,
             stats: SimStats::default(),
+            beats: BTreeMap::new(),
+            record_beats: false,
         }
     }
 
@@ -220,7 +230,24 @@ impl Sim {
             e = e.with_storage(make(id));
         }
         let _ = idx;
+        if self.record_beats {
+            // An engine starts at heartbeat 1.
+            let at = self.elapsed();
+            self.beats.insert((e.id().clone(), generation), vec![at]);
+        }
         e
+    }
+
+    /// When node `id` in `generation` produced heartbeat `heartbeat` (time
+    /// since start), if beats are recorded and it did.
+    pub fn beat_time(&self, id: &PeerId, generation: u64, heartbeat: u64) -> Option<Duration> {
+        let i = usize::try_from(heartbeat.checked_sub(1)?).ok()?;
+        self.beats.get(&(id.clone(), generation))?.get(i).copied()
+    }
+
+    /// Ids of every node ever added, running or not.
+    pub fn ids(&self) -> Vec<String> {
+        self.index.keys().cloned().collect()
     }
 
     fn schedule_first_tick(&mut self, idx: usize) {
@@ -410,6 +437,18 @@ impl Sim {
                     return;
                 }
                 n.engine.handle_tick(self.now);
+                if self.record_beats {
+                    let own = n.engine.id().clone();
+                    let generation = n.engine.generation();
+                    let hb = n.engine.peer(&own).map_or(0, |p| p.heartbeat);
+                    let at = self.now - self.start;
+                    if let Some(b) = self.beats.get_mut(&(own, generation)) {
+                        while (b.len() as u64) < hb {
+                            b.push(at);
+                        }
+                    }
+                }
+                let n = &mut self.nodes[node];
                 let next = n.engine.poll_timeout();
                 if n.engine.has_left() {
                     n.up = false;

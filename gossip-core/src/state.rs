@@ -43,9 +43,6 @@ pub(crate) struct Peer {
     /// The last Syn (by the engine's count) whose digest named this peer:
     /// marks what a digest mentioned without a set of its ids.
     pub(crate) mentioned_in: u32,
-    /// Whether the user has been told of this peer (`PeerJoined`): false for
-    /// a peer first learned of as dead, until its heartbeat moves.
-    pub(crate) announced: bool,
 }
 
 impl Peer {
@@ -71,21 +68,28 @@ impl Peer {
             detector: Detector::new(now, interval, p),
             changed_at: now,
             mentioned_in: 0,
-            announced: true,
         }
     }
 
     /// Takes heartbeat `hb` of `generation` if it is newer than the one
-    /// held: one detector sample per increase. Returns whether the peer was
-    /// dead and is live again.
+    /// held: one detector sample per increase. `relay_live` is whether the
+    /// node it came through holds the peer live: a dead peer's higher
+    /// heartbeat from a node that holds it dead too is old news (the last
+    /// beats before it went silent), taken without reviving it. Returns
+    /// whether the peer was dead and is live again.
     pub(crate) fn take_heartbeat(
         &mut self,
         now: Instant,
         generation: u64,
         hb: u64,
+        relay_live: bool,
         p: &PhiParams,
     ) -> bool {
         if self.generation != generation || hb <= self.heartbeat {
+            return false;
+        }
+        if self.status == PeerStatus::Dead && !relay_live {
+            self.heartbeat = hb;
             return false;
         }
         self.heartbeat = hb;

@@ -1,0 +1,68 @@
+//! The chaos runner (`gossip_core::sim::chaos`) over several fixed seeds.
+//!
+//! The default run keeps `cargo test` inside its budget: 30 nodes for 30
+//! minutes of virtual time on each of four seeds (about 8 s). The long run is
+//! `scripts/chaos.sh` (an hour of virtual time on eight seeds, in release).
+//! Environment, all optional:
+//!
+//! - `CHAOS_SEED=7`: replay one seed alone (what a failure prints);
+//! - `CHAOS_SEEDS=1-8` or `CHAOS_SEEDS=3,5`: the seeds to run;
+//! - `CHAOS_MINUTES=60`: virtual minutes of chaos per seed;
+//! - `CHAOS_NODES=30`: the pool of node ids.
+
+use std::time::{Duration, Instant};
+
+use gossip_core::sim::chaos::{run, Chaos};
+
+fn env_u64(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    Some(
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
+    )
+}
+
+fn seeds() -> Vec<u64> {
+    if let Some(s) = env_u64("CHAOS_SEED") {
+        return vec![s];
+    }
+    let Ok(spec) = std::env::var("CHAOS_SEEDS") else {
+        return vec![1, 2, 3, 4];
+    };
+    let parse = |s: &str| -> u64 {
+        s.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("CHAOS_SEEDS={spec}: {s} is not a number"))
+    };
+    match spec.split_once('-') {
+        Some((a, b)) => (parse(a)..=parse(b)).collect(),
+        None => spec.split(',').map(parse).collect(),
+    }
+}
+
+#[test]
+fn chaos_keeps_every_promise() {
+    let minutes = env_u64("CHAOS_MINUTES").unwrap_or(30);
+    let nodes = env_u64("CHAOS_NODES").unwrap_or(30) as usize;
+    let mut failures = Vec::new();
+    for seed in seeds() {
+        let began = Instant::now();
+        let chaos = Chaos::new(seed, nodes, Duration::from_secs(60 * minutes));
+        match run(&chaos) {
+            Ok(report) => {
+                // Every kind of promise was actually put to the test.
+                assert!(report.writes_checked > 0 && report.deliveries_checked > 0);
+                assert!(report.live_reports_checked > 0 && report.removals_seen > 0);
+                eprintln!(
+                    "{report} [{nodes} nodes, {minutes} virtual min, {:.1} s wall]",
+                    began.elapsed().as_secs_f64()
+                );
+            }
+            Err(v) => {
+                eprintln!("{v}");
+                failures.push(v.to_string());
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
