@@ -377,6 +377,14 @@ pub fn mutate(frame: &mut Frame, script: &[u8]) {
                             1 => e.max_version = s.number(),
                             2 => e.heartbeat = s.number(),
                             3 => e.gc_floor = s.number(),
+                            4 if s.byte() % 2 == 0 => {
+                                e.status = match s.byte() % 3 {
+                                    0 => PeerStatus::Live,
+                                    1 => PeerStatus::Dead,
+                                    _ => PeerStatus::Left,
+                                };
+                                e.status_age_ms = s.number();
+                            }
                             _ => e.id = s.id().into(),
                         }
                     }
@@ -425,7 +433,15 @@ pub fn mutate(frame: &mut Frame, script: &[u8]) {
                     3 => d.to_version = s.number(),
                     4 => d.gc_floor = s.number(),
                     5 => d.reset = !d.reset,
-                    6 => d.left = !d.left,
+                    6 => {
+                        // Any status, with any age.
+                        d.status = match s.byte() % 3 {
+                            0 => PeerStatus::Live,
+                            1 => PeerStatus::Dead,
+                            _ => PeerStatus::Left,
+                        };
+                        d.status_age_ms = s.number();
+                    }
                     7 => d.id = s.id().into(),
                     8 => {
                         // A well-formed entry at the end of the range.
