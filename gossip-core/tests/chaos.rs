@@ -8,7 +8,8 @@
 //! - `CHAOS_SEED=7`: replay one seed alone (what a failure prints);
 //! - `CHAOS_SEEDS=1-8` or `CHAOS_SEEDS=3,5`: the seeds to run;
 //! - `CHAOS_MINUTES=60`: virtual minutes of chaos per seed;
-//! - `CHAOS_NODES=30`: the pool of node ids.
+//! - `CHAOS_NODES=30`: the pool of node ids;
+//! - `CHAOS_TRACE=1`: print every action as it is taken.
 
 use std::time::{Duration, Instant};
 
@@ -47,7 +48,8 @@ fn chaos_keeps_every_promise() {
     let mut failures = Vec::new();
     for seed in seeds() {
         let began = Instant::now();
-        let chaos = Chaos::new(seed, nodes, Duration::from_secs(60 * minutes));
+        let mut chaos = Chaos::new(seed, nodes, Duration::from_secs(60 * minutes));
+        chaos.trace = std::env::var_os("CHAOS_TRACE").is_some();
         match run(&chaos) {
             Ok(report) => {
                 // Every kind of promise was actually put to the test.

@@ -12,7 +12,7 @@
 //!   the heartbeat it holds was produced by that peer no longer than
 //!   `fresh_bound` ago (the simulator records when every heartbeat was
 //!   made): news of a long-dead peer is never taken for life. The bound is
-//!   twice `dead_peer_grace` by default, not one detection time, because
+//!   three times `dead_peer_grace` by default, not one detection time, because
 //!   phi accrual adapts: the gaps that partitions and loss bursts leave in
 //!   a detector's history widen it, and a node relaying a peer it has not
 //!   yet found dead is only as quick as its own detector.
@@ -50,12 +50,17 @@ pub struct Chaos {
     pub duration: Duration,
     /// Mean virtual time between two actions.
     pub mean_gap: Duration,
-    /// How long a write may take to reach a connected node.
+    /// How long a write may take to reach a connected node: 2 min by
+    /// default, a minute of gossip and room for the sides of a healed
+    /// partition (or a restarted node's small island) to find each other
+    /// through `seed_rejoin_interval`.
     pub spread_window: Duration,
     /// How long the cluster may take to agree after the final heal.
     pub settle_limit: Duration,
     /// The oldest heartbeat a node may take for a sign of life.
     pub fresh_bound: Duration,
+    /// Print every action to stderr as it is taken (for replaying a seed).
+    pub trace: bool,
     /// The engines' configuration.
     pub config: Config,
 }
@@ -74,9 +79,10 @@ impl Chaos {
             nodes,
             duration,
             mean_gap: Duration::from_secs(5),
-            spread_window: Duration::from_secs(60),
+            spread_window: Duration::from_secs(120),
             settle_limit: Duration::from_secs(600),
-            fresh_bound: 2 * config.dead_peer_grace,
+            fresh_bound: 3 * config.dead_peer_grace,
+            trace: false,
             config,
         }
     }
@@ -290,8 +296,14 @@ impl Runner {
         }
     }
 
-    fn count(&mut self, kind: &'static str) {
+    fn count(&mut self, kind: &'static str, what: &str) {
         *self.report.actions.entry(kind).or_default() += 1;
+        if self.c.trace {
+            eprintln!(
+                "chaos {:>8.1} s: {kind} {what}",
+                self.sim.elapsed().as_secs_f64()
+            );
+        }
     }
 
     fn with_state(&self, s: State) -> Vec<String> {
@@ -316,6 +328,21 @@ impl Runner {
             .collect();
         self.sim.add_node(id, &seeds);
         self.bump(id, State::Up);
+        // A node that joins during a partition joins one side of it: a node
+        // both sides could reach would join them, which no network does.
+        let open = self.cuts.last().is_some_and(|c| c.to.is_none());
+        if open {
+            let to_a = self.rng.random_bool(0.5);
+            let c = self.cuts.last_mut().expect("open cut");
+            let (mine, theirs) = if to_a {
+                (&mut c.a, &c.b)
+            } else {
+                (&mut c.b, &c.a)
+            };
+            mine.insert(id.to_string());
+            let theirs: Vec<&str> = theirs.iter().map(String::as_str).collect();
+            self.sim.partition(&[id], &theirs);
+        }
     }
 
     /// One random action.
@@ -328,7 +355,7 @@ impl Runner {
                     let key = format!("k{}", self.rng.random_range(0..8u32));
                     let value = format!("v{}", self.rng.random::<u32>());
                     self.sim.set(&id, &key, &value);
-                    self.count("set");
+                    self.count("set", &format!("{id} {key}"));
                     self.track_write(&id);
                 }
             }
@@ -338,7 +365,7 @@ impl Runner {
                     let keys = self.sim.engine(&id).keys(&pid);
                     if let Some((key, _)) = keys.choose(&mut self.rng).cloned() {
                         self.sim.delete(&id, &key);
-                        self.count("delete");
+                        self.count("delete", &format!("{id} {key}"));
                         self.track_write(&id);
                     }
                 }
@@ -347,7 +374,7 @@ impl Runner {
                 let id = up.choose(&mut self.rng).expect("up").clone();
                 self.sim.crash(&id);
                 self.bump(&id, State::Down);
-                self.count("crash");
+                self.count("crash", &id);
             }
             50..60 => {
                 let mut stopped = self.with_state(State::Down);
@@ -355,20 +382,20 @@ impl Runner {
                 if let Some(id) = stopped.choose(&mut self.rng).cloned() {
                     self.sim.restart(&id);
                     self.bump(&id, State::Up);
-                    self.count("restart");
+                    self.count("restart", &id);
                 }
             }
             60..65 => {
                 if let Some(id) = self.with_state(State::NotJoined).first().cloned() {
                     self.join(&id);
-                    self.count("join");
+                    self.count("join", &id);
                 }
             }
             65..70 if up.len() > 3 => {
                 let id = up.choose(&mut self.rng).expect("up").clone();
                 self.sim.leave(&id);
                 self.bump(&id, State::Left);
-                self.count("leave");
+                self.count("leave", &id);
             }
             70..80 if !self.partitioned() && up.len() >= 2 => {
                 let joined: Vec<String> = self
@@ -385,24 +412,25 @@ impl Runner {
                     joined.into_iter().filter(|id| !side.contains(id)).collect();
                 let b: Vec<&str> = other.iter().map(String::as_str).collect();
                 self.sim.partition(&a, &b);
+                let what = format!("{a:?} from {b:?}");
                 self.cuts.push(Cut {
                     a: side,
                     b: other,
                     from: self.sim.elapsed(),
                     to: None,
                 });
-                self.count("partition");
+                self.count("partition", &what);
             }
             80..90 if self.partitioned() => {
                 self.heal();
-                self.count("heal");
+                self.count("heal", "");
             }
             90..100 if self.loss_until.is_none() => {
                 let p = self.rng.random_range(0.1..0.4);
                 let secs = self.rng.random_range(5..60u64);
                 self.sim.set_loss(p);
                 self.loss_until = Some(self.sim.elapsed() + Duration::from_secs(secs));
-                self.count("loss burst");
+                self.count("loss burst", &format!("{p:.2} for {secs} s"));
             }
             _ => {}
         }
@@ -573,14 +601,25 @@ impl Runner {
                     .as_ref()
                     .is_some_and(|v| v.generation == w.generation && v.max_version >= w.version);
                 if !ok {
+                    let e = self.sim.engine(&o);
                     let what = format!(
                         "{}'s write (generation {}, version {}) did not reach {o} within {:?} \
-                         though both stayed up and connected; {o} holds {:?}",
+                         though both stayed up and connected; {o} holds {:?}, sees live peers {:?} (with their live counts), \
+                         remembers it as removed at {:?}",
                         w.owner,
                         w.generation,
                         w.version,
                         self.c.spread_window,
-                        held.map(|v| (v.generation, v.max_version, v.status))
+                        held.map(|v| (v.generation, v.max_version, v.status)),
+                        e.live_peers()
+                            .iter()
+                            .map(|p| format!("{p}:{}", self.sim.engine(p.as_str()).live_peers().len()))
+                            .collect::<Vec<_>>(),
+                        e.removed.get(&owner).map(|r| (r.generation, r.heartbeat)),
+                    ) + &format!(
+                        "; {} of {} nodes are up",
+                        self.with_state(State::Up).len(),
+                        self.pool.len()
                     );
                     return Err(self.violation(what));
                 }
