@@ -420,6 +420,7 @@ pub fn mutate(frame: &mut Frame, script: &[u8]) {
                             _ => PeerStatus::Live,
                         },
                         status_age_ms: s.number(),
+                        heartbeat_age_ms: s.number(),
                         entries: vec![],
                     });
                     continue;
@@ -441,6 +442,7 @@ pub fn mutate(frame: &mut Frame, script: &[u8]) {
                             _ => PeerStatus::Left,
                         };
                         d.status_age_ms = s.number();
+                        d.heartbeat_age_ms = s.number();
                     }
                     7 => d.id = s.id().into(),
                     8 => {

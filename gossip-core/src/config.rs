@@ -46,8 +46,9 @@ pub struct Config {
     /// Every this long a node also gossips with one random seed that is not
     /// one of its live peers, however many live peers it has: the two sides
     /// of a partition that outlasted `dead_peer_grace` have forgotten each
-    /// other, and this is how they meet again (serf's reconnect interval
-    /// plays the same part). Zero turns it off. At most 24 h.
+    /// other, and this is how they meet again (serf's reconnect interval,
+    /// 30 s, plays the same part). Seeds are tried in turn, least recently
+    /// tried first. Zero turns it off. At most 24 h.
     pub seed_rejoin_interval: Duration,
     /// Largest frame sent or accepted, in bytes; larger incoming frames are
     /// dropped before parsing. Deltas and digests are cut to fit. 1 KiB to 64 MiB.
@@ -114,7 +115,7 @@ impl Default for Config {
             phi_min_std_dev: Duration::from_millis(500),
             phi_acceptable_pause: Duration::from_secs(2),
             min_live_peers: 2,
-            seed_rejoin_interval: Duration::from_secs(30),
+            seed_rejoin_interval: Duration::from_secs(15),
             max_frame_bytes: 64 * 1024,
             dead_peer_grace: Duration::from_secs(3600),
             tombstone_grace: Duration::from_secs(3600),

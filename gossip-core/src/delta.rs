@@ -113,6 +113,7 @@ fn one(c: &Candidate<'_>, budget: usize, max_entries: usize, now: Instant) -> Op
         // is never introduced as live; `Left` is honoured on complete ones.
         status: p.status,
         status_age_ms: p.status_age_ms(now),
+        heartbeat_age_ms: p.heartbeat_age_ms(now),
         entries: Vec::new(),
     };
     // Upper bound of the frame cost while entries are added: the header as if

@@ -86,6 +86,9 @@ pub struct Engine {
     last_round: Instant,
     /// When the next round also gossips with a seed that is not live.
     next_rejoin: Instant,
+    /// When each seed was last tried by a rejoin: the next rejoin takes a
+    /// seed never tried, or the one tried longest ago.
+    rejoin_tried: BTreeMap<String, Instant>,
     digest_cursor: Option<PeerId>,
     /// Syns handled so far (wrapping), to mark the peers a digest named.
     pub(crate) syns_seen: u32,
@@ -167,6 +170,7 @@ impl Engine {
             next_tick: now,
             last_round: now,
             next_rejoin,
+            rejoin_tried: BTreeMap::new(),
             digest_cursor: None,
             syns_seen: 0,
             hot: VecDeque::new(),
@@ -419,7 +423,10 @@ impl Engine {
             return;
         }
         Counters::add(&self.counters.rounds, 1);
-        self.peers.get_mut(&self.id).expect("own entry").heartbeat += 1;
+        let me = self.peers.get_mut(&self.id).expect("own entry");
+        me.heartbeat += 1;
+        // Its own heartbeat's age, as deltas report it, counts from here.
+        me.detector.reset_clock(now, &self.params);
         self.check_liveness(now);
         self.collect_garbage(now);
 
@@ -459,8 +466,19 @@ impl Engine {
                 .iter()
                 .filter(|s| **s != own_addr && !live.contains(&s.as_str()) && !targets.contains(s))
                 .collect();
-            if let Some(s) = others.choose(&mut self.rng) {
-                targets.push((*s).clone());
+            // Least recently tried first (never tried before all), at
+            // random among equals: the silent seeds are gone through in
+            // turn rather than drawn again and again.
+            let oldest = others.iter().map(|s| self.rejoin_tried.get(*s)).min();
+            let pick: Vec<&String> = others
+                .iter()
+                .filter(|s| Some(self.rejoin_tried.get(**s)) == oldest)
+                .copied()
+                .collect();
+            if let Some(s) = pick.choose(&mut self.rng) {
+                let s = (*s).clone();
+                self.rejoin_tried.insert(s.clone(), now);
+                targets.push(s);
             }
         }
         for to in targets {

@@ -278,7 +278,6 @@ impl Engine {
             return;
         }
         let interval = self.expected_interval();
-        let params = self.params;
         let gone = d.status != PeerStatus::Live;
         match self.peers.get_mut(&d.id) {
             None => {
@@ -294,8 +293,9 @@ impl Engine {
                     tracing::debug!(node = %self.id, peer = %d.id, "max_peers reached; peer ignored");
                     return;
                 }
-                let mut p = Peer::new(d.generation, d.addr.clone(), now, interval, &params);
-                p.heartbeat = d.heartbeat;
+                let Some(p) = self.fresh_peer(now, &d, interval) else {
+                    return;
+                };
                 self.peers.insert(d.id.clone(), p);
                 self.removed.remove(&d.id);
                 self.mark_hot(&d.id, now);
@@ -331,9 +331,12 @@ impl Engine {
                     self.store(|s| s.remove_peer(&id));
                     return;
                 }
+                let Some(fresh) = self.fresh_peer(now, &d, interval) else {
+                    return;
+                };
+                let p = self.peers.get_mut(&id).expect("held");
                 p.clear();
-                *p = Peer::new(d.generation, d.addr.clone(), now, interval, &params);
-                p.heartbeat = d.heartbeat;
+                *p = fresh;
                 self.mark_hot(&id, now);
                 tracing::debug!(node = %self.id, peer = %id, generation = d.generation, "peer restarted");
                 self.events.push_back(Event::PeerRestarted {
@@ -357,6 +360,26 @@ impl Engine {
             }
         }
         self.apply_entries(now, d);
+    }
+
+    /// A peer (or new incarnation) as a live delta introduces it, its
+    /// detector's clock set to when the sender saw its heartbeat arrive; or
+    /// `None` if by this node's detector it would already be dead: a relay
+    /// that has not yet found a crash does not make a new node believe in it
+    /// (counted as `stale_gossip_ignored`).
+    fn fresh_peer(&self, now: Instant, d: &PeerDelta, interval: Duration) -> Option<Peer> {
+        let mut p = Peer::new(d.generation, d.addr.clone(), now, interval, &self.params);
+        p.heartbeat = d.heartbeat;
+        let heard = now.checked_sub(Duration::from_millis(d.heartbeat_age_ms));
+        if let Some(at) = heard {
+            p.detector.reset_clock(at, &self.params);
+        }
+        if heard.is_none() || p.detector.deadline() <= now {
+            Counters::add(&self.counters.stale_gossip_ignored, 1);
+            tracing::debug!(node = %self.id, peer = %d.id, age_ms = d.heartbeat_age_ms, "stale news of a live peer ignored");
+            return None;
+        }
+        Some(p)
     }
 
     fn apply_entries(&mut self, now: Instant, d: PeerDelta) {

@@ -118,6 +118,11 @@ impl Detector {
         self.last + Duration::from_secs_f64(ms / 1000.0)
     }
 
+    /// When the last heartbeat arrived (or the clock was last reset).
+    pub(crate) fn last(&self) -> Instant {
+        self.last
+    }
+
     /// The instant phi crosses the threshold unless a heartbeat comes first.
     pub(crate) fn deadline(&self) -> Instant {
         self.deadline

@@ -191,6 +191,13 @@ impl Peer {
         }
     }
 
+    /// How long ago this node saw the peer's current heartbeat arrive, in
+    /// milliseconds (for a node itself: since its last round).
+    pub(crate) fn heartbeat_age_ms(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.detector.last())
+            .as_millis() as u64
+    }
+
     pub(crate) fn digest_entry(&self, id: &PeerId, now: Instant) -> DigestEntry {
         DigestEntry {
             id: id.clone(),

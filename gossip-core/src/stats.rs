@@ -71,7 +71,9 @@ counters! {
     /// Keys ignored because a peer reached `max_keys_per_peer`.
     keys_refused,
     /// Gossip ignored because it described a peer this node removed, in a
-    /// state no newer than the one it removed (a zombie kept out).
+    /// state no newer than the one it removed (a zombie kept out), or
+    /// introduced a live peer on a heartbeat so old that this node's
+    /// detector would find it dead at once.
     stale_gossip_ignored,
     /// Writes the storage backend refused.
     storage_errors,

@@ -120,6 +120,8 @@ pub struct PeerDelta {
     pub status: PeerStatus,
     /// For how long the sender has seen it so, in milliseconds (0 for live).
     pub status_age_ms: u64,
+    /// How long ago the sender saw `heartbeat` arrive, in milliseconds.
+    pub heartbeat_age_ms: u64,
     /// Entries in increasing version order.
     pub entries: Vec<KeyValue>,
 }
@@ -201,6 +203,7 @@ impl PeerDelta {
             + len_bool(self.reset)
             + len_status(self.status)
             + len_u64(self.status_age_ms)
+            + len_u64(self.heartbeat_age_ms)
     }
     /// Encoded size of the message body.
     pub fn encoded_len(&self) -> usize {
@@ -334,6 +337,7 @@ impl PeerDelta {
         }
         enc::uint(11, status_code(self.status), b);
         enc::uint(12, self.status_age_ms, b);
+        enc::uint(13, self.heartbeat_age_ms, b);
     }
 }
 
@@ -891,6 +895,7 @@ impl Validator<'_> {
             reset: d.reset,
             status: status(d.status)?,
             status_age_ms: d.status_age_ms,
+            heartbeat_age_ms: d.heartbeat_age_ms,
             entries,
         })
     }
@@ -931,6 +936,7 @@ fn delta_to_pb(d: &PeerDelta) -> pb::PeerDelta {
         reset: d.reset,
         status: status_code(d.status) as i32,
         status_age_ms: d.status_age_ms,
+        heartbeat_age_ms: d.heartbeat_age_ms,
         entries: d
             .entries
             .iter()
@@ -1006,6 +1012,7 @@ mod tests {
                 _ => PeerStatus::Live,
             },
             status_age_ms: if n % 5 < 2 { n * 17 } else { 0 },
+            heartbeat_age_ms: n * 31,
             entries: (0..keys)
                 .map(|k| KeyValue {
                     key: format!("key-{k}"),

@@ -156,6 +156,7 @@ fn delta() -> impl Strategy<Value = PeerDelta> {
                     reset,
                     status,
                     status_age_ms,
+                    heartbeat_age_ms: heartbeat % 10_000,
                     entries,
                 }
             },

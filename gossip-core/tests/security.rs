@@ -210,6 +210,7 @@ fn forgeries(now_gen: u64, victim: &str) -> Vec<Frame> {
             PeerStatus::Live
         },
         status_age_ms: 0,
+        heartbeat_age_ms: 0,
         entries,
     };
     let kv = |key: &str, value: &'static [u8], version: u64| KeyValue {
@@ -784,6 +785,7 @@ fn delta(id: &str, entries: Vec<KeyValue>) -> PeerDelta {
         reset: false,
         status: PeerStatus::Live,
         status_age_ms: 0,
+        heartbeat_age_ms: 0,
         entries,
     }
 }
