@@ -19,6 +19,7 @@ mod exchange;
 pub mod keyring;
 mod phi;
 mod select;
+pub mod set;
 pub mod sim;
 mod state;
 mod stats;
