@@ -1,121 +1,35 @@
-//! `gossip-node`: one gossip node over TCP, printing its events as JSON lines.
+//! `gossip-node`: one gossip node over TCP, run as an agent: it prints its
+//! events as JSON lines, keeps a peer book with `--data-dir`, and serves an
+//! HTTP admin endpoint with `--http`.
 //!
 //! ```text
-//! gossip-node --id n1 --listen 127.0.0.1:9991 --set role=db
-//! gossip-node --id n2 --listen 127.0.0.1:9992 --seed 127.0.0.1:9991
+//! gossip-node --id n1 --bind 127.0.0.1:9991 --set role=db --http 127.0.0.1:8080
+//! gossip-node --id n2 --bind 0.0.0.0:9992 --advertise 10.0.0.2:9992 --seed 10.0.0.1:9991
+//! gossip-node --config /etc/gossip/node.toml
+//! gossip-node members --http 127.0.0.1:8080
 //! ```
 //!
 //! With `--key-file` every frame is sealed with the file's first key and
 //! must open under one of its keys (`--gen-key` prints a new key).
 //!
 //! Each line on stdout is one JSON object with `ts_ms` (milliseconds since
-//! the node started), `node`, and `event`. SIGINT or SIGTERM makes the node
-//! leave the cluster gracefully; SIGKILL is a crash. Logs go to stderr
-//! (`RUST_LOG=debug` for more).
+//! the node started), `node`, and `event`; the first, `started`, gives the
+//! advertised address, the HTTP address and the data directory. SIGINT or
+//! SIGTERM makes the node leave the cluster gracefully; SIGKILL is a crash.
+//! Logs go to stderr (`RUST_LOG=debug` for more).
 
-use std::time::Duration;
+mod admin;
+mod members;
+mod options;
 
+use std::sync::Arc;
+
+use gossip::storage::RedbStorage;
 use gossip::transport::tcp::{TcpConfig, TcpTransport};
-use gossip::{Config, Event, Key, Keyring, Node, Plaintext};
+use gossip::{Event, Key, Node, Storage};
 use serde_json::{json, Value};
 
-const HELP: &str = "\
-gossip-node: run one gossip node over TCP and print its events as JSON lines.
-
-USAGE:
-    gossip-node --id ID --listen HOST:PORT [OPTIONS]
-
-OPTIONS:
-    --id ID               this node's id, unique in the cluster (required)
-    --listen HOST:PORT    address to listen on and advertise (required; port 0 picks one)
-    --seed HOST:PORT      a seed peer's address; repeatable
-    --set KEY=VALUE       a key this node advertises; repeatable
-    --cluster NAME        cluster id (default: \"default\")
-    --preset NAME         local | lan | default (default: local)
-    --interval MS         gossip interval in milliseconds (overrides the preset)
-    --key-file PATH       cluster keyring: one key a line, 64 hex digits, the first
-                          seals; every frame is encrypted and authenticated, and
-                          frames without a key in the file are dropped
-    --plaintext MODE      with --key-file: refuse | accept | send (default: refuse)
-    --gen-key             print a new random key (64 hex digits) and exit
-    -h, --help            print this help
-";
-
-struct Args {
-    id: String,
-    listen: String,
-    seeds: Vec<String>,
-    sets: Vec<(String, String)>,
-    config: Config,
-}
-
-fn parse() -> Result<Args, lexopt::Error> {
-    use lexopt::prelude::*;
-    let mut p = lexopt::Parser::from_env();
-    let (mut id, mut listen, mut seeds, mut sets) = (None, None, Vec::new(), Vec::new());
-    let (mut cluster, mut preset, mut interval) = (None, "local".to_string(), None);
-    let (mut key_file, mut plaintext) = (None, None);
-    while let Some(arg) = p.next()? {
-        match arg {
-            Long("id") => id = Some(p.value()?.string()?),
-            Long("listen") => listen = Some(p.value()?.string()?),
-            Long("seed") => seeds.push(p.value()?.string()?),
-            Long("set") => {
-                let kv = p.value()?.string()?;
-                let (k, v) = kv
-                    .split_once('=')
-                    .ok_or_else(|| format!("--set {kv:?}: expected KEY=VALUE"))?;
-                sets.push((k.to_string(), v.to_string()));
-            }
-            Long("cluster") => cluster = Some(p.value()?.string()?),
-            Long("preset") => preset = p.value()?.string()?,
-            Long("interval") => interval = Some(p.value()?.parse::<u64>()?),
-            Long("key-file") => key_file = Some(p.value()?.string()?),
-            Long("plaintext") => plaintext = Some(p.value()?.string()?),
-            Long("gen-key") => {
-                let key = Key::generate().map_err(|e| e.to_string())?;
-                println!("{}", key.to_hex());
-                std::process::exit(0);
-            }
-            Short('h') | Long("help") => {
-                print!("{HELP}");
-                std::process::exit(0);
-            }
-            _ => return Err(arg.unexpected()),
-        }
-    }
-    let mut config = match preset.as_str() {
-        "local" => Config::local(),
-        "lan" => Config::lan(),
-        "default" => Config::default(),
-        other => return Err(format!("--preset {other:?}: expected local, lan or default").into()),
-    };
-    if let Some(c) = cluster {
-        config.cluster_id = c;
-    }
-    if let Some(ms) = interval {
-        config.gossip_interval = Duration::from_millis(ms);
-    }
-    if let Some(path) = key_file {
-        let ring = Keyring::from_file(&path).map_err(|e| format!("--key-file: {e}"))?;
-        config.keyring = Some(ring);
-    }
-    config.plaintext = match plaintext.as_deref() {
-        None | Some("refuse") => Plaintext::Refuse,
-        Some("accept") => Plaintext::Accept,
-        Some("send") => Plaintext::Send,
-        Some(other) => {
-            return Err(format!("--plaintext {other:?}: expected refuse, accept or send").into())
-        }
-    };
-    Ok(Args {
-        id: id.ok_or("--id is required")?,
-        listen: listen.ok_or("--listen is required")?,
-        seeds,
-        sets,
-        config,
-    })
-}
+use options::{Command, Options, Settings, HELP};
 
 /// An event as a JSON object.
 pub fn event_json(e: &Event) -> Value {
@@ -153,37 +67,105 @@ async fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let args = match parse() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("gossip-node: {e}\n\n{HELP}");
-            std::process::exit(2);
+    let usage = |e: String| -> ! {
+        eprintln!("gossip-node: {e}\n\n{HELP}");
+        std::process::exit(2);
+    };
+    let command = Options::from_args(std::env::args_os().skip(1)).unwrap_or_else(|e| usage(e));
+    let result = match command {
+        Command::Help => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Command::GenKey => Key::generate()
+            .map(|k| println!("{}", k.to_hex()))
+            .map_err(|e| e.to_string()),
+        Command::Members { http } => members::get_json(&http, "/members")
+            .await
+            .and_then(|v| members::table(&v))
+            .map(|t| print!("{t}")),
+        Command::Run(options) => {
+            let settings = options
+                .with_file()
+                .and_then(Options::settings)
+                .unwrap_or_else(|e| usage(e));
+            run(settings).await
         }
     };
-    if let Err(e) = run(args).await {
+    if let Err(e) = result {
         eprintln!("gossip-node: {e}");
         std::process::exit(1);
     }
 }
 
-async fn run(args: Args) -> Result<(), gossip::Error> {
+async fn run(s: Settings) -> Result<(), String> {
     let started = tokio::time::Instant::now();
+    // The book first: a corrupt or locked one stops the agent before it
+    // binds anything.
+    let storage = match &s.data_dir {
+        Some(dir) => {
+            Some(RedbStorage::open(dir).map_err(|e| format!("--data-dir {}: {e}", dir.display()))?)
+        }
+        None => None,
+    };
     let mut tcp = TcpConfig::default();
-    tcp.max_frame_bytes = args.config.max_frame_bytes;
-    let transport = TcpTransport::bind_with(&args.listen, tcp).await?;
-    let node = Node::builder(args.id.as_str())
-        .config(args.config)
-        .seeds(args.seeds)
-        .transport(transport)
-        .start()
-        .await?;
-    let mut events = node.events();
-    for (k, v) in &args.sets {
-        node.set(k.as_str(), v.clone())?;
+    tcp.max_frame_bytes = s.config.max_frame_bytes;
+    tcp.advertise_addr = s.advertise.clone();
+    let transport = Arc::new(
+        TcpTransport::bind_with(&s.bind, tcp)
+            .await
+            .map_err(|e| format!("--bind {}: {e}", s.bind))?,
+    );
+    let http = match &s.http {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("--http {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+    let mut builder = Node::builder(s.id.as_str())
+        .config(s.config)
+        .seeds(s.seeds)
+        .transport(transport.clone());
+    if let Some(st) = &storage {
+        builder = builder.storage(st.clone());
     }
+    let node = builder.start().await.map_err(|e| e.to_string())?;
+    let mut events = node.events();
+    for (k, v) in &s.sets {
+        node.set(k.as_str(), v.clone())
+            .map_err(|e| format!("--set {k}: {e}"))?;
+    }
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut http_addr = None;
+    let server = match http {
+        Some(listener) => {
+            http_addr = Some(
+                listener
+                    .local_addr()
+                    .map_err(|e| e.to_string())?
+                    .to_string(),
+            );
+            let app = admin::router(admin::Admin {
+                node: node.clone(),
+                tcp: transport.clone(),
+                storage: storage.clone(),
+            });
+            Some(tokio::spawn(async move {
+                let shutdown = async {
+                    let _ = http_stopped.await;
+                };
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }))
+        }
+        None => None,
+    };
     let print = |mut v: Value| {
         v["ts_ms"] = json!(started.elapsed().as_millis() as u64);
-        v["node"] = json!(args.id);
+        v["node"] = json!(s.id);
         println!("{v}");
     };
     let keys: Vec<String> = node
@@ -193,10 +175,13 @@ async fn run(args: Args) -> Result<(), gossip::Error> {
         .map(|k| k.ids().iter().map(ToString::to_string).collect())
         .unwrap_or_default();
     print(json!({
-        "event": "started", "addr": node.addr(), "generation": node.generation(), "keys": keys
+        "event": "started", "addr": node.addr(), "bound": transport.bound_addr().to_string(),
+        "generation": node.generation(), "keys": keys, "http": http_addr,
+        "data_dir": s.data_dir.as_ref().map(|d| d.display().to_string()),
+        "book": storage.as_ref().map(|st| st.book().len()),
     }));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| gossip::Error::Transport(e.into()))?;
+        .map_err(|e| format!("SIGTERM handler: {e}"))?;
     loop {
         tokio::select! {
             e = events.recv() => match e {
@@ -207,7 +192,17 @@ async fn run(args: Args) -> Result<(), gossip::Error> {
             _ = term.recv() => break,
         }
     }
-    node.leave().await?;
+    node.leave().await.map_err(|e| e.to_string())?;
+    let _ = stop_http.send(());
+    if let Some(server) = server {
+        if let Ok(Err(e)) = server.await {
+            tracing::warn!(error = %e, "http admin endpoint failed");
+        }
+    }
+    drop(node);
+    if let Some(st) = storage {
+        st.flush().map_err(|e| format!("--data-dir: {e}"))?;
+    }
     print(json!({"event": "stopped"}));
     Ok(())
 }
