@@ -216,7 +216,10 @@ fn the_admin_endpoint_serves_members_metrics_and_health() {
         }
         ref other => panic!("gossip_frames_in_total: {other:?}"),
     }
-    assert!(text.contains("\n# TYPE gossip_frames_in counter\n"), "{text}");
+    assert!(
+        text.contains("\n# TYPE gossip_frames_in counter\n"),
+        "{text}"
+    );
     assert!(text.ends_with("# EOF\n"));
     match sample("gossip_live_peers").value {
         prometheus_parse::Value::Gauge(v) => assert_eq!(v, 1.0),
