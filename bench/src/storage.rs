@@ -18,23 +18,51 @@ use crate::Opts;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
     Memory,
-    Redb { fsync: bool },
+    /// `RedbConfig` defaults but for these two.
+    Redb {
+        fsync: bool,
+        coalesce: bool,
+    },
 }
 
 impl Backend {
     fn name(self) -> &'static str {
         match self {
             Backend::Memory => "MemoryStorage",
-            Backend::Redb { fsync: true } => "RedbStorage (fsync)",
-            Backend::Redb { fsync: false } => "RedbStorage (no fsync)",
+            Backend::Redb {
+                fsync: true,
+                coalesce: true,
+            } => "RedbStorage (default)",
+            Backend::Redb {
+                fsync: false,
+                coalesce: true,
+            } => "RedbStorage (no fsync)",
+            Backend::Redb {
+                fsync: true,
+                coalesce: false,
+            } => "RedbStorage (commit_delay 0)",
+            Backend::Redb {
+                fsync: false,
+                coalesce: false,
+            } => "RedbStorage (no fsync, commit_delay 0)",
         }
     }
 }
 
-const BACKENDS: [Backend; 3] = [
+const BACKENDS: [Backend; 4] = [
     Backend::Memory,
-    Backend::Redb { fsync: true },
-    Backend::Redb { fsync: false },
+    Backend::Redb {
+        fsync: true,
+        coalesce: true,
+    },
+    Backend::Redb {
+        fsync: false,
+        coalesce: true,
+    },
+    Backend::Redb {
+        fsync: true,
+        coalesce: false,
+    },
 ];
 
 /// One window's figures, per node per second.
@@ -69,9 +97,12 @@ async fn window(o: &Opts, n: usize, backend: Backend, seed: u64, secs: u64) -> O
             .config(our_config(o).rng_seed(seed ^ i as u64))
             .seeds([format!("mem:{}", name(0))])
             .transport(net.bind(&format!("mem:{}", name(i))));
-        if let Backend::Redb { fsync } = backend {
+        if let Backend::Redb { fsync, coalesce } = backend {
             let mut c = RedbConfig::default();
             c.fsync = fsync;
+            if !coalesce {
+                c.commit_delay = Duration::ZERO;
+            }
             let s = RedbStorage::open_with(data_dir(&run, i), c).expect("open the book");
             stores.push(s.clone());
             b = b.storage(s);
@@ -143,7 +174,7 @@ pub async fn storage(o: &Opts) -> Vec<Table> {
     let n = if o.quick { 10 } else { 50 };
     let secs = o.steady_secs.div_ceil(3);
     let mut got: Vec<Vec<Figures>> = vec![Vec::new(); BACKENDS.len()];
-    let mut failed = [0usize; 3];
+    let mut failed = [0usize; BACKENDS.len()];
     for rep in 0..o.reps {
         for (k, b) in BACKENDS.into_iter().enumerate() {
             eprintln!("storage: N={n} {} rep {}", b.name(), rep + 1);
@@ -167,7 +198,8 @@ pub async fn storage(o: &Opts) -> Vec<Table> {
             BACKENDS[0].name(),
             BACKENDS[1].name(),
             BACKENDS[2].name(),
-            "redb fsync / memory",
+            BACKENDS[3].name(),
+            "default / memory",
         ],
     );
     type Pick = fn(&Figures) -> f64;
@@ -196,6 +228,7 @@ pub async fn storage(o: &Opts) -> Vec<Table> {
             cell(med[0]),
             cell(med[1]),
             cell(med[2]),
+            cell(med[3]),
             measure::ratio(med[1], med[0]),
         ]);
     }

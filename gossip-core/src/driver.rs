@@ -557,9 +557,12 @@ impl Task {
     /// Hands a frame to the engine and counts it for its sender.
     fn handle_frame(&mut self, from: &str, frame: &[u8]) {
         let at = now();
+        // Taken, so a frame the engine ignored (after leaving) is not
+        // counted for the previous sender.
+        self.engine.last_sender = None;
         if self.engine.handle_frame(at, from, frame).is_ok() {
-            if let Some(sender) = self.engine.last_sender() {
-                self.peer_stats.frame_in(sender, frame.len(), at);
+            if let Some(sender) = self.engine.last_sender.take() {
+                self.peer_stats.frame_in(&sender, frame.len(), at);
             }
         }
     }

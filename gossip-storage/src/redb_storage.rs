@@ -72,6 +72,12 @@ pub struct RedbConfig {
     pub max_dirty_keys: usize,
     /// Pause before retrying a commit that failed (default 500 ms).
     pub retry_delay: Duration,
+    /// How long the writer waits after the first change before committing,
+    /// gathering what follows into the same transaction (default 100 ms;
+    /// zero commits as soon as the writer is free). The changes of the last
+    /// `commit_delay` are what a crash can lose; [`RedbStorage::flush`]
+    /// does not wait for it.
+    pub commit_delay: Duration,
 }
 
 impl Default for RedbConfig {
@@ -85,6 +91,7 @@ impl Default for RedbConfig {
             book_refresh: Duration::from_secs(60),
             max_dirty_keys: 64,
             retry_delay: Duration::from_millis(500),
+            commit_delay: Duration::from_millis(100),
         }
     }
 }
@@ -249,6 +256,8 @@ struct Pending {
     /// Bumped by every write; `committed` catches up with it.
     seq: u64,
     committed: u64,
+    /// A flush waits: commit without the `commit_delay`.
+    urgent: bool,
     /// The last commit failed with this; cleared by the next success.
     failed: Option<String>,
     shutdown: bool,
@@ -463,6 +472,10 @@ impl RedbStorage {
         let s = &self.handle.shared;
         let mut p = lock(&s.pending);
         let target = p.seq;
+        if p.committed < target {
+            p.urgent = true;
+            s.signal.notify_all();
+        }
         while p.committed < target {
             if let Some(e) = &p.failed {
                 return Err(StorageError::Backend(e.clone()));
@@ -491,13 +504,19 @@ impl RedbStorage {
         let s = &self.handle.shared;
         let mut p = lock(&s.pending);
         p.seq += 1;
+        // The writer needs waking only when work appears: while it gathers
+        // a batch it waits out `commit_delay` anyway (a wake per write cost
+        // a context switch each).
+        let wake = p.peers.is_empty();
         p.peers
             .entry(id.clone())
             .or_default()
             .merge(dirty, s.config.max_dirty_keys);
         let failed = p.failed.clone();
         drop(p);
-        s.signal.notify_all();
+        if wake {
+            s.signal.notify_all();
+        }
         match failed {
             Some(e) => Err(StorageError::Backend(format!(
                 "peer book commit failing, change kept pending: {e}"
@@ -679,6 +698,20 @@ impl Shared {
             if p.peers.is_empty() && p.shutdown {
                 return;
             }
+            // Gather the changes that follow the first into this commit.
+            let until = std::time::Instant::now() + self.config.commit_delay;
+            while !p.peers.is_empty() && !p.shutdown && !p.urgent {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                p = self
+                    .signal
+                    .wait_timeout(p, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            p.urgent = false;
             let batch = std::mem::take(&mut p.peers);
             let seq = p.seq;
             let shutdown = p.shutdown;

@@ -14,10 +14,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use bytes::Bytes;
-use gossip_storage::{PeerId, PeerRecord, PeerStatus, RedbStorage, Storage, Versioned};
+use gossip_storage::{PeerId, PeerRecord, PeerStatus, RedbConfig, RedbStorage, Storage, Versioned};
 
 const BASE: usize = 20;
 const CHILD_ENV: &str = "GOSSIP_CRASH_CHILD";
+const DELAY_ENV: &str = "GOSSIP_CRASH_COMMIT_DELAY_MS";
 
 fn record(id: &str, generation: u64) -> PeerRecord {
     PeerRecord {
@@ -34,7 +35,13 @@ fn child_writer() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let s = RedbStorage::open(&dir).expect("child opens");
+    // Half the rounds commit as soon as the writer is free, so the kill
+    // often lands inside a commit; the others gather for `commit_delay`.
+    let mut config = RedbConfig::default();
+    if std::env::var(DELAY_ENV).is_ok_and(|v| v == "0") {
+        config.commit_delay = std::time::Duration::ZERO;
+    }
+    let s = RedbStorage::open_with(&dir, config).expect("child opens");
     let counter = PeerId::from("counter");
     let start = s.get(&counter, "n").map_or(0, |v| v.version);
     for i in 0..BASE {
@@ -101,6 +108,7 @@ fn kill_9_during_writes_never_loses_the_book() {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["child_writer", "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, dir.path())
+            .env(DELAY_ENV, if round % 2 == 0 { "0" } else { "100" })
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
