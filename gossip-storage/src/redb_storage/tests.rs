@@ -90,8 +90,10 @@ fn the_book_outlives_the_mirror_and_forgets_peers_that_left() {
 #[test]
 fn the_book_keeps_at_most_max_book_entries() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = RedbConfig::default();
-    config.max_book_entries = 3;
+    let config = RedbConfig {
+        max_book_entries: 3,
+        ..RedbConfig::default()
+    };
     let s = RedbStorage::open_with(dir.path(), config.clone()).unwrap();
     for i in 0..10 {
         s.put_peer(record(&format!("p{i}"), 1, PeerStatus::Live))
@@ -114,8 +116,10 @@ fn book_entries_past_the_ttl_are_forgotten_at_open() {
     s.flush().unwrap();
     drop(s);
     std::thread::sleep(Duration::from_millis(30));
-    let mut config = RedbConfig::default();
-    config.book_ttl = Duration::from_millis(10);
+    let config = RedbConfig {
+        book_ttl: Duration::from_millis(10),
+        ..RedbConfig::default()
+    };
     let s = RedbStorage::open_with(dir.path(), config).unwrap();
     assert!(s.book().is_empty());
     drop(s);
@@ -127,8 +131,10 @@ fn book_entries_past_the_ttl_are_forgotten_at_open() {
 #[test]
 fn many_key_changes_collapse_into_one_rewrite() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = RedbConfig::default();
-    config.max_dirty_keys = 4;
+    let config = RedbConfig {
+        max_dirty_keys: 4,
+        ..RedbConfig::default()
+    };
     let s = RedbStorage::open_with(dir.path(), config).unwrap();
     let id = PeerId::from("a");
     for i in 0..50u64 {
@@ -166,8 +172,10 @@ fn clear_keys_leaves_other_peers_keys_alone_on_disk() {
 #[test]
 fn a_missing_book_is_an_error_when_creating_is_off() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = RedbConfig::default();
-    config.create = false;
+    let config = RedbConfig {
+        create: false,
+        ..RedbConfig::default()
+    };
     let gone = dir.path().join("nope");
     let e = RedbStorage::open_with(&gone, config.clone()).unwrap_err();
     assert!(
@@ -290,8 +298,10 @@ fn an_unknown_status_byte_is_corrupt() {
 #[test]
 fn invalid_bounds_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = RedbConfig::default();
-    config.max_book_entries = 0;
+    let config = RedbConfig {
+        max_book_entries: 0,
+        ..RedbConfig::default()
+    };
     let e = RedbStorage::open_with(dir.path(), config).unwrap_err();
     assert!(matches!(e, OpenError::Config(_)), "{e:?}");
 }

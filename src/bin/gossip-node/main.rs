@@ -85,7 +85,7 @@ async fn main() {
             .and_then(|v| members::table(&v))
             .map(|t| print!("{t}")),
         Command::Run(options) => {
-            let settings = options
+            let settings = (*options)
                 .with_file()
                 .and_then(Options::settings)
                 .unwrap_or_else(|e| usage(e));

@@ -76,7 +76,7 @@ pub(crate) struct Options {
 /// What the command line asks for.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Run(Options),
+    Run(Box<Options>),
     Members { http: String },
     GenKey,
     Help,
@@ -137,7 +137,7 @@ impl Options {
                 _ => return Err(arg.unexpected().to_string()),
             }
         }
-        Ok(Command::Run(o))
+        Ok(Command::Run(Box::new(o)))
     }
 
     /// Reads a TOML config file.
@@ -294,7 +294,7 @@ mod tests {
 
     fn run(a: &[&str]) -> Options {
         match Options::from_args(args(a)).unwrap() {
-            Command::Run(o) => o,
+            Command::Run(o) => *o,
             other => panic!("{other:?}"),
         }
     }
