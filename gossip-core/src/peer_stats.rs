@@ -136,3 +136,45 @@ impl PeerTable {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_by_sender_out_by_address_and_forgotten_on_removal() {
+        let t = PeerTable::new(10);
+        let now = Instant::now();
+        let a = PeerId::from("a");
+        t.frame_in(&a, 100, now);
+        t.frame_in(&a, 50, now);
+        t.frame_out("mem:a", 70, true, Vec::new);
+        t.frame_out("mem:a", 70, false, Vec::new);
+        let s = t.get(&a, Some("mem:a")).unwrap();
+        assert_eq!((s.frames_in, s.bytes_in), (2, 150));
+        assert_eq!((s.frames_out, s.bytes_out, s.send_errors), (1, 70, 1));
+        assert_eq!(s.last_contact, Some(now));
+        assert!(t.get(&PeerId::from("b"), Some("mem:b")).is_none());
+        t.forget(&a);
+        let s = t.get(&a, Some("mem:a")).unwrap();
+        assert_eq!(
+            s.frames_in, 0,
+            "incoming forgotten, outgoing kept by address"
+        );
+    }
+
+    #[test]
+    fn addresses_past_the_bound_that_no_peer_advertises_are_forgotten() {
+        // max_peers 2: at most 3 addresses before pruning.
+        let t = PeerTable::new(2);
+        for a in ["s:1", "s:2", "p:1"] {
+            t.frame_out(a, 1, true, || unreachable!("not full yet"));
+        }
+        t.frame_out("p:2", 1, true, || vec!["p:1".into(), "p:2".into()]);
+        let id = PeerId::from("x");
+        assert!(t.get(&id, Some("s:1")).is_none());
+        assert!(t.get(&id, Some("s:2")).is_none());
+        assert!(t.get(&id, Some("p:1")).is_some());
+        assert!(t.get(&id, Some("p:2")).is_some());
+    }
+}

@@ -485,6 +485,12 @@ impl RedbStorage {
         Ok(())
     }
 
+    /// Why the last commit failed, while the writer has not committed
+    /// since (its changes stay pending and are retried).
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.handle.shared.pending).failed.clone()
+    }
+
     /// The writer's counters.
     pub fn writer_stats(&self) -> WriterStats {
         let s = &self.handle.shared;

@@ -149,11 +149,17 @@ async fn health(State(a): State<Admin>) -> Response {
     });
     if let Some(s) = &a.storage {
         let w = s.writer_stats();
+        let error = s.last_error();
+        if error.is_some() {
+            // Gossip goes on; only the book is not reaching the disk.
+            body["status"] = json!("degraded");
+        }
         body["storage"] = json!({
             "path": s.path().display().to_string(),
             "pending_peers": w.pending_peers,
             "commit_errors": w.commit_errors,
             "book_entries": w.book_entries,
+            "error": error,
         });
     }
     json_response(StatusCode::OK, &body)
