@@ -42,7 +42,8 @@
 pub use bytes::Bytes;
 pub use gossip_core::*;
 
-/// Peer tables: the [`Storage`] trait and [`MemoryStorage`](storage::MemoryStorage).
+/// Peer tables: the [`Storage`] trait, [`MemoryStorage`](storage::MemoryStorage) and the
+/// persistent [`RedbStorage`](storage::RedbStorage).
 pub mod storage {
     pub use gossip_storage::*;
 }

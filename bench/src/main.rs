@@ -2,7 +2,7 @@
 //! side in one process, and the sans-IO engine alone in the simulator.
 //!
 //! ```text
-//! cargo run --release -p gossip-bench -- <join|propagate|steady|detect|stable|sim|encryption|all> [flags]
+//! cargo run --release -p gossip-bench -- <join|propagate|steady|detect|stable|sim|encryption|storage|all> [flags]
 //! ```
 //!
 //! Every scenario prints markdown tables with medians over repetitions and the
@@ -16,6 +16,7 @@ mod encryption;
 mod measure;
 mod plot;
 mod scenarios;
+mod storage;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,6 +40,8 @@ SCENARIOS:
     stable      N = 1,000 of our nodes: convergence, then 60 s without a flap
     sim         the sans-IO engine in the simulator at N = 1,000 and 10,000
     encryption  steady cost with and without a keyring; seal + open per frame
+    storage     rounds and CPU per node with RedbStorage against MemoryStorage
+                at N = 50 under key churn (not part of `all`)
     all         everything; writes BENCHMARKS.md and plots
 
 FLAGS:
@@ -198,6 +201,7 @@ fn main() {
         "stable" => rt.block_on(scenarios::stable(&opts)),
         "sim" => scenarios::sim(&opts),
         "encryption" => rt.block_on(encryption::encryption(&opts)),
+        "storage" => rt.block_on(storage::storage(&opts)),
         "all" => {
             let started = std::time::Instant::now();
             let (mut t, curves) = rt.block_on(scenarios::join_propagate(&opts));

@@ -39,3 +39,24 @@ fn the_benchmark_runs_every_scenario_and_writes_its_report() {
     }
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn the_storage_scenario_prints_its_table() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gossip-bench"))
+        .args(["storage", "--quick"])
+        .output()
+        .expect("run gossip-bench");
+    assert!(
+        out.status.success(),
+        "gossip-bench storage --quick failed: {out:?}"
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("### storage: N = 10"), "{table}");
+    for row in [
+        "rounds / node / s",
+        "CPU s / node / s",
+        "storage commits / node / s",
+    ] {
+        assert!(table.contains(row), "no {row:?} row: {table}");
+    }
+}

@@ -24,9 +24,11 @@ use tracing::Instrument;
 
 use crate::error::{Error, KeyError, KeyringError, TransportError};
 use crate::keyring::{Key, KeyId, Keyring, Plaintext};
+use crate::peer_stats::PeerTable;
 use crate::stats::Counters;
 use crate::{
-    Config, Engine, Event, MemoryStorage, PeerId, PeerRecord, PeerView, Stats, Storage, Transport,
+    Config, Engine, Event, MemoryStorage, PeerId, PeerRecord, PeerStats, PeerStatus, PeerView,
+    Stats, Storage, Transport,
 };
 
 /// Builds and starts a [`Node`]; see [`Node::builder`].
@@ -62,6 +64,9 @@ impl NodeBuilder {
         self
     }
     /// The peer table handles read from (default: a new [`MemoryStorage`]).
+    /// A persistent one's [`book`](Storage::book) is contacted at start
+    /// like the seeds (except this node and peers that left), so a node
+    /// restarted with its storage and no seeds rejoins.
     pub fn storage(mut self, storage: impl Storage) -> Self {
         self.storage = Some(Arc::new(storage));
         self
@@ -90,6 +95,12 @@ impl NodeBuilder {
             .unwrap_or_else(|| Arc::new(MemoryStorage::new()));
         let generation = self.generation.unwrap_or_else(fresh_generation);
         let addr = transport.local_addr();
+        let book: Vec<String> = storage
+            .book()
+            .into_iter()
+            .filter(|r| r.id != self.id && r.status != PeerStatus::Left && r.addr != addr)
+            .map(|r| r.addr)
+            .collect();
         let now = tokio::time::Instant::now().into_std();
         let engine = Engine::new(
             config.clone(),
@@ -99,8 +110,10 @@ impl NodeBuilder {
             now,
         )?
         .with_seeds(self.seeds)
+        .with_seeds(book)
         .with_storage(storage.clone());
         let counters = engine.counters();
+        let peer_stats = Arc::new(PeerTable::new(config.max_peers));
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (events_tx, _) = broadcast::channel(config.event_buffer);
         let (members_tx, members_rx) = watch::channel(Vec::new());
@@ -111,6 +124,7 @@ impl NodeBuilder {
             cmds: cmd_rx,
             events: events_tx.clone(),
             members: members_tx,
+            peer_stats: peer_stats.clone(),
         };
         let handle = tokio::spawn(task.run().instrument(span));
         Ok(Node {
@@ -122,6 +136,7 @@ impl NodeBuilder {
                 storage,
                 transport,
                 counters,
+                peer_stats,
                 cmds: cmd_tx,
                 events: events_tx,
                 members: members_rx,
@@ -148,6 +163,7 @@ struct Inner {
     storage: Arc<dyn Storage>,
     transport: Arc<dyn Transport>,
     counters: Arc<Counters>,
+    peer_stats: Arc<PeerTable>,
     cmds: mpsc::UnboundedSender<Command>,
     events: broadcast::Sender<Event>,
     members: watch::Receiver<Vec<PeerId>>,
@@ -373,6 +389,22 @@ impl Node {
         s
     }
 
+    /// Traffic with `peer`: frames and bytes from it and to its address,
+    /// last contact, and the transport's connection successes and failures
+    /// with its address. `None` if nothing was exchanged with it (or it was
+    /// removed).
+    pub fn peer_stats(&self, peer: &PeerId) -> Option<PeerStats> {
+        let addr = self.inner.storage.peer(peer).map(|r| r.addr);
+        let mut s = self.inner.peer_stats.get(peer, addr.as_deref())?;
+        if let Some(c) = addr
+            .as_deref()
+            .and_then(|a| self.inner.transport.connection_stats(a))
+        {
+            s.connections = c;
+        }
+        Some(s)
+    }
+
     /// Tells the cluster this node leaves (peers report `PeerLeft`, never
     /// `PeerDead`), gossips for `Config::leave_rounds` rounds, then stops.
     pub async fn leave(&self) -> Result<(), Error> {
@@ -436,6 +468,7 @@ struct Task {
     cmds: mpsc::UnboundedReceiver<Command>,
     events: broadcast::Sender<Event>,
     members: watch::Sender<Vec<PeerId>>,
+    peer_stats: Arc<PeerTable>,
 }
 
 fn now() -> std::time::Instant {
@@ -475,9 +508,7 @@ impl Task {
                     None => break,
                 },
                 r = self.transport.recv() => match r {
-                    Ok((from, frame)) => {
-                        let _ = self.engine.handle_frame(now(), &from, &frame);
-                    }
+                    Ok((from, frame)) => self.handle_frame(&from, &frame),
                     Err(TransportError::Closed) => {
                         tracing::debug!("transport closed; node stops");
                         break;
@@ -513,9 +544,7 @@ impl Task {
             // `timeout` polls the receive once before looking at the clock:
             // a zero timeout takes exactly what is already queued.
             match tokio::time::timeout(Duration::ZERO, self.transport.recv()).await {
-                Ok(Ok((from, frame))) => {
-                    let _ = self.engine.handle_frame(now(), &from, &frame);
-                }
+                Ok(Ok((from, frame))) => self.handle_frame(&from, &frame),
                 Ok(Err(TransportError::Closed)) => return false,
                 Ok(Err(e)) => tracing::debug!(error = %e, "transport receive failed"),
                 Err(_) => break,
@@ -523,6 +552,19 @@ impl Task {
         }
         self.flush().await;
         true
+    }
+
+    /// Hands a frame to the engine and counts it for its sender.
+    fn handle_frame(&mut self, from: &str, frame: &[u8]) {
+        let at = now();
+        // Taken, so a frame the engine ignored (after leaving) is not
+        // counted for the previous sender.
+        self.engine.last_sender = None;
+        if self.engine.handle_frame(at, from, frame).is_ok() {
+            if let Some(sender) = self.engine.last_sender.take() {
+                self.peer_stats.frame_in(&sender, frame.len(), at);
+            }
+        }
     }
 
     fn keyring_command(&mut self, c: KeyCommand) -> Result<Vec<KeyId>, KeyringError> {
@@ -543,13 +585,22 @@ impl Task {
 
     async fn flush(&mut self) {
         while let Some(t) = self.engine.poll_transmit() {
-            if let Err(e) = self.transport.send(&t.to, t.frame).await {
+            let len = t.frame.len();
+            let sent = self.transport.send(&t.to, t.frame).await;
+            if let Err(e) = &sent {
                 tracing::debug!(to = %t.to, error = %e, "send failed");
             }
+            let engine = &self.engine;
+            self.peer_stats.frame_out(&t.to, len, sent.is_ok(), || {
+                engine.peers().map(|p| p.addr).collect()
+            });
         }
         let mut changed = false;
         while let Some(e) = self.engine.poll_event() {
             changed |= !matches!(e, Event::KeyUpdated { .. } | Event::KeyDeleted { .. });
+            if let Event::PeerRemoved { peer } = &e {
+                self.peer_stats.forget(peer);
+            }
             let _ = self.events.send(e);
         }
         if changed {

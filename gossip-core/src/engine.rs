@@ -100,6 +100,8 @@ pub struct Engine {
     pub(crate) events: VecDeque<Event>,
     pub(crate) storage: Option<Arc<dyn Storage>>,
     pub(crate) counters: Arc<Counters>,
+    /// The sender of the last frame `handle_frame` accepted.
+    pub(crate) last_sender: Option<PeerId>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -179,6 +181,7 @@ impl Engine {
             events: VecDeque::new(),
             storage: None,
             counters: Arc::new(Counters::default()),
+            last_sender: None,
             config,
         })
     }

@@ -51,6 +51,7 @@ impl Engine {
         }
         Counters::add(&self.counters.frames_in, 1);
         Counters::add(&self.counters.bytes_in, bytes.len() as u64);
+        self.last_sender = Some(frame.sender.id.clone());
         match frame.body {
             Body::Syn(digest) => self.on_syn(now, &frame.sender, &digest),
             Body::SynAck(digest, deltas) => {
@@ -66,6 +67,13 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// The peer that sent the last frame [`handle_frame`](Engine::handle_frame)
+    /// accepted (for per-peer traffic counts: the transport's from-address
+    /// does not name the sender).
+    pub fn last_sender(&self) -> Option<&PeerId> {
+        self.last_sender.as_ref()
     }
 
     /// A Syn: absorb heartbeats, then answer with what the sender lacks and

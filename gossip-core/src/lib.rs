@@ -17,6 +17,7 @@ mod error;
 mod event;
 mod exchange;
 pub mod keyring;
+mod peer_stats;
 mod phi;
 mod select;
 pub mod set;
@@ -38,5 +39,6 @@ pub use gossip_storage::{
     MemoryStorage, PeerId, PeerRecord, PeerStatus, Storage, StorageError, Versioned,
 };
 pub use keyring::{Key, KeyId, Keyring, Plaintext};
+pub use peer_stats::PeerStats;
 pub use stats::Stats;
-pub use transport::{Transport, TransportStats};
+pub use transport::{ConnectionStats, Transport, TransportStats};

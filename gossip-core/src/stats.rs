@@ -5,14 +5,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::transport::TransportStats;
 
 macro_rules! counters {
-    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+    ($($(#[doc = $doc:literal])* $name:ident),* $(,)?) => {
         /// A snapshot of a node's counters.
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
         #[non_exhaustive]
         pub struct Stats {
-            $($(#[$doc])* pub $name: u64,)*
+            $($(#[doc = $doc])* pub $name: u64,)*
             /// The transport's own counters (filled in by the node handle).
             pub transport: TransportStats,
+        }
+
+        impl Stats {
+            /// Every counter of the engine (not the transport's, which
+            /// [`TransportStats::counters`] lists) with its name (the field
+            /// name) and its meaning, for exporters.
+            pub fn counters(&self) -> Vec<(&'static str, &'static str, u64)> {
+                vec![$((stringify!($name), concat!($($doc),*).trim_start(), self.$name),)*]
+            }
         }
 
         /// Shared atomic counters: the engine writes, handles read.

@@ -28,6 +28,70 @@ pub struct TransportStats {
     pub connections_closed: u64,
 }
 
+impl TransportStats {
+    /// Every counter with its name and meaning, for exporters (the names
+    /// are the field names).
+    pub fn counters(&self) -> [(&'static str, &'static str, u64); 8] {
+        [
+            (
+                "frames_sent",
+                "Frames handed to the network.",
+                self.frames_sent,
+            ),
+            (
+                "bytes_sent",
+                "Bytes of frames handed to the network.",
+                self.bytes_sent,
+            ),
+            (
+                "frames_received",
+                "Frames received and handed to the node.",
+                self.frames_received,
+            ),
+            (
+                "bytes_received",
+                "Bytes of frames received.",
+                self.bytes_received,
+            ),
+            (
+                "frames_dropped",
+                "Frames dropped by the transport.",
+                self.frames_dropped,
+            ),
+            (
+                "connections_opened",
+                "Connections opened.",
+                self.connections_opened,
+            ),
+            (
+                "connections_failed",
+                "Connection attempts that failed.",
+                self.connections_failed,
+            ),
+            (
+                "connections_closed",
+                "Connections closed.",
+                self.connections_closed,
+            ),
+        ]
+    }
+}
+
+/// A transport's connection history with one address (connection-oriented
+/// transports; see [`Transport::connection_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// Connections to the address established.
+    pub connects: u64,
+    /// Connection attempts to the address that failed.
+    pub connect_failures: u64,
+    /// When the last connection was established.
+    pub last_connect: Option<std::time::Instant>,
+    /// When the last attempt failed.
+    pub last_failure: Option<std::time::Instant>,
+}
+
 /// Carries frames (opaque bytes) between nodes identified by address strings.
 ///
 /// A transport moves bytes, never typed messages, so every transport exercises
@@ -68,6 +132,13 @@ pub trait Transport: Send + Sync + 'static {
     fn stats(&self) -> TransportStats {
         TransportStats::default()
     }
+
+    /// Connection successes and failures to address `addr`, if the
+    /// transport keeps them (default: `None`).
+    fn connection_stats(&self, addr: &str) -> Option<ConnectionStats> {
+        let _ = addr;
+        None
+    }
 }
 
 #[async_trait]
@@ -87,6 +158,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn stats(&self) -> TransportStats {
         (**self).stats()
     }
+    fn connection_stats(&self, addr: &str) -> Option<ConnectionStats> {
+        (**self).connection_stats(addr)
+    }
 }
 
 #[async_trait]
@@ -105,5 +179,8 @@ impl<T: Transport + ?Sized> Transport for std::sync::Arc<T> {
     }
     fn stats(&self) -> TransportStats {
         (**self).stats()
+    }
+    fn connection_stats(&self, addr: &str) -> Option<ConnectionStats> {
+        (**self).connection_stats(addr)
     }
 }

@@ -29,6 +29,10 @@
 //! # Ok::<(), gossip_storage::StorageError>(())
 //! ```
 //!
+//! [`RedbStorage`] is the persistent one: the same table plus a peer book
+//! that outlives restarts, in one redb file, written by a background thread
+//! in batches so the engine never waits for the disk. See its docs.
+//!
 //! The [`Storage`] trait and the types of the peer table live here so that
 //! the engine (`gossip-core`, which re-exports them) can default to
 //! [`MemoryStorage`] without a dependency cycle.
@@ -37,8 +41,10 @@
 
 mod id;
 mod memory;
+mod redb_storage;
 mod table;
 
 pub use id::PeerId;
 pub use memory::MemoryStorage;
+pub use redb_storage::{OpenError, RedbConfig, RedbStorage, WriterStats, DB_FILE, SCHEMA_VERSION};
 pub use table::{PeerRecord, PeerStatus, Storage, StorageError, Versioned};

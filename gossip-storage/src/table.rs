@@ -75,6 +75,14 @@ pub trait Storage: Send + Sync + 'static {
     /// All of a peer's keys, sorted by key.
     fn keys(&self, peer: &PeerId) -> Vec<(String, Versioned)>;
 
+    /// The peer book: peers remembered from earlier runs of this node, whose
+    /// addresses the node contacts at start alongside its seeds (the
+    /// mirror above is rebuilt from gossip at every start; the book is not).
+    /// Sorted by id. Default: none, for a store that forgets at exit.
+    fn book(&self) -> Vec<PeerRecord> {
+        Vec::new()
+    }
+
     /// Ids of peers whose status is `Live`, sorted.
     fn live_peers(&self) -> Vec<PeerId> {
         self.with_status(PeerStatus::Live)

@@ -77,7 +77,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use gossip_core::{Transport, TransportError, TransportStats};
+use gossip_core::{ConnectionStats, Transport, TransportError, TransportStats};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -101,6 +101,34 @@ struct Shared {
     stats: Counters,
     tasks: Tasks,
     peers: PeerMap,
+    /// Connection history per peer address, at most `max_peers` of them.
+    conns: std::sync::Mutex<std::collections::HashMap<String, ConnectionStats>>,
+}
+
+impl Shared {
+    /// Records a connection attempt to `addr`. Past `max_peers` addresses,
+    /// the one with the oldest activity is forgotten.
+    fn note_connect(&self, addr: &str, ok: bool) {
+        let now = tokio::time::Instant::now().into_std();
+        let mut conns = lock(&self.conns);
+        if !conns.contains_key(addr) && conns.len() >= self.config.max_peers {
+            let oldest = conns
+                .iter()
+                .min_by_key(|(_, c)| c.last_connect.max(c.last_failure))
+                .map(|(a, _)| a.clone());
+            if let Some(a) = oldest {
+                conns.remove(&a);
+            }
+        }
+        let c = conns.entry(addr.to_string()).or_default();
+        if ok {
+            c.connects += 1;
+            c.last_connect = Some(now);
+        } else {
+            c.connect_failures += 1;
+            c.last_failure = Some(now);
+        }
+    }
 }
 
 /// A [`Transport`] over TCP. See the [crate documentation](crate) for the
@@ -183,6 +211,7 @@ impl TcpTransport {
             stats: Counters::default(),
             tasks: Tasks::default(),
             peers: PeerMap::default(),
+            conns: Default::default(),
         });
         shared
             .tasks
@@ -300,6 +329,12 @@ impl Transport for TcpTransport {
 
     fn stats(&self) -> TransportStats {
         self.tcp_stats().into()
+    }
+
+    /// Outbound connections to `addr` established and failed (the
+    /// transport remembers at most `max_peers` addresses).
+    fn connection_stats(&self, addr: &str) -> Option<ConnectionStats> {
+        lock(&self.shared.conns).get(addr).copied()
     }
 }
 

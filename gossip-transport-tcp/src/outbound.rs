@@ -235,6 +235,7 @@ impl Writer {
                         return self.stop();
                     }
                     inc(&self.shared.stats.outbound_connect_failed);
+                    self.shared.note_connect(&self.addr, false);
                     tracing::debug!(peer = %self.addr, error = %e, "tcp: connect failed");
                     if self.retire(true) {
                         return;
@@ -281,6 +282,7 @@ impl Writer {
         };
         stream.set_nodelay(true)?;
         inc(&self.shared.stats.outbound_connected);
+        self.shared.note_connect(&self.addr, true);
         tracing::debug!(
             peer = %self.addr,
             remote = ?stream.peer_addr().ok(),

@@ -72,6 +72,40 @@ pub struct TcpStats {
     pub peers: u64,
 }
 
+impl TcpStats {
+    /// Every counter and gauge with its name (the field name) and meaning,
+    /// for exporters.
+    pub fn counters(&self) -> [(&'static str, &'static str, u64); 25] {
+        [
+            ("frames_sent", "Frames written to a peer's socket.", self.frames_sent),
+            ("bytes_sent", "Payload bytes of those frames (without length prefixes).", self.bytes_sent),
+            ("frames_received", "Frames returned by recv.", self.frames_received),
+            ("bytes_received", "Payload bytes of those frames.", self.bytes_received),
+            ("frames_dropped", "Every frame dropped, for whatever reason: the sum of the dropped_* fields.", self.frames_dropped),
+            ("dropped_queue_full", "Oldest frames dropped from a peer's full send queue.", self.dropped_queue_full),
+            ("dropped_send_too_large", "Frames send refused because they exceed max_frame_bytes.", self.dropped_send_too_large),
+            ("dropped_too_many_peers", "Frames send refused because max_peers peers already have a writer.", self.dropped_too_many_peers),
+            ("dropped_write_failed", "Frames lost in a write that failed or timed out (their connection was closed).", self.dropped_write_failed),
+            ("dropped_undeliverable", "Frames still queued for a peer that stayed unreachable and was given nothing new for peer_idle_timeout, or that were queued at close.", self.dropped_undeliverable),
+            ("dropped_oversized_frame", "Incoming frames whose length prefix exceeds max_frame_bytes; each closed its connection before anything was allocated for it.", self.dropped_oversized_frame),
+            ("dropped_truncated_frame", "Incoming frames cut short: the connection ended, failed or timed out in the middle of a frame.", self.dropped_truncated_frame),
+            ("inbound_accepted", "Inbound connections accepted (within max_inbound).", self.inbound_accepted),
+            ("inbound_refused", "Inbound connections closed at once because max_inbound were open.", self.inbound_refused),
+            ("inbound_idle_timeout", "Inbound connections closed for delivering no complete frame for idle_timeout.", self.inbound_idle_timeout),
+            ("inbound_read_errors", "Inbound connections ended by a read error (reset by the peer, ...).", self.inbound_read_errors),
+            ("accept_errors", "Errors of the accept loop (out of file descriptors, ...).", self.accept_errors),
+            ("outbound_connected", "Outbound connections established.", self.outbound_connected),
+            ("outbound_connect_failed", "Outbound connection attempts that failed (resolution, refusal, timeout).", self.outbound_connect_failed),
+            ("outbound_remote_closed", "Outbound connections closed by the remote side while idle.", self.outbound_remote_closed),
+            ("connections_opened", "Connections opened: inbound_accepted + outbound_connected.", self.connections_opened),
+            ("connections_closed", "Connections closed, either way, once opened.", self.connections_closed),
+            ("inbound_active", "Gauge: inbound connections open now.", self.inbound_active),
+            ("outbound_active", "Gauge: outbound connections open now.", self.outbound_active),
+            ("peers", "Gauge: peers with a writer task now.", self.peers),
+        ]
+    }
+}
+
 impl From<TcpStats> for TransportStats {
     fn from(s: TcpStats) -> Self {
         let mut t = TransportStats::default();

@@ -255,6 +255,66 @@ async fn idle_peers_are_released_and_unreachable_ones_given_up() {
     assert_eq!(a.stats().frames_dropped, 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_successes_and_failures_are_kept_per_address() {
+    let a = bind(quick()).await;
+    let b = bind(quick()).await;
+    // Nothing listens on this port: every attempt fails.
+    let dead = format!("127.0.0.1:{}", free_port());
+    assert_eq!(a.connection_stats(&b.local_addr()), None);
+
+    a.send(&b.local_addr(), Bytes::from_static(b"hi"))
+        .await
+        .unwrap();
+    recv(&b).await;
+    a.send(&dead, Bytes::from_static(b"lost")).await.unwrap();
+    wait_until("two failed attempts to the dead address", || {
+        a.connection_stats(&dead)
+            .is_some_and(|c| c.connect_failures >= 2)
+    })
+    .await;
+
+    let live = a.connection_stats(&b.local_addr()).expect("kept for b");
+    assert_eq!((live.connects, live.connect_failures), (1, 0));
+    assert!(live.last_connect.is_some() && live.last_failure.is_none());
+    let gone = a.connection_stats(&dead).unwrap();
+    assert_eq!(gone.connects, 0);
+    assert!(gone.last_failure.is_some() && gone.last_connect.is_none());
+    // The totals agree with the per-address counts.
+    assert_eq!(a.tcp_stats().outbound_connected, 1);
+    assert!(a.tcp_stats().outbound_connect_failed >= gone.connect_failures);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_stats_keep_at_most_max_peers_addresses() {
+    let mut config = quick();
+    config.max_peers = 2;
+    // Unreachable peers' writers retire quickly, so a third address can come.
+    config.peer_idle_timeout = Duration::from_millis(100);
+    let a = bind(config).await;
+    let dead: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    for d in &dead[..2] {
+        a.send(d, Bytes::from_static(b"x")).await.unwrap();
+    }
+    wait_until("both dead addresses tried", || {
+        dead[..2].iter().all(|d| a.connection_stats(d).is_some())
+    })
+    .await;
+    wait_until("their writers retired", || a.tcp_stats().peers == 0).await;
+    a.send(&dead[2], Bytes::from_static(b"x")).await.unwrap();
+    wait_until("the third address tried", || {
+        a.connection_stats(&dead[2]).is_some()
+    })
+    .await;
+    let kept = dead
+        .iter()
+        .filter(|d| a.connection_stats(d).is_some())
+        .count();
+    assert_eq!(kept, 2, "max_peers = 2 addresses kept");
+}
+
 /// `local_addr` is an inherent method too: no trait import needed.
 mod without_the_trait {
     #[tokio::test]
