@@ -4,8 +4,8 @@
 //! when it is compiled (`env!`), so a checkout that moves or shares its target
 //! directory with another checkout still finds its own schema.
 fn main() {
-    let manifest_dir =
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for build scripts");
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .expect("cargo sets CARGO_MANIFEST_DIR for build scripts");
     let proto_dir = std::path::Path::new(&manifest_dir).join("../proto");
     let file = proto_dir.join("gossip.proto");
     println!("cargo:rerun-if-changed={}", file.display());

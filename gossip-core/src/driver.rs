@@ -173,6 +173,7 @@ enum Command {
         KeyCommand,
         oneshot::Sender<Result<Vec<KeyId>, KeyringError>>,
     ),
+    Seeds(Vec<String>),
     Leave(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -373,6 +374,17 @@ impl Node {
         s
     }
 
+    /// Replaces the seed addresses given to the builder (a discoverer
+    /// found new ones, or a seed moved). Applied by the node's task; seeds
+    /// are contacted while fewer than `min_live_peers` peers are live.
+    pub fn set_seeds<I, S>(&self, seeds: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.command(Command::Seeds(seeds.into_iter().map(Into::into).collect()))
+    }
+
     /// Tells the cluster this node leaves (peers report `PeerLeft`, never
     /// `PeerDead`), gossips for `Config::leave_rounds` rounds, then stops.
     pub async fn leave(&self) -> Result<(), Error> {
@@ -463,6 +475,10 @@ impl Task {
                     }
                     Some(Command::Keys(c, tx)) => {
                         let _ = tx.send(self.keyring_command(c));
+                    }
+                    Some(Command::Seeds(seeds)) => {
+                        tracing::debug!(?seeds, "seeds changed");
+                        self.engine.set_seeds(seeds);
                     }
                     Some(Command::Leave(tx)) => {
                         self.engine.leave(now());

@@ -5,6 +5,11 @@
 //! gossip-node --id n2 --listen 127.0.0.1:9992 --seed 127.0.0.1:9991
 //! ```
 //!
+//! With `--discover` the node finds its seeds by DNS (`dns:NAME[:PORT]`,
+//! every address the name resolves to, re-resolved periodically), multicast
+//! DNS (`mdns`) or a DHT topic (`dht:TOPIC[@BOOTSTRAP,...]`); each change of
+//! seeds is printed as a `seeds` event.
+//!
 //! With `--key-file` every frame is sealed with the file's first key and
 //! must open under one of its keys (`--gen-key` prints a new key).
 //!
@@ -15,6 +20,7 @@
 
 use std::time::Duration;
 
+use gossip::discovery::{Discovery, DiscoveryError, Local, Options};
 use gossip::transport::tcp::{TcpConfig, TcpTransport};
 use gossip::{Config, Event, Key, Keyring, Node, Plaintext};
 use serde_json::{json, Value};
@@ -29,6 +35,12 @@ OPTIONS:
     --id ID               this node's id, unique in the cluster (required)
     --listen HOST:PORT    address to listen on and advertise (required; port 0 picks one)
     --seed HOST:PORT      a seed peer's address; repeatable
+    --discover SPEC       find seeds: dns:NAME[:PORT] (every A/AAAA record; port
+                          default: this node's), mdns (the local link), or
+                          dht:TOPIC[@HOST:PORT,...] (mainline DHT on this
+                          node's port, UDP; private bootstrap nodes, or none
+                          after a bare @ for the first one; else the public DHT)
+    --discover-interval MS  time between two discovery lookups (default 5000)
     --set KEY=VALUE       a key this node advertises; repeatable
     --cluster NAME        cluster id (default: \"default\")
     --preset NAME         local | lan | default (default: local)
@@ -45,6 +57,7 @@ struct Args {
     id: String,
     listen: String,
     seeds: Vec<String>,
+    discover: Option<(String, u64)>,
     sets: Vec<(String, String)>,
     config: Config,
 }
@@ -55,11 +68,14 @@ fn parse() -> Result<Args, lexopt::Error> {
     let (mut id, mut listen, mut seeds, mut sets) = (None, None, Vec::new(), Vec::new());
     let (mut cluster, mut preset, mut interval) = (None, "local".to_string(), None);
     let (mut key_file, mut plaintext) = (None, None);
+    let (mut discover, mut discover_ms) = (None, 5000);
     while let Some(arg) = p.next()? {
         match arg {
             Long("id") => id = Some(p.value()?.string()?),
             Long("listen") => listen = Some(p.value()?.string()?),
             Long("seed") => seeds.push(p.value()?.string()?),
+            Long("discover") => discover = Some(p.value()?.string()?),
+            Long("discover-interval") => discover_ms = p.value()?.parse::<u64>()?,
             Long("set") => {
                 let kv = p.value()?.string()?;
                 let (k, v) = kv
@@ -112,6 +128,7 @@ fn parse() -> Result<Args, lexopt::Error> {
         id: id.ok_or("--id is required")?,
         listen: listen.ok_or("--listen is required")?,
         seeds,
+        discover: discover.map(|d| (d, discover_ms.max(1))),
         sets,
         config,
     })
@@ -173,10 +190,18 @@ async fn run(args: Args) -> Result<(), gossip::Error> {
     let transport = TcpTransport::bind_with(&args.listen, tcp).await?;
     let node = Node::builder(args.id.as_str())
         .config(args.config)
-        .seeds(args.seeds)
+        .seeds(args.seeds.clone())
         .transport(transport)
         .start()
         .await?;
+    let discovery = match start_discovery(args.discover.as_ref(), &args.id, &args.seeds, &node) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("gossip-node: --discover: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut seeds = discovery.as_ref().map(Discovery::seeds);
     let mut events = node.events();
     for (k, v) in &args.sets {
         node.set(k.as_str(), v.clone())?;
@@ -203,11 +228,51 @@ async fn run(args: Args) -> Result<(), gossip::Error> {
                 Some(e) => print(event_json(&e)),
                 None => break,
             },
+            Some(s) = seeds_changed(&mut seeds) => print(json!({"event": "seeds", "seeds": s})),
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
         }
     }
+    drop(discovery);
     node.leave().await?;
     print(json!({"event": "stopped"}));
     Ok(())
+}
+
+/// Starts the `--discover` loop, if asked for.
+fn start_discovery(
+    discover: Option<&(String, u64)>,
+    id: &str,
+    seeds: &[String],
+    node: &Node,
+) -> Result<Option<Discovery>, DiscoveryError> {
+    let Some((spec, ms)) = discover else {
+        return Ok(None);
+    };
+    let local = Local {
+        id: id.to_string(),
+        cluster: node.config().cluster_id.clone(),
+        addr: node.addr().parse().map_err(|e| DiscoveryError::Spec {
+            spec: spec.clone(),
+            reason: format!("the node's address {:?}: {e}", node.addr()),
+        })?,
+    };
+    let discover = gossip::discovery::from_spec(spec, &local)?;
+    let options = Options::default()
+        .interval(Duration::from_millis(*ms))
+        .static_seeds(seeds.iter().cloned());
+    Ok(Some(Discovery::spawn(node.clone(), discover, options)))
+}
+
+/// The seeds after their next change; never, without discovery.
+async fn seeds_changed(
+    w: &mut Option<tokio::sync::watch::Receiver<Vec<String>>>,
+) -> Option<Vec<String>> {
+    match w {
+        Some(w) => match w.changed().await {
+            Ok(()) => Some(w.borrow_and_update().clone()),
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
 }
