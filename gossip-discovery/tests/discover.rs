@@ -98,11 +98,25 @@ async fn nodes_without_seeds_find_each_other_on_a_dht_testnet() {
     }
     let refs: Vec<&Node> = nodes.iter().collect();
     wait_formed("dht", &refs).await;
-    // Each found the others through the DHT, not through gossip alone.
+    // Each finds the others through the DHT too, not through gossip alone
+    // (the first node's first lookup may run before the others announced).
     for (n, d) in nodes.iter().zip(&discoveries) {
-        let seeds = d.seeds().borrow().clone();
-        assert!(!seeds.is_empty(), "{}: no seeds from the DHT", n.id());
-        assert!(!seeds.contains(&n.addr().to_string()));
+        let mut seeds = d.seeds();
+        let found = tokio::time::timeout(LIMIT, seeds.wait_for(|s| !s.is_empty()))
+            .await
+            .unwrap_or_else(|_| panic!("{}: no seeds from the DHT within {LIMIT:?}", n.id()))
+            .expect("discovery running")
+            .clone();
+        assert!(!found.contains(&n.addr().to_string()));
+        let others: Vec<String> = nodes
+            .iter()
+            .filter(|m| m.id() != n.id())
+            .map(|m| m.addr().to_string())
+            .collect();
+        assert!(
+            found.iter().all(|s| others.contains(s)),
+            "{found:?} not among {others:?}"
+        );
     }
     drop(discoveries);
     for n in nodes {
