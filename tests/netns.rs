@@ -251,20 +251,32 @@ impl Net {
         ]);
     }
 
-    /// Deletes namespaces of earlier runs whose process is gone.
+    /// Deletes namespaces of earlier runs whose test process is gone,
+    /// killing what still runs in them first (a killed run leaves its
+    /// `gossip-node` processes behind).
     fn remove_stale() {
         let list = ip(&["netns", "list"]);
         for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
-            let Some(rest) = name.strip_prefix("gt") else {
+            let Some(rest) = name
+                .strip_prefix("gtprobe")
+                .or_else(|| name.strip_prefix("gt"))
+            else {
                 continue;
             };
             let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            if let Ok(pid) = pid.parse::<u32>() {
-                if !pid_alive(pid) {
-                    let _ = Command::new("ip").args(["netns", "del", name]).output();
-                    let _ = std::fs::remove_dir_all(format!("/etc/netns/{name}"));
+            let Ok(pid) = pid.parse::<u32>() else {
+                continue;
+            };
+            if pid_alive(pid) {
+                continue;
+            }
+            if let Ok(o) = Command::new("ip").args(["netns", "pids", name]).output() {
+                for p in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-KILL", p]).output();
                 }
             }
+            let _ = Command::new("ip").args(["netns", "del", name]).output();
+            let _ = std::fs::remove_dir_all(format!("/etc/netns/{name}"));
         }
     }
 }

@@ -134,7 +134,9 @@ impl Options {
 }
 
 /// A running discovery loop for one node; see [`Discovery::spawn`]. The
-/// loop stops when this is dropped or when the node stops.
+/// loop stops when this is dropped or when the node stops. It holds a
+/// handle to the node, so the node keeps running while this lives (stop
+/// it with `leave` or `shutdown`, or drop this first).
 #[derive(Debug)]
 pub struct Discovery {
     seeds: watch::Receiver<Vec<String>>,
