@@ -42,3 +42,23 @@ async fn a_node_follows_seeds_set_at_runtime() {
     ));
     a.shutdown().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_builders_seeds_are_kept_when_seeds_are_set() {
+    let net = MemNetwork::new(8);
+    // c's builder seed is a, which is not running yet; c's discovered
+    // seeds point nowhere.
+    let c = start(&net, "c", 3, &["mem:a"]).await;
+    c.set_seeds(["mem:nowhere"]).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(c.live_peers().is_empty());
+    let a = start(&net, "a", 1, &[]).await;
+    common::wait_until(
+        "c finds a through its builder seed",
+        Duration::from_secs(10),
+        || c.live_peers() == [PeerId::from("a")],
+    )
+    .await;
+    c.shutdown().await.unwrap();
+    a.shutdown().await.unwrap();
+}

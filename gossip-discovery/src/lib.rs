@@ -97,21 +97,18 @@ pub enum DiscoveryError {
     Dht(String),
 }
 
-/// How often discovery runs, and the seeds it always keeps.
+/// How often discovery runs.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Options {
     /// The time between two lookups (default 5 s).
     pub interval: Duration,
-    /// Seeds kept whatever discovery finds (static `--seed` addresses).
-    pub static_seeds: Vec<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             interval: Duration::from_secs(5),
-            static_seeds: Vec::new(),
         }
     }
 }
@@ -120,15 +117,6 @@ impl Options {
     /// Sets [`Options::interval`].
     pub fn interval(mut self, interval: Duration) -> Self {
         self.interval = interval;
-        self
-    }
-    /// Sets [`Options::static_seeds`].
-    pub fn static_seeds<I, S>(mut self, seeds: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.static_seeds = seeds.into_iter().map(Into::into).collect();
         self
     }
 }
@@ -145,9 +133,10 @@ pub struct Discovery {
 
 impl Discovery {
     /// Runs `discover` at once and then every `options.interval` on the
-    /// current tokio runtime; whenever the seeds it finds (with the static
-    /// seeds, without the node's own address, sorted) differ from the last
-    /// ones, they replace the node's seeds ([`Node::set_seeds`]).
+    /// current tokio runtime; whenever the seeds it finds (without the
+    /// node's own address, sorted) differ from the last ones, they replace
+    /// the node's discovered seeds ([`Node::set_seeds`]; the seeds the node
+    /// was built with stay).
     pub fn spawn(node: Node, discover: impl Discover, options: Options) -> Discovery {
         let (tx, rx) = watch::channel(Vec::new());
         let task = tokio::spawn(run(node, discover, options, tx));
@@ -176,7 +165,7 @@ async fn run(
     loop {
         match discover.discover().await {
             Ok(found) => {
-                let seeds = merge(&options.static_seeds, found, node.addr());
+                let seeds = clean(found, node.addr());
                 if last.as_ref() != Some(&seeds) {
                     tracing::debug!(?seeds, "discovered seeds");
                     if let Err(Error::Stopped) = node.set_seeds(seeds.clone()) {
@@ -194,14 +183,12 @@ async fn run(
     }
 }
 
-/// Static seeds and discovered ones, sorted, without repeats, empties or
-/// `own`.
-fn merge(static_seeds: &[String], found: Vec<String>, own: &str) -> Vec<String> {
-    let mut all: Vec<String> = static_seeds.iter().cloned().chain(found).collect();
-    all.retain(|s| !s.is_empty() && s != own);
-    all.sort();
-    all.dedup();
-    all
+/// `found`, sorted, without repeats, empties or `own`.
+fn clean(mut found: Vec<String>, own: &str) -> Vec<String> {
+    found.retain(|s| !s.is_empty() && s != own);
+    found.sort();
+    found.dedup();
+    found
 }
 
 /// What a node tells a discoverer about itself.
@@ -291,10 +278,15 @@ mod tests {
     }
 
     #[test]
-    fn merge_sorts_dedups_and_drops_own_address() {
-        let got = merge(
-            &["b:1".into(), "".into()],
-            vec!["a:1".into(), "b:1".into(), "me:1".into()],
+    fn clean_sorts_dedups_and_drops_own_address() {
+        let got = clean(
+            vec![
+                "b:1".into(),
+                "".into(),
+                "a:1".into(),
+                "b:1".into(),
+                "me:1".into(),
+            ],
             "me:1",
         );
         assert_eq!(got, ["a:1", "b:1"]);

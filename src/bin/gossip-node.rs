@@ -190,11 +190,11 @@ async fn run(args: Args) -> Result<(), gossip::Error> {
     let transport = TcpTransport::bind_with(&args.listen, tcp).await?;
     let node = Node::builder(args.id.as_str())
         .config(args.config)
-        .seeds(args.seeds.clone())
+        .seeds(args.seeds)
         .transport(transport)
         .start()
         .await?;
-    let discovery = match start_discovery(args.discover.as_ref(), &args.id, &args.seeds, &node) {
+    let discovery = match start_discovery(args.discover.as_ref(), &args.id, &node) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("gossip-node: --discover: {e}");
@@ -243,7 +243,6 @@ async fn run(args: Args) -> Result<(), gossip::Error> {
 fn start_discovery(
     discover: Option<&(String, u64)>,
     id: &str,
-    seeds: &[String],
     node: &Node,
 ) -> Result<Option<Discovery>, DiscoveryError> {
     let Some((spec, ms)) = discover else {
@@ -258,9 +257,7 @@ fn start_discovery(
         })?,
     };
     let discover = gossip::discovery::from_spec(spec, &local)?;
-    let options = Options::default()
-        .interval(Duration::from_millis(*ms))
-        .static_seeds(seeds.iter().cloned());
+    let options = Options::default().interval(Duration::from_millis(*ms));
     Ok(Some(Discovery::spawn(node.clone(), discover, options)))
 }
 
