@@ -869,7 +869,7 @@ fn netns_cluster_scenarios() {
 }
 
 /// Nodes with no seeds and no DNS name find each other by multicast DNS on
-/// the bridge, and by a private DHT whose first node is one of them.
+/// the bridge, and by a private DHT made of their own DHT nodes.
 #[test]
 fn netns_mdns_and_dht_discovery() {
     if let Some(why) = unavailable() {
@@ -906,13 +906,14 @@ fn netns_mdns_and_dht_discovery() {
     }
 
     let t0 = Instant::now();
-    let bootstrap = format!("dht:gossip-netns-test@{}:{PORT}", Net::addr(0));
+    // Every node gets the same two bootstrap nodes (their own DHT nodes,
+    // at the gossip port over UDP), itself among them for those two.
+    let spec = format!(
+        "dht:gossip-netns-test@{}:{PORT},{}:{PORT}",
+        Net::addr(0),
+        Net::addr(1)
+    );
     for &i in &all {
-        let spec = if i == 0 {
-            "dht:gossip-netns-test@".to_string()
-        } else {
-            bootstrap.clone()
-        };
         let args = [
             "--cluster",
             "dht",

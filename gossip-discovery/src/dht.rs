@@ -93,6 +93,14 @@ impl DhtBuilder {
                 b.bootstrap(nodes);
             }
             b.server_mode();
+            // On a private network the bound address is the one the others
+            // see: derive the node id (BEP 42) from it at once. Left to the
+            // responses, the id changes after the first ones arrive and the
+            // routing table is reset, which leaves a private DHT's first
+            // node (no bootstrap to ask again) with an empty table for good.
+            if let Some(a) = self.bind.filter(|a| !a.is_unspecified()) {
+                b.public_ip(a);
+            }
         }
         let dht = b
             .build()
@@ -137,6 +145,9 @@ impl Dht {
 #[async_trait::async_trait]
 impl Discover for Dht {
     async fn discover(&self) -> Result<Vec<String>, DiscoveryError> {
+        // Announce again after REANNOUNCE, and on every lookup while the
+        // topic shows no peer at all (not even this one): an announcement
+        // made before the routing table had any node reached no one.
         let due = self
             .announced
             .lock()
@@ -156,8 +167,11 @@ impl Discover for Dht {
         })
         .await
         .map_err(|e| DiscoveryError::Dht(format!("lookup task failed: {e}")))?;
-        if announced {
-            *self.announced.lock().expect("dht lock") = Some(Instant::now());
+        let mut last = self.announced.lock().expect("dht lock");
+        if peers.is_empty() {
+            *last = None;
+        } else if announced {
+            *last = Some(Instant::now());
         }
         Ok(peers)
     }
