@@ -62,3 +62,10 @@ pub mod transport {
         pub use gossip_transport_tcp::*;
     }
 }
+
+/// Seed discovery: the [`Discover`](discovery::Discover) trait, DNS names,
+/// multicast DNS and a DHT topic, and the loop that hands what they find to
+/// a node ([`Node::set_seeds`]).
+pub mod discovery {
+    pub use gossip_discovery::*;
+}

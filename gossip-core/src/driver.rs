@@ -119,6 +119,7 @@ impl NodeBuilder {
         let (members_tx, members_rx) = watch::channel(Vec::new());
         let span = tracing::info_span!("node", node = %self.id);
         let task = Task {
+            base_seeds: engine.seeds().to_vec(),
             engine,
             transport: transport.clone(),
             cmds: cmd_rx,
@@ -189,6 +190,7 @@ enum Command {
         KeyCommand,
         oneshot::Sender<Result<Vec<KeyId>, KeyringError>>,
     ),
+    Seeds(Vec<String>),
     Leave(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -405,6 +407,18 @@ impl Node {
         Some(s)
     }
 
+    /// Replaces the seeds found at runtime (a discoverer found new ones,
+    /// or a seed moved); the builder's seeds and those the storage
+    /// remembered are kept. Applied by the node's task; seeds are contacted
+    /// while fewer than `min_live_peers` peers are live.
+    pub fn set_seeds<I, S>(&self, seeds: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.command(Command::Seeds(seeds.into_iter().map(Into::into).collect()))
+    }
+
     /// Tells the cluster this node leaves (peers report `PeerLeft`, never
     /// `PeerDead`), gossips for `Config::leave_rounds` rounds, then stops.
     pub async fn leave(&self) -> Result<(), Error> {
@@ -464,6 +478,9 @@ const BACKLOG_PER_TICK: usize = 256;
 
 struct Task {
     engine: Engine,
+    /// The builder's seeds and those the storage remembered, which
+    /// `Node::set_seeds` keeps.
+    base_seeds: Vec<String>,
     transport: Arc<dyn Transport>,
     cmds: mpsc::UnboundedReceiver<Command>,
     events: broadcast::Sender<Event>,
@@ -496,6 +513,11 @@ impl Task {
                     }
                     Some(Command::Keys(c, tx)) => {
                         let _ = tx.send(self.keyring_command(c));
+                    }
+                    Some(Command::Seeds(found)) => {
+                        tracing::debug!(seeds = ?found, "seeds found");
+                        let all = self.base_seeds.iter().cloned().chain(found);
+                        self.engine.set_seeds(all);
                     }
                     Some(Command::Leave(tx)) => {
                         self.engine.leave(now());

@@ -201,6 +201,28 @@ impl Engine {
         self
     }
 
+    /// Replaces the seed addresses (a discoverer found new ones), skipping
+    /// empty and repeated ones; the next round that wants a seed picks
+    /// from these.
+    pub fn set_seeds<I, S>(&mut self, seeds: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.seeds.clear();
+        for s in seeds {
+            let s = s.into();
+            if !s.is_empty() && !self.seeds.contains(&s) {
+                self.seeds.push(s);
+            }
+        }
+    }
+
+    /// The seed addresses, in the order given.
+    pub fn seeds(&self) -> &[String] {
+        &self.seeds
+    }
+
     /// Writes the peer table through to `storage`. Addresses of peers the
     /// storage remembers from an earlier run become extra seeds; their stale
     /// records are dropped so the storage mirrors this engine's view.

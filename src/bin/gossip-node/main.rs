@@ -9,6 +9,11 @@
 //! gossip-node members --http 127.0.0.1:8080
 //! ```
 //!
+//! With `--discover` the node finds its seeds by DNS (`dns:NAME[:PORT]`,
+//! every address the name resolves to, re-resolved periodically), multicast
+//! DNS (`mdns`) or a DHT topic (`dht:TOPIC[@BOOTSTRAP,...]`); each change of
+//! seeds is printed as a `seeds` event.
+//!
 //! With `--key-file` every frame is sealed with the file's first key and
 //! must open under one of its keys (`--gen-key` prints a new key).
 //!
@@ -24,6 +29,7 @@ mod options;
 
 use std::sync::Arc;
 
+use gossip::discovery::{Discover, Discovery, Local};
 use gossip::storage::RedbStorage;
 use gossip::transport::tcp::{TcpConfig, TcpTransport};
 use gossip::{Event, Key, Node, Storage};
@@ -124,6 +130,11 @@ async fn run(s: Settings) -> Result<(), String> {
         ),
         None => None,
     };
+    // The discoverer before the node starts, so a bad spec starts nothing.
+    let discover = match &s.discover {
+        Some((spec, every)) => Some((discoverer(spec, &s, &transport.local_addr())?, *every)),
+        None => None,
+    };
     let mut builder = Node::builder(s.id.as_str())
         .config(s.config)
         .seeds(s.seeds)
@@ -132,6 +143,11 @@ async fn run(s: Settings) -> Result<(), String> {
         builder = builder.storage(st.clone());
     }
     let node = builder.start().await.map_err(|e| e.to_string())?;
+    let discovery = discover.map(|(d, every)| {
+        let options = gossip::discovery::Options::default().interval(every);
+        Discovery::spawn(node.clone(), d, options)
+    });
+    let mut seeds = discovery.as_ref().map(Discovery::seeds);
     let mut events = node.events();
     for (k, v) in &s.sets {
         node.set(k.as_str(), v.clone())
@@ -188,10 +204,12 @@ async fn run(s: Settings) -> Result<(), String> {
                 Some(e) => print(event_json(&e)),
                 None => break,
             },
+            Some(s) = seeds_changed(&mut seeds) => print(json!({"event": "seeds", "seeds": s})),
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
         }
     }
+    drop(discovery);
     node.leave().await.map_err(|e| e.to_string())?;
     let _ = stop_http.send(());
     if let Some(server) = server {
@@ -205,4 +223,29 @@ async fn run(s: Settings) -> Result<(), String> {
     }
     print(json!({"event": "stopped"}));
     Ok(())
+}
+
+/// The `--discover` discoverer for a node advertising `addr`.
+fn discoverer(spec: &str, s: &Settings, addr: &str) -> Result<Box<dyn Discover>, String> {
+    let local = Local {
+        id: s.id.clone(),
+        cluster: s.config.cluster_id.clone(),
+        addr: addr
+            .parse()
+            .map_err(|e| format!("--discover {spec}: the node's address {addr:?}: {e}"))?,
+    };
+    gossip::discovery::from_spec(spec, &local).map_err(|e| format!("--discover: {e}"))
+}
+
+/// The seeds after their next change; never, without discovery.
+async fn seeds_changed(
+    w: &mut Option<tokio::sync::watch::Receiver<Vec<String>>>,
+) -> Option<Vec<String>> {
+    match w {
+        Some(w) => match w.changed().await {
+            Ok(()) => Some(w.borrow_and_update().clone()),
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
 }

@@ -30,6 +30,12 @@ OPTIONS (each is also a key of the same name in the --config file):
     --advertise HOST:PORT address peers reach this node at (default: the bound
                           address; required when binding 0.0.0.0 or [::])
     --seed HOST:PORT      a seed peer's address; repeatable (file: seed = [..])
+    --discover SPEC       find seeds: dns:NAME[:PORT] (every A/AAAA record; port
+                          default: this node's), mdns (the local link), or
+                          dht:TOPIC[@HOST:PORT,...] (mainline DHT on this
+                          node's port, UDP; private bootstrap nodes, or none
+                          after a bare @ for the first one; else the public DHT)
+    --discover-interval MS  time between two discovery lookups (default 5000)
     --set KEY=VALUE       a key this node advertises; repeatable (file: [set])
     --cluster NAME        cluster id (default: \"default\")
     --preset NAME         local | lan | default (default: local)
@@ -59,6 +65,9 @@ pub(crate) struct Options {
     pub(crate) bind: Option<String>,
     pub(crate) advertise: Option<String>,
     pub(crate) seed: Vec<String>,
+    pub(crate) discover: Option<String>,
+    /// Milliseconds.
+    pub(crate) discover_interval: Option<u64>,
     pub(crate) set: BTreeMap<String, String>,
     pub(crate) cluster: Option<String>,
     pub(crate) preset: Option<String>,
@@ -88,6 +97,8 @@ pub(crate) struct Settings {
     pub(crate) bind: String,
     pub(crate) advertise: Option<String>,
     pub(crate) seeds: Vec<String>,
+    /// `--discover` and the time between two lookups.
+    pub(crate) discover: Option<(String, Duration)>,
     pub(crate) sets: BTreeMap<String, String>,
     pub(crate) config: Config,
     pub(crate) data_dir: Option<PathBuf>,
@@ -114,6 +125,14 @@ impl Options {
                 Long("bind") | Long("listen") => o.bind = Some(value(&mut p)?),
                 Long("advertise") => o.advertise = Some(value(&mut p)?),
                 Long("seed") => o.seed.push(value(&mut p)?),
+                Long("discover") => o.discover = Some(value(&mut p)?),
+                Long("discover-interval") => {
+                    let v = value(&mut p)?;
+                    o.discover_interval = Some(
+                        v.parse()
+                            .map_err(|e| format!("--discover-interval {v:?}: {e}"))?,
+                    );
+                }
                 Long("set") => {
                     let kv = value(&mut p)?;
                     let (k, v) = kv
@@ -163,6 +182,8 @@ impl Options {
                 self.seed.push(s);
             }
         }
+        pick(&mut self.discover, over.discover);
+        pick(&mut self.discover_interval, over.discover_interval);
         self.set.extend(over.set);
         pick(&mut self.cluster, over.cluster);
         pick(&mut self.preset, over.preset);
@@ -236,6 +257,10 @@ impl Options {
             bind,
             advertise: self.advertise,
             seeds: self.seed,
+            discover: self.discover.map(|d| {
+                let ms = self.discover_interval.unwrap_or(5000).max(1);
+                (d, Duration::from_millis(ms))
+            }),
             sets: self.set,
             config,
             data_dir: self.data_dir,
