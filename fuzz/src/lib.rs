@@ -24,8 +24,9 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gossip_core::wire::{Body, DigestEntry, Frame, KeyValue, PeerDelta};
-use gossip_core::{Config, Engine, Key, Keyring, PeerId, PeerStatus};
+use gossip_core::pubsub::sign;
+use gossip_core::wire::{Body, Broadcast, DigestEntry, Frame, KeyValue, PeerDelta};
+use gossip_core::{Config, Engine, Identity, Key, Keyring, PeerId, PeerStatus};
 
 /// `b`'s generation: a start time in milliseconds.
 pub const GEN_B: u64 = 1_700_000_000_000;
@@ -328,7 +329,7 @@ pub fn mutate(frame: &mut Frame, script: &[u8]) {
         if s.done() {
             break;
         }
-        match s.byte() % 12 {
+        match s.byte() % 14 {
             0 => frame.sender.generation = s.number(),
             1 => frame.sender.id = s.id().into(),
             2 => frame.sender.addr = s.id(),
@@ -397,6 +398,47 @@ pub fn mutate(frame: &mut Frame, script: &[u8]) {
                         }
                     }
                 }
+            }
+            12 => {
+                // A made-up broadcast: every field at or near its limits.
+                let key = if s.byte() % 2 == 0 {
+                    Bytes::from(vec![s.byte(); 32])
+                } else {
+                    s.bytes()
+                };
+                let signature = if s.byte() % 2 == 0 {
+                    Bytes::from(vec![s.byte(); 64])
+                } else {
+                    s.bytes()
+                };
+                frame.broadcasts.push(Broadcast {
+                    topic: s.id(),
+                    author: s.id().into(),
+                    author_key: key,
+                    seq: s.number(),
+                    payload: s.bytes(),
+                    signature,
+                });
+            }
+            13 => {
+                // A genuinely signed broadcast, then maybe one field altered
+                // (a forgery) or sent again (a duplicate or replay).
+                let author = Identity::from_bytes(&[0x17; 32]).expect("32 bytes");
+                let mut m = sign(
+                    &author,
+                    CLUSTER,
+                    &s.id(),
+                    &PeerId::from(s.id()),
+                    s.number(),
+                    s.bytes(),
+                );
+                match s.byte() % 4 {
+                    0 => m.payload = s.bytes(),
+                    1 => m.seq = s.number(),
+                    2 => frame.broadcasts.push(m.clone()),
+                    _ => {}
+                }
+                frame.broadcasts.push(m);
             }
             _ => {
                 let deltas = match &mut frame.body {

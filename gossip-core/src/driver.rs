@@ -22,8 +22,9 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tracing::Instrument;
 
-use crate::error::{Error, KeyError, KeyringError, TransportError};
+use crate::error::{Error, KeyError, KeyringError, PubSubError, TransportError};
 use crate::keyring::{Key, KeyId, Keyring, Plaintext};
+use crate::pubsub::{Identity, Message};
 use crate::stats::Counters;
 use crate::{
     Config, Engine, Event, MemoryStorage, PeerId, PeerRecord, PeerView, Stats, Storage, Transport,
@@ -38,9 +39,17 @@ pub struct NodeBuilder {
     transport: Option<Arc<dyn Transport>>,
     storage: Option<Arc<dyn Storage>>,
     generation: Option<u64>,
+    identity: Option<Identity>,
 }
 
 impl NodeBuilder {
+    /// The ed25519 identity the node signs what it publishes with (default:
+    /// a new one from the OS generator; load a kept one with
+    /// [`Identity::from_file`]).
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
     /// The configuration (default: [`Config::default`]).
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -90,6 +99,10 @@ impl NodeBuilder {
             .unwrap_or_else(|| Arc::new(MemoryStorage::new()));
         let generation = self.generation.unwrap_or_else(fresh_generation);
         let addr = transport.local_addr();
+        let identity = match self.identity {
+            Some(i) => i,
+            None => Identity::generate()?,
+        };
         let now = tokio::time::Instant::now().into_std();
         let engine = Engine::new(
             config.clone(),
@@ -99,8 +112,10 @@ impl NodeBuilder {
             now,
         )?
         .with_seeds(self.seeds)
-        .with_storage(storage.clone());
+        .with_storage(storage.clone())
+        .with_identity(identity);
         let counters = engine.counters();
+        let topics: Topics = Arc::default();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (events_tx, _) = broadcast::channel(config.event_buffer);
         let (members_tx, members_rx) = watch::channel(Vec::new());
@@ -111,6 +126,7 @@ impl NodeBuilder {
             cmds: cmd_rx,
             events: events_tx.clone(),
             members: members_tx,
+            topics: topics.clone(),
         };
         let handle = tokio::spawn(task.run().instrument(span));
         Ok(Node {
@@ -127,6 +143,7 @@ impl NodeBuilder {
                 members: members_rx,
                 leaving: AtomicBool::new(false),
                 task: Mutex::new(Some(handle)),
+                topics,
             }),
         })
     }
@@ -153,7 +170,11 @@ struct Inner {
     members: watch::Receiver<Vec<PeerId>>,
     leaving: AtomicBool,
     task: Mutex<Option<JoinHandle<()>>>,
+    topics: Topics,
 }
+
+/// The local subscribers of each topic the node subscribes to.
+type Topics = Arc<Mutex<std::collections::BTreeMap<String, broadcast::Sender<Message>>>>;
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -175,6 +196,9 @@ enum Command {
     ),
     Leave(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
+    Subscribe(String, oneshot::Sender<Result<(), PubSubError>>),
+    Unsubscribe(String),
+    Publish(String, Bytes, oneshot::Sender<Result<u64, PubSubError>>),
 }
 
 /// A keyring change, carried out by the node's task.
@@ -196,6 +220,7 @@ impl Node {
             transport: None,
             storage: None,
             generation: None,
+            identity: None,
         }
     }
 
@@ -361,6 +386,52 @@ impl Node {
         }
     }
 
+    /// Subscribes to `topic`: the stream yields every message published on
+    /// it from now on by another node, once. The subscription is advertised
+    /// to the cluster while at least one stream of the topic is alive; drop
+    /// every one to unsubscribe.
+    pub async fn subscribe(&self, topic: impl Into<String>) -> Result<Subscription, Error> {
+        let topic = topic.into();
+        let (rx, new) = {
+            let mut topics = self.inner.topics.lock().expect("topics lock");
+            match topics.get(&topic) {
+                Some(tx) => (tx.subscribe(), false),
+                None => {
+                    let (tx, rx) = broadcast::channel(self.inner.config.event_buffer);
+                    topics.insert(topic.clone(), tx);
+                    (rx, true)
+                }
+            }
+        };
+        let sub = Subscription {
+            topic: topic.clone(),
+            inner: BroadcastStream::new(rx),
+            topics: self.inner.topics.clone(),
+            cmds: self.inner.cmds.downgrade(),
+            counters: self.inner.counters.clone(),
+        };
+        if new {
+            let (tx, rx) = oneshot::channel();
+            self.command(Command::Subscribe(topic, tx))?;
+            // On refusal, dropping `sub` withdraws the topic again.
+            rx.await.map_err(|_| Error::Stopped)??;
+        }
+        Ok(sub)
+    }
+
+    /// Publishes `payload` on `topic`, signed with the node's identity;
+    /// returns its sequence number. It reaches the topic's subscribers
+    /// within a few rounds (not this node's own subscriptions).
+    pub async fn publish(
+        &self,
+        topic: impl Into<String>,
+        payload: impl Into<Bytes>,
+    ) -> Result<u64, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Publish(topic.into(), payload.into(), tx))?;
+        Ok(rx.await.map_err(|_| Error::Stopped)??)
+    }
+
     /// The set of live peers, updated as it changes.
     pub fn membership(&self) -> watch::Receiver<Vec<PeerId>> {
         self.inner.members.clone()
@@ -427,6 +498,68 @@ impl futures_core::Stream for Events {
     }
 }
 
+/// The messages of one topic; see [`Node::subscribe`]. A reader that falls
+/// more than `Config::event_buffer` messages behind misses the oldest
+/// (counted in `Stats::messages_lagged`). The stream ends when the node stops.
+pub struct Subscription {
+    topic: String,
+    inner: BroadcastStream<Message>,
+    topics: Topics,
+    cmds: mpsc::WeakUnboundedSender<Command>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+    /// The next message; `None` once the node has stopped.
+    pub async fn recv(&mut self) -> Option<Message> {
+        std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx)).await
+    }
+}
+
+impl futures_core::Stream for Subscription {
+    type Item = Message;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        loop {
+            match Pin::new(&mut self.inner).poll_next(cx) {
+                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
+                    Counters::add(&self.counters.messages_lagged, n);
+                }
+                Poll::Ready(Some(Ok(m))) => return Poll::Ready(Some(m)),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut topics = self.topics.lock().expect("topics lock");
+        // This stream's own receiver is still alive: it is the last one.
+        let last = topics
+            .get(&self.topic)
+            .is_some_and(|tx| tx.receiver_count() <= 1);
+        if last {
+            topics.remove(&self.topic);
+            if let Some(cmds) = self.cmds.upgrade() {
+                let _ = cmds.send(Command::Unsubscribe(self.topic.clone()));
+            }
+        }
+    }
+}
+
 /// The most queued frames read ahead of one tick.
 const BACKLOG_PER_TICK: usize = 256;
 
@@ -436,6 +569,7 @@ struct Task {
     cmds: mpsc::UnboundedReceiver<Command>,
     events: broadcast::Sender<Event>,
     members: watch::Sender<Vec<PeerId>>,
+    topics: Topics,
 }
 
 fn now() -> std::time::Instant {
@@ -472,6 +606,17 @@ impl Task {
                         done.push(tx);
                         break;
                     }
+                    Some(Command::Subscribe(topic, tx)) => {
+                        let _ = tx.send(self.engine.subscribe(&topic, now()));
+                    }
+                    Some(Command::Unsubscribe(topic)) => {
+                        if let Err(e) = self.engine.unsubscribe(&topic, now()) {
+                            tracing::debug!(topic, error = %e, "unsubscribe refused");
+                        }
+                    }
+                    Some(Command::Publish(topic, payload, tx)) => {
+                        let _ = tx.send(self.engine.publish(&topic, payload, now()));
+                    }
                     None => break,
                 },
                 r = self.transport.recv() => match r {
@@ -497,6 +642,8 @@ impl Task {
             }
         }
         let _ = self.transport.close().await;
+        // Subscription streams end.
+        self.topics.lock().expect("topics lock").clear();
         tracing::debug!("node stopped");
         for tx in done {
             let _ = tx.send(());
@@ -545,6 +692,12 @@ impl Task {
         while let Some(t) = self.engine.poll_transmit() {
             if let Err(e) = self.transport.send(&t.to, t.frame).await {
                 tracing::debug!(to = %t.to, error = %e, "send failed");
+            }
+        }
+        while let Some(m) = self.engine.poll_message() {
+            let topics = self.topics.lock().expect("topics lock");
+            if let Some(tx) = topics.get(&m.topic) {
+                let _ = tx.send(m);
             }
         }
         let mut changed = false;

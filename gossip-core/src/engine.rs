@@ -100,6 +100,8 @@ pub struct Engine {
     pub(crate) events: VecDeque<Event>,
     pub(crate) storage: Option<Arc<dyn Storage>>,
     pub(crate) counters: Arc<Counters>,
+    /// The broadcast channel and topic pub/sub (see `pubsub.rs`).
+    pub(crate) pubsub: crate::pubsub::PubSub,
 }
 
 impl std::fmt::Debug for Engine {
@@ -179,6 +181,7 @@ impl Engine {
             events: VecDeque::new(),
             storage: None,
             counters: Arc::new(Counters::default()),
+            pubsub: Default::default(),
             config,
         })
     }
@@ -481,8 +484,19 @@ impl Engine {
                 targets.push(s);
             }
         }
+        let mut reached = std::collections::BTreeSet::new();
         for to in targets {
-            let budget = self.body_budget() - 6;
+            // Pending broadcasts the target wants take their share first
+            // (none pending: nothing changes).
+            let broadcasts = match self.peer_at(&to) {
+                Some(peer) if !self.pubsub.channel.is_empty() => {
+                    let b = self.take_broadcasts(&peer);
+                    reached.insert(peer);
+                    b
+                }
+                _ => Vec::new(),
+            };
+            let budget = self.body_budget() - 6 - crate::wire::broadcasts_len(&broadcasts);
             let d = digest::build(
                 &self.peers,
                 &self.id,
@@ -495,8 +509,9 @@ impl Engine {
                 },
                 now,
             );
-            self.send(to, Body::Syn(d));
+            self.send_with(to, Body::Syn(d), broadcasts);
         }
+        self.broadcast_round(&reached);
         if let Some(n) = self.leaving.as_mut() {
             *n -= 1;
         }
@@ -618,7 +633,13 @@ impl Engine {
             + 5)
     }
 
-    pub(crate) fn send(&mut self, to: String, body: Body) {
+    /// Sends `body` to `to`, with `broadcasts` riding on it.
+    pub(crate) fn send_with(
+        &mut self,
+        to: String,
+        body: Body,
+        broadcasts: Vec<crate::wire::Broadcast>,
+    ) {
         let me = &self.peers[&self.id];
         let frame = Frame {
             protocol: PROTOCOL_VERSION,
@@ -629,6 +650,7 @@ impl Engine {
                 addr: me.addr.clone(),
             },
             body,
+            broadcasts,
         };
         let bytes = self.seal_frame(frame.encode());
         if bytes.len() > self.config.max_frame_bytes {

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod broadcast;
 mod config;
 mod delta;
 mod digest;
@@ -18,6 +19,7 @@ mod event;
 mod exchange;
 pub mod keyring;
 mod phi;
+pub mod pubsub;
 mod select;
 pub mod sim;
 mod state;
@@ -29,13 +31,17 @@ pub mod wire;
 pub mod testing;
 
 pub use config::Config;
-pub use driver::{Events, Node, NodeBuilder};
+pub use driver::{Events, Node, NodeBuilder, Subscription};
 pub use engine::{Engine, PeerView, Transmit};
-pub use error::{ConfigError, DecodeError, Error, KeyError, KeyringError, TransportError};
+pub use error::{
+    ConfigError, DecodeError, Error, IdentityError, KeyError, KeyringError, PubSubError,
+    TransportError,
+};
 pub use event::Event;
 pub use gossip_storage::{
     MemoryStorage, PeerId, PeerRecord, PeerStatus, Storage, StorageError, Versioned,
 };
 pub use keyring::{Key, KeyId, Keyring, Plaintext};
+pub use pubsub::{Identity, Message};
 pub use stats::Stats;
 pub use transport::{Transport, TransportStats};

@@ -31,6 +31,10 @@ pub struct Frame {
     pub sender: Sender,
     /// The message.
     pub body: Body,
+    /// Epidemic broadcasts riding on the message (encoded inside the body:
+    /// `Syn.broadcasts`, `SynAck.broadcasts`, `Ack.broadcasts`). Empty in
+    /// steady state, when they cost no byte.
+    pub broadcasts: Vec<Broadcast>,
 }
 
 /// The sender of a frame.
@@ -139,6 +143,29 @@ pub struct KeyValue {
     pub deleted: bool,
 }
 
+/// One message of the epidemic broadcast channel; see `proto/gossip.proto`
+/// and [`crate::pubsub`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broadcast {
+    /// The topic.
+    pub topic: String,
+    /// The author's node id as it claims it (covered by the signature).
+    pub author: PeerId,
+    /// The author's ed25519 public key, 32 bytes.
+    pub author_key: Bytes,
+    /// The author's sequence number (positive).
+    pub seq: u64,
+    /// The message.
+    pub payload: Bytes,
+    /// The ed25519 signature, 64 bytes.
+    pub signature: Bytes,
+}
+
+/// Length of an ed25519 public key.
+pub const AUTHOR_KEY_LEN: usize = 32;
+/// Length of an ed25519 signature.
+pub const SIGNATURE_LEN: usize = 64;
+
 // ---- exact encoded sizes (proto3 omits default scalars) -------------------
 
 fn varint(v: u64) -> usize {
@@ -188,6 +215,31 @@ impl KeyValue {
             + len_u64(self.version)
             + len_bool(self.deleted)
     }
+}
+
+impl Broadcast {
+    /// Encoded size of the message body.
+    pub fn encoded_len(&self) -> usize {
+        len_bytes(self.topic.len())
+            + len_bytes(self.author.as_str().len())
+            + len_bytes(self.author_key.len())
+            + len_u64(self.seq)
+            + len_bytes(self.payload.len())
+            + len_bytes(self.signature.len())
+    }
+    fn encode_into(&self, b: &mut Vec<u8>) {
+        enc::bytes(1, self.topic.as_bytes(), b);
+        enc::bytes(2, self.author.as_str().as_bytes(), b);
+        enc::bytes(3, &self.author_key, b);
+        enc::uint(4, self.seq, b);
+        enc::bytes(5, &self.payload, b);
+        enc::bytes(6, &self.signature, b);
+    }
+}
+
+/// Encoded size of a list of broadcasts as repeated fields.
+pub(crate) fn broadcasts_len(list: &[Broadcast]) -> usize {
+    list.iter().map(|x| len_msg(x.encoded_len())).sum()
 }
 
 impl PeerDelta {
@@ -358,7 +410,17 @@ impl Frame {
 
     /// Encoded size of the whole frame.
     pub fn encoded_len(&self) -> usize {
-        let body = match &self.body {
+        Frame::envelope_len(
+            self.protocol,
+            &self.cluster_id,
+            &self.sender,
+            self.body_len(),
+        )
+    }
+
+    /// Encoded size of the body message's content, broadcasts included.
+    fn body_len(&self) -> usize {
+        let inner = match &self.body {
             Body::Syn(d) => len_msg(d.encoded_len()),
             Body::SynAck(d, deltas) => {
                 len_msg(d.encoded_len())
@@ -372,7 +434,7 @@ impl Frame {
                 .map(|x| len_msg(x.encoded_len()))
                 .sum::<usize>(),
         };
-        Frame::envelope_len(self.protocol, &self.cluster_id, &self.sender, body)
+        inner + broadcasts_len(&self.broadcasts)
     }
 
     /// Encodes the frame: protobuf, byte for byte what prost would write
@@ -384,20 +446,18 @@ impl Frame {
         enc::bytes(2, self.cluster_id.as_bytes(), &mut b);
         enc::header(3, self.sender.encoded_len(), &mut b);
         self.sender.encode_into(&mut b);
-        match &self.body {
+        let body = self.body_len();
+        // The broadcasts' field number in each body message.
+        let tag = match &self.body {
             Body::Syn(d) => {
                 let dl = d.encoded_len();
-                enc::header(10, len_msg(dl), &mut b);
+                enc::header(10, body, &mut b);
                 enc::header(1, dl, &mut b);
                 d.encode_into(&mut b);
+                2
             }
             Body::SynAck(d, deltas) => {
                 let dl = d.encoded_len();
-                let body = len_msg(dl)
-                    + deltas
-                        .iter()
-                        .map(|x| len_msg(x.encoded_len()))
-                        .sum::<usize>();
                 enc::header(11, body, &mut b);
                 enc::header(1, dl, &mut b);
                 d.encode_into(&mut b);
@@ -405,18 +465,20 @@ impl Frame {
                     enc::header(2, x.encoded_len(), &mut b);
                     x.encode_into(&mut b);
                 }
+                3
             }
             Body::Ack(deltas) => {
-                let body = deltas
-                    .iter()
-                    .map(|x| len_msg(x.encoded_len()))
-                    .sum::<usize>();
                 enc::header(12, body, &mut b);
                 for x in deltas {
                     enc::header(1, x.encoded_len(), &mut b);
                     x.encode_into(&mut b);
                 }
+                2
             }
+        };
+        for x in &self.broadcasts {
+            enc::header(tag, x.encoded_len(), &mut b);
+            x.encode_into(&mut b);
         }
         debug_assert_eq!(b.len(), self.encoded_len());
         Bytes::from(b)
@@ -475,27 +537,47 @@ impl Frame {
             max_deltas_per_frame(config),
             "max_peers",
         )?;
-        let body = match pb.body.ok_or_else(|| invalid("frame has no body"))? {
-            pb::frame::Body::Syn(s) => Body::Syn(v.digest(s.digest.unwrap_or_default())?),
-            pb::frame::Body::SynAck(s) => Body::SynAck(
-                v.digest(s.digest.unwrap_or_default())?,
-                s.deltas
-                    .into_iter()
-                    .map(|d| v.delta(d))
-                    .collect::<Result<_, _>>()?,
+        let (body, broadcasts) = match pb.body.ok_or_else(|| invalid("frame has no body"))? {
+            pb::frame::Body::Syn(s) => (
+                Body::Syn(v.digest(s.digest.unwrap_or_default())?),
+                s.broadcasts,
             ),
-            pb::frame::Body::Ack(a) => Body::Ack(
-                a.deltas
-                    .into_iter()
-                    .map(|d| v.delta(d))
-                    .collect::<Result<_, _>>()?,
+            pb::frame::Body::SynAck(s) => (
+                Body::SynAck(
+                    v.digest(s.digest.unwrap_or_default())?,
+                    s.deltas
+                        .into_iter()
+                        .map(|d| v.delta(d))
+                        .collect::<Result<_, _>>()?,
+                ),
+                s.broadcasts,
+            ),
+            pb::frame::Body::Ack(a) => (
+                Body::Ack(
+                    a.deltas
+                        .into_iter()
+                        .map(|d| v.delta(d))
+                        .collect::<Result<_, _>>()?,
+                ),
+                a.broadcasts,
             ),
         };
+        over(
+            "broadcasts in one frame",
+            broadcasts.len(),
+            config.max_broadcasts_per_frame,
+            "max_broadcasts_per_frame",
+        )?;
+        let broadcasts = broadcasts
+            .into_iter()
+            .map(|b| v.broadcast(b))
+            .collect::<Result<_, _>>()?;
         Ok(Frame {
             protocol: pb.protocol,
             cluster_id: pb.cluster_id,
             sender,
             body,
+            broadcasts,
         })
     }
 }
@@ -557,7 +639,10 @@ fn malformed(msg: &str) -> DecodeError {
 /// (`max_id_bytes`), keys (`max_key_bytes`), values (`max_value_bytes`),
 /// digest entries (`max_digest_entries`, summed over the frame, as protobuf
 /// merges repeated digests), entries per delta (`2 * max_keys_per_peer`,
-/// at least 16) and deltas per frame (`max_peers + 1`).
+/// at least 16), deltas per frame (`max_peers + 1`), and broadcasts: their
+/// count per frame (`max_broadcasts_per_frame`), topics (`max_topic_bytes`),
+/// authors (`max_id_bytes`), payloads (`max_message_bytes`), keys and
+/// signatures (32 and 64 bytes).
 ///
 /// Decoding allocates a struct per entry; with these counts bounded, what a
 /// frame can make this node allocate is bounded by the limits, not by how
@@ -592,6 +677,7 @@ pub fn prescan(bytes: &[u8], config: &Config) -> Result<(), DecodeError> {
         config,
         digest_entries: 0,
         deltas: 0,
+        broadcasts: 0,
     };
     scan.walk(Msg::Frame, bytes)
 }
@@ -608,12 +694,14 @@ enum Msg {
     DigestEntry,
     PeerDelta,
     KeyValue,
+    Broadcast,
 }
 
 struct Scan<'a> {
     config: &'a Config,
     digest_entries: usize,
     deltas: usize,
+    broadcasts: usize,
 }
 
 impl Scan<'_> {
@@ -660,6 +748,41 @@ impl Scan<'_> {
                 self.walk(Msg::PeerDelta, data)
             }
             (Msg::Digest, 2) | (Msg::Digest, 3) => id("range bound bytes"),
+            (Msg::Syn, 2) | (Msg::SynAck, 3) | (Msg::Ack, 2) => {
+                self.broadcasts += 1;
+                over(
+                    "broadcasts in one frame",
+                    self.broadcasts,
+                    c.max_broadcasts_per_frame,
+                    "max_broadcasts_per_frame",
+                )?;
+                self.walk(Msg::Broadcast, data)
+            }
+            (Msg::Broadcast, 1) => over(
+                "topic bytes",
+                data.len(),
+                c.max_topic_bytes,
+                "max_topic_bytes",
+            ),
+            (Msg::Broadcast, 2) => id("author id bytes"),
+            (Msg::Broadcast, 3) => over(
+                "author key bytes",
+                data.len(),
+                AUTHOR_KEY_LEN,
+                "ed25519 public key length",
+            ),
+            (Msg::Broadcast, 5) => over(
+                "message bytes",
+                data.len(),
+                c.max_message_bytes,
+                "max_message_bytes",
+            ),
+            (Msg::Broadcast, 6) => over(
+                "signature bytes",
+                data.len(),
+                SIGNATURE_LEN,
+                "ed25519 signature length",
+            ),
             (Msg::Digest, 4) => {
                 self.digest_entries += 1;
                 over(
@@ -901,6 +1024,62 @@ impl Validator<'_> {
     }
 }
 
+impl Validator<'_> {
+    fn broadcast(&self, b: pb::Broadcast) -> Result<Broadcast, DecodeError> {
+        let c = self.config;
+        if b.topic.is_empty() {
+            return Err(invalid("broadcast with an empty topic"));
+        }
+        over(
+            "topic bytes",
+            b.topic.len(),
+            c.max_topic_bytes,
+            "max_topic_bytes",
+        )?;
+        over(
+            "message bytes",
+            b.payload.len(),
+            c.max_message_bytes,
+            "max_message_bytes",
+        )?;
+        if b.author_key.len() != AUTHOR_KEY_LEN {
+            return Err(invalid(format!(
+                "broadcast author key of {} bytes (ed25519 keys are {AUTHOR_KEY_LEN})",
+                b.author_key.len()
+            )));
+        }
+        if b.signature.len() != SIGNATURE_LEN {
+            return Err(invalid(format!(
+                "broadcast signature of {} bytes (ed25519 signatures are {SIGNATURE_LEN})",
+                b.signature.len()
+            )));
+        }
+        if b.seq == 0 {
+            return Err(invalid("broadcast sequence number 0"));
+        }
+        Ok(Broadcast {
+            topic: b.topic,
+            author: self.id(b.author)?,
+            author_key: b.author_key,
+            seq: b.seq,
+            payload: b.payload,
+            signature: b.signature,
+        })
+    }
+}
+
+#[cfg(test)]
+fn broadcast_to_pb(b: &Broadcast) -> pb::Broadcast {
+    pb::Broadcast {
+        topic: b.topic.clone(),
+        author: b.author.to_string(),
+        author_key: b.author_key.clone(),
+        seq: b.seq,
+        payload: b.payload.clone(),
+        signature: b.signature.clone(),
+    }
+}
+
 #[cfg(test)]
 fn digest_to_pb(d: &Digest) -> pb::Digest {
     pb::Digest {
@@ -964,17 +1143,24 @@ mod tests {
                 generation: f.sender.generation,
                 addr: f.sender.addr.clone(),
             }),
-            body: Some(match &f.body {
-                Body::Syn(d) => pb::frame::Body::Syn(pb::Syn {
-                    digest: Some(digest_to_pb(d)),
-                }),
-                Body::SynAck(d, deltas) => pb::frame::Body::SynAck(pb::SynAck {
-                    digest: Some(digest_to_pb(d)),
-                    deltas: deltas.iter().map(delta_to_pb).collect(),
-                }),
-                Body::Ack(deltas) => pb::frame::Body::Ack(pb::Ack {
-                    deltas: deltas.iter().map(delta_to_pb).collect(),
-                }),
+            body: Some({
+                let broadcasts: Vec<pb::Broadcast> =
+                    f.broadcasts.iter().map(broadcast_to_pb).collect();
+                match &f.body {
+                    Body::Syn(d) => pb::frame::Body::Syn(pb::Syn {
+                        digest: Some(digest_to_pb(d)),
+                        broadcasts,
+                    }),
+                    Body::SynAck(d, deltas) => pb::frame::Body::SynAck(pb::SynAck {
+                        digest: Some(digest_to_pb(d)),
+                        deltas: deltas.iter().map(delta_to_pb).collect(),
+                        broadcasts,
+                    }),
+                    Body::Ack(deltas) => pb::frame::Body::Ack(pb::Ack {
+                        deltas: deltas.iter().map(delta_to_pb).collect(),
+                        broadcasts,
+                    }),
+                }
             }),
         }
         .encode_to_vec()
@@ -1028,6 +1214,17 @@ mod tests {
         }
     }
 
+    fn broadcast(n: u64) -> Broadcast {
+        Broadcast {
+            topic: format!("topic-{}", n % 3),
+            author: PeerId::from(format!("author-{n}")),
+            author_key: Bytes::from(vec![n as u8; AUTHOR_KEY_LEN]),
+            seq: (1_700_000_000_000 << 16) + n * 300,
+            payload: Bytes::from(vec![0xa5; (n as usize * 97) % 400]),
+            signature: Bytes::from(vec![0x5a ^ n as u8; SIGNATURE_LEN]),
+        }
+    }
+
     fn frames() -> Vec<Frame> {
         let sender = Sender {
             id: PeerId::from("node-a"),
@@ -1039,6 +1236,11 @@ mod tests {
             cluster_id: "prod".into(),
             sender: sender.clone(),
             body,
+            broadcasts: Vec::new(),
+        };
+        let with = |body, n: u64| Frame {
+            broadcasts: (1..=n).map(broadcast).collect(),
+            ..frame(body)
         };
         let whole = Digest {
             ranged: false,
@@ -1047,6 +1249,12 @@ mod tests {
             entries: (0..300)
                 .map(|i| entry(&format!("peer-{i:04}"), i))
                 .collect(),
+        };
+        let ranged_copy = Digest {
+            ranged: true,
+            range_start: "peer-0100".into(),
+            range_end: "peer-0200".into(),
+            entries: vec![entry("peer-0150", 0)],
         };
         let ranged = Digest {
             ranged: true,
@@ -1065,7 +1273,13 @@ mod tests {
             frame(Body::SynAck(ranged, deltas.clone())),
             frame(Body::SynAck(whole, deltas[..3].to_vec())),
             frame(Body::Ack(Vec::new())),
-            frame(Body::Ack(deltas)),
+            frame(Body::Ack(deltas.clone())),
+            with(Body::Syn(Digest::default()), 1),
+            with(Body::Syn(ranged_copy.clone()), 3),
+            with(Body::SynAck(Digest::default(), Vec::new()), 2),
+            with(Body::SynAck(ranged_copy, deltas[..4].to_vec()), 5),
+            with(Body::Ack(Vec::new()), 1),
+            with(Body::Ack(deltas), 4),
             Frame {
                 protocol: 0,
                 cluster_id: String::new(),
@@ -1075,6 +1289,7 @@ mod tests {
                     addr: String::new(),
                 },
                 body: Body::Ack(vec![delta("y", 0, 0)]),
+                broadcasts: Vec::new(),
             },
         ]
     }

@@ -185,6 +185,7 @@ fn frame() -> impl Strategy<Value = Frame> {
                 addr,
             },
             body,
+            broadcasts: Vec::new(),
         })
 }
 
