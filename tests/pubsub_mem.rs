@@ -160,3 +160,58 @@ async fn subscribers_get_each_message_once_and_others_none() {
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_cluster_wide_set_lists_and_streams_changes() {
+    let net = MemNetwork::new(2);
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        nodes.push(start(&net, i, Identity::from_bytes(&[i as u8 + 10; 32]).unwrap()).await);
+    }
+    wait_for(Duration::from_secs(30), || {
+        nodes.iter().all(|n| n.live_peers().len() == 2)
+    })
+    .await;
+    let mut changes = nodes[1].set_changes();
+    nodes[0].advertise(b"dat://one").unwrap();
+    nodes[2].advertise(b"dat://two").unwrap();
+    nodes[1].advertise(b"dat://one").unwrap();
+    let want = |items: &[&[u8]]| -> Vec<gossip::Bytes> {
+        items
+            .iter()
+            .map(|i| gossip::Bytes::copy_from_slice(i))
+            .collect()
+    };
+    wait_for(Duration::from_secs(10), || {
+        nodes
+            .iter()
+            .all(|n| n.list() == want(&[b"dat://one", b"dat://two"]))
+    })
+    .await;
+    // Changes caused by others, each with the new list, in order.
+    let mut last = Vec::new();
+    while last != want(&[b"dat://one", b"dat://two"]) {
+        last = tokio::time::timeout(Duration::from_secs(10), changes.recv())
+            .await
+            .expect("a change")
+            .expect("open");
+    }
+    // `one` stays while b still advertises it; `two` goes.
+    nodes[0].withdraw(b"dat://one").unwrap();
+    nodes[2].withdraw(b"dat://two").unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(10), changes.recv())
+        .await
+        .expect("a change")
+        .expect("open");
+    assert_eq!(next, want(&[b"dat://one"]));
+    wait_for(Duration::from_secs(10), || {
+        nodes.iter().all(|n| n.list() == want(&[b"dat://one"]))
+    })
+    .await;
+    assert!(matches!(nodes[0].advertise(b""), Err(Error::Key(_))));
+    for n in &nodes {
+        n.shutdown().await.unwrap();
+    }
+    drop(nodes);
+    assert!(changes.recv().await.is_none(), "ends with the node");
+}

@@ -122,7 +122,9 @@ pub struct Config {
     /// reordering tolerated between one author's messages. 1 to 65,536.
     pub broadcast_replay_window: u64,
     /// Authors whose sequence numbers are remembered; the one heard from
-    /// longest ago is forgotten first. 1 to 1,000,000.
+    /// longest ago is forgotten first. With `broadcast_replay_window`, this
+    /// bounds the replay state (at most their product of numbers; 256 ×
+    /// 1,024 by default). 1 to 1,000,000.
     pub max_broadcast_authors: usize,
     /// Most broadcasts one incoming frame may carry (checked on the raw
     /// bytes); a frame with more is dropped. 1 to 10,000.
@@ -175,8 +177,8 @@ impl Default for Config {
             broadcast_frame_percent: 25,
             max_pending_broadcasts: 1024,
             broadcast_cache: 8192,
-            broadcast_replay_window: 1024,
-            max_broadcast_authors: 4096,
+            broadcast_replay_window: 256,
+            max_broadcast_authors: 1024,
             max_broadcasts_per_frame: 256,
             max_topic_bytes: 128,
             max_message_bytes: 8 * 1024,

@@ -432,6 +432,44 @@ impl Node {
         Ok(rx.await.map_err(|_| Error::Stopped)??)
     }
 
+    /// Advertises `item` in the cluster-wide set (dat-gossip's
+    /// `advertise`): the node's key `gossip.set/<item in hex>`.
+    pub fn advertise(&self, item: impl AsRef<[u8]>) -> Result<(), Error> {
+        let item = item.as_ref();
+        if item.is_empty() {
+            return Err(KeyError::Empty.into());
+        }
+        self.set(crate::set::item_key(item), Bytes::new())
+    }
+
+    /// Withdraws `item` (dat-gossip's `delete`); it leaves the set once no
+    /// live peer advertises it.
+    pub fn withdraw(&self, item: impl AsRef<[u8]>) -> Result<(), Error> {
+        let item = item.as_ref();
+        if item.is_empty() {
+            return Err(KeyError::Empty.into());
+        }
+        self.delete(crate::set::item_key(item))
+    }
+
+    /// The cluster-wide set (dat-gossip's `list`): what this node and every
+    /// live peer advertise, sorted, each once.
+    pub fn list(&self) -> Vec<Bytes> {
+        set_list(self.inner.storage.as_ref(), &self.inner.id)
+    }
+
+    /// The set each time it changes because of another peer (an item
+    /// advertised or withdrawn, a peer that joined, died or left): dat-gossip's
+    /// `changed` event, with the new list.
+    pub fn set_changes(&self) -> SetChanges {
+        SetChanges {
+            events: self.events(),
+            storage: self.inner.storage.clone(),
+            id: self.inner.id.clone(),
+            last: self.list(),
+        }
+    }
+
     /// The set of live peers, updated as it changes.
     pub fn membership(&self) -> watch::Receiver<Vec<PeerId>> {
         self.inner.members.clone()
@@ -555,6 +593,72 @@ impl Drop for Subscription {
             topics.remove(&self.topic);
             if let Some(cmds) = self.cmds.upgrade() {
                 let _ = cmds.send(Command::Unsubscribe(self.topic.clone()));
+            }
+        }
+    }
+}
+
+/// The cluster-wide set from the storage mirror: this node's items and
+/// those of every live peer.
+fn set_list(storage: &dyn Storage, own: &PeerId) -> Vec<Bytes> {
+    let mut peers = storage.live_peers();
+    peers.push(own.clone());
+    let mut items = std::collections::BTreeSet::new();
+    for p in peers {
+        for (k, _) in storage.keys(&p) {
+            if let Some(item) = crate::set::key_item(&k) {
+                items.insert(item);
+            }
+        }
+    }
+    items.into_iter().collect()
+}
+
+/// The cluster-wide set's changes; see [`Node::set_changes`]. Ends when the
+/// node stops.
+pub struct SetChanges {
+    events: Events,
+    storage: Arc<dyn Storage>,
+    id: PeerId,
+    last: Vec<Bytes>,
+}
+
+impl std::fmt::Debug for SetChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetChanges")
+            .field("items", &self.last.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SetChanges {
+    /// The set after its next change; `None` once the node has stopped.
+    pub async fn recv(&mut self) -> Option<Vec<Bytes>> {
+        std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx)).await
+    }
+}
+
+impl futures_core::Stream for SetChanges {
+    type Item = Vec<Bytes>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Vec<Bytes>>> {
+        loop {
+            let e = match Pin::new(&mut self.events).poll_next(cx) {
+                Poll::Ready(Some(e)) => e,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            };
+            let relevant = match &e {
+                Event::KeyUpdated { key, .. } | Event::KeyDeleted { key, .. } => {
+                    key.starts_with(crate::set::SET_PREFIX)
+                }
+                _ => true,
+            };
+            if relevant {
+                let now = set_list(self.storage.as_ref(), &self.id);
+                if now != self.last {
+                    self.last = now.clone();
+                    return Poll::Ready(Some(now));
+                }
             }
         }
     }

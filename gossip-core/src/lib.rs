@@ -21,6 +21,7 @@ pub mod keyring;
 mod phi;
 pub mod pubsub;
 mod select;
+pub mod set;
 pub mod sim;
 mod state;
 mod stats;
@@ -31,7 +32,7 @@ pub mod wire;
 pub mod testing;
 
 pub use config::Config;
-pub use driver::{Events, Node, NodeBuilder, Subscription};
+pub use driver::{Events, Node, NodeBuilder, SetChanges, Subscription};
 pub use engine::{Engine, PeerView, Transmit};
 pub use error::{
     ConfigError, DecodeError, Error, IdentityError, KeyError, KeyringError, PubSubError,

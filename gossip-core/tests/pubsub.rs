@@ -533,3 +533,84 @@ fn publish_and_subscribe_refuse_bad_arguments_without_change() {
     assert_eq!(e.unsubscribe("one", t0), Ok(false));
     assert!(!e.subscribes(&PeerId::from("a"), "one"));
 }
+
+/// Broadcast latency and cost, every node subscribed, no loss: rounds and
+/// virtual time until every subscriber has a message, and broadcast bytes
+/// sent per message per node. Figures for BENCHMARKS.md:
+/// `cargo test -p gossip-core --test pubsub -- --ignored --nocapture figures`.
+fn figures(n: usize, seed: u64) {
+    let mut sim = Sim::new(seed, Config::local());
+    sim.record_events = false;
+    sim.add_node(&id(0), &[]);
+    for i in 1..n {
+        sim.add_node(&id(i), &[&id(0)]);
+    }
+    assert!(sim
+        .run_until(Duration::from_secs(300), |s| s.all_see_all_live())
+        .is_some());
+    for i in 0..n {
+        sim.subscribe(&id(i), TOPIC);
+    }
+    let key = format!("gossip.sub/{TOPIC}");
+    assert!(sim
+        .run_until(Duration::from_secs(300), |s| (0..n).all(|i| s.all_have(
+            &id(i),
+            &key,
+            Some("")
+        )))
+        .is_some());
+    let interval = Config::local().gossip_interval;
+    for (k, size) in [16usize, 1024].into_iter().enumerate() {
+        let bytes0: u64 = (0..n)
+            .map(|i| sim.engine(&id(i)).stats().broadcast_bytes_sent)
+            .sum();
+        let copies0: u64 = (0..n)
+            .map(|i| sim.engine(&id(i)).stats().broadcasts_sent)
+            .sum();
+        let author = id(n / 2 + k);
+        let before: Vec<u64> = (0..n)
+            .map(|i| sim.engine(&id(i)).stats().messages_delivered)
+            .collect();
+        sim.publish(&author, TOPIC, &vec![7; size]);
+        let took = sim
+            .run_until(Duration::from_secs(60), |s| {
+                (0..n).all(|i| {
+                    id(i) == author || s.engine(&id(i)).stats().messages_delivered > before[i]
+                })
+            })
+            .expect("everyone gets it");
+        sim.run_for(Duration::from_secs(10));
+        let bytes: u64 = (0..n)
+            .map(|i| sim.engine(&id(i)).stats().broadcast_bytes_sent)
+            .sum::<u64>()
+            - bytes0;
+        let copies: u64 = (0..n)
+            .map(|i| sim.engine(&id(i)).stats().broadcasts_sent)
+            .sum::<u64>()
+            - copies0;
+        eprintln!(
+            "N = {n}, {size} B payload: all subscribers after {took:?} ({:.1} rounds of \
+             {interval:?}); {copies} copies ({:.1} per node), {bytes} broadcast bytes \
+             ({} per node)",
+            took.as_secs_f64() / interval.as_secs_f64(),
+            copies as f64 / n as f64,
+            bytes / n as u64,
+        );
+        for (i, was) in before.iter().enumerate() {
+            let st = sim.engine(&id(i)).stats();
+            let want = was + u64::from(id(i) != author);
+            assert_eq!(st.messages_delivered, want, "once, at {}", id(i));
+        }
+    }
+}
+
+#[test]
+fn figures_at_50() {
+    figures(50, 50);
+}
+
+#[test]
+#[ignore = "slow (about a minute): run for BENCHMARKS.md"]
+fn figures_at_1000() {
+    figures(1000, 1000);
+}
