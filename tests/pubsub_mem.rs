@@ -215,3 +215,65 @@ async fn the_cluster_wide_set_lists_and_streams_changes() {
     drop(nodes);
     assert!(changes.recv().await.is_none(), "ends with the node");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_query_gets_replies_until_its_timeout() {
+    let net = MemNetwork::new(3);
+    let mut nodes = Vec::new();
+    for i in 0..4 {
+        nodes.push(start(&net, i, Identity::from_bytes(&[i as u8 + 20; 32]).unwrap()).await);
+    }
+    wait_for(Duration::from_secs(30), || {
+        nodes.iter().all(|n| n.live_peers().len() == 3)
+    })
+    .await;
+    nodes[2].set("role", "db").unwrap();
+    nodes[3].set("role", "db").unwrap();
+    wait_for(Duration::from_secs(10), || {
+        ["c", "d"]
+            .iter()
+            .all(|p| nodes[0].get(&PeerId::from(*p), "role").is_some())
+    })
+    .await;
+    // Every node answers what it is asked, with its id.
+    for n in &nodes[1..] {
+        let mut requests = n.requests();
+        let me = n.id().clone();
+        tokio::spawn(async move {
+            while let Some(r) = requests.recv().await {
+                let _ = r.reply(format!("{me}: {}", r.request.name)).await;
+            }
+        });
+    }
+    let options = gossip::QueryOptions {
+        hops: 2,
+        timeout: Duration::from_secs(2),
+        filter: Some(("role".into(), gossip::Bytes::from_static(b"db"))),
+    };
+    let started = tokio::time::Instant::now();
+    let mut replies = nodes[0].query("status", "?", options).await.unwrap();
+    let mut got = BTreeSet::new();
+    while let Some((from, payload)) = replies.recv().await {
+        assert_eq!(payload, format!("{from}: status").into_bytes());
+        assert!(got.insert(from), "one reply each");
+    }
+    let took = started.elapsed();
+    assert_eq!(got, ["c", "d"].iter().map(|s| PeerId::from(*s)).collect());
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(3),
+        "ends at the timeout: {took:?}"
+    );
+    let s = nodes[0].stats();
+    assert_eq!((s.queries_sent, s.replies_received), (1, 2));
+    let bad = gossip::QueryOptions {
+        hops: 0,
+        ..gossip::QueryOptions::default()
+    };
+    assert!(matches!(
+        nodes[0].query("status", "?", bad).await,
+        Err(Error::PubSub(PubSubError::BadQuery { .. }))
+    ));
+    for n in &nodes {
+        n.shutdown().await.unwrap();
+    }
+}

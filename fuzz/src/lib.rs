@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gossip_core::pubsub::sign;
-use gossip_core::wire::{Body, Broadcast, DigestEntry, Frame, KeyValue, PeerDelta};
+use gossip_core::wire::{Body, Broadcast, BroadcastKind, DigestEntry, Frame, KeyValue, PeerDelta};
 use gossip_core::{Config, Engine, Identity, Key, Keyring, PeerId, PeerStatus};
 
 /// `b`'s generation: a start time in milliseconds.
@@ -418,6 +418,17 @@ pub fn mutate(frame: &mut Frame, script: &[u8]) {
                     seq: s.number(),
                     payload: s.bytes(),
                     signature,
+                    kind: match s.byte() % 3 {
+                        0 => BroadcastKind::Message,
+                        1 => BroadcastKind::Query,
+                        _ => BroadcastKind::Reply,
+                    },
+                    hops: (s.number() % 300) as u32,
+                    timeout_ms: s.number(),
+                    reply_to: s.id(),
+                    request_id: s.bytes(),
+                    filter_key: s.id(),
+                    filter_value: s.bytes(),
                 });
             }
             13 => {

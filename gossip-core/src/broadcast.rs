@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::wire::{len_msg, Broadcast};
+use crate::wire::{len_msg, Broadcast, BroadcastKind};
 use crate::PeerId;
 
 /// A message id: a hash of everything the message carries (so a copy with
@@ -121,9 +121,13 @@ impl Channel {
         self.pending.len()
     }
 
-    /// The topics of pending messages, sorted.
-    pub(crate) fn topics(&self) -> BTreeSet<String> {
-        self.pending.values().map(|p| p.msg.topic.clone()).collect()
+    /// The kinds and topics of pending messages, sorted, each once.
+    pub(crate) fn topics(&self) -> BTreeSet<(BroadcastKind, String)> {
+        self.pending
+            .values()
+            .filter(|p| p.msg.kind != BroadcastKind::Reply)
+            .map(|p| (p.msg.kind, p.msg.topic.clone()))
+            .collect()
     }
 
     /// Takes copies for peer `to` of the pending messages `wants` accepts
@@ -195,6 +199,7 @@ mod tests {
             seq,
             payload: Bytes::from(vec![2; 10]),
             signature: Bytes::from(vec![3; 64]),
+            ..Broadcast::message_defaults()
         }
     }
 

@@ -140,6 +140,14 @@ pub struct Config {
     /// Most topics a node subscribes to (each is one of its keys, so
     /// `max_keys_per_peer` bounds them too). 1 to 1,000,000.
     pub max_subscriptions: usize,
+    /// Largest hop limit a query may carry; incoming queries with more are
+    /// dropped. 1 to 255.
+    pub max_query_hops: u32,
+    /// Longest timeout a query may carry. 1 ms to 1 h.
+    pub max_query_timeout: Duration,
+    /// Most queries this node waits for replies to, and most requests it
+    /// may still answer; past it the oldest is closed. 1 to 1,000,000.
+    pub max_open_queries: usize,
 }
 
 impl Default for Config {
@@ -183,6 +191,9 @@ impl Default for Config {
             max_topic_bytes: 128,
             max_message_bytes: 8 * 1024,
             max_subscriptions: 64,
+            max_query_hops: 16,
+            max_query_timeout: Duration::from_secs(60),
+            max_open_queries: 1024,
         }
     }
 }
@@ -352,6 +363,17 @@ impl Config {
         if !(1..=1_000_000).contains(&self.max_subscriptions) {
             return bad("max_subscriptions", "must be 1 to 1,000,000");
         }
+        if !(1..=255).contains(&self.max_query_hops) {
+            return bad("max_query_hops", "must be 1 to 255");
+        }
+        if self.max_query_timeout < Duration::from_millis(1)
+            || self.max_query_timeout > Duration::from_secs(3600)
+        {
+            return bad("max_query_timeout", "must be 1 ms to 1 h");
+        }
+        if !(1..=1_000_000).contains(&self.max_open_queries) {
+            return bad("max_open_queries", "must be 1 to 1,000,000");
+        }
         Ok(())
     }
 }
@@ -402,6 +424,11 @@ mod tests {
             ("max_topic_bytes", |c| c.max_topic_bytes = 4097),
             ("max_message_bytes", |c| c.max_message_bytes = 0),
             ("max_subscriptions", |c| c.max_subscriptions = 0),
+            ("max_query_hops", |c| c.max_query_hops = 256),
+            ("max_query_timeout", |c| {
+                c.max_query_timeout = Duration::ZERO
+            }),
+            ("max_open_queries", |c| c.max_open_queries = 0),
         ] {
             let mut c = Config::local();
             change(&mut c);

@@ -25,6 +25,7 @@ use tracing::Instrument;
 use crate::error::{Error, KeyError, KeyringError, PubSubError, TransportError};
 use crate::keyring::{Key, KeyId, Keyring, Plaintext};
 use crate::pubsub::{Identity, Message};
+use crate::query::{QueryEvent, QueryOptions, Request};
 use crate::stats::Counters;
 use crate::{
     Config, Engine, Event, MemoryStorage, PeerId, PeerRecord, PeerView, Stats, Storage, Transport,
@@ -116,6 +117,7 @@ impl NodeBuilder {
         .with_identity(identity);
         let counters = engine.counters();
         let topics: Topics = Arc::default();
+        let (requests_tx, _) = broadcast::channel(config.event_buffer);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (events_tx, _) = broadcast::channel(config.event_buffer);
         let (members_tx, members_rx) = watch::channel(Vec::new());
@@ -127,6 +129,8 @@ impl NodeBuilder {
             events: events_tx.clone(),
             members: members_tx,
             topics: topics.clone(),
+            requests: requests_tx.clone(),
+            replies: std::collections::BTreeMap::new(),
         };
         let handle = tokio::spawn(task.run().instrument(span));
         Ok(Node {
@@ -144,6 +148,7 @@ impl NodeBuilder {
                 leaving: AtomicBool::new(false),
                 task: Mutex::new(Some(handle)),
                 topics,
+                requests: requests_tx,
             }),
         })
     }
@@ -171,6 +176,7 @@ struct Inner {
     leaving: AtomicBool,
     task: Mutex<Option<JoinHandle<()>>>,
     topics: Topics,
+    requests: broadcast::Sender<Request>,
 }
 
 /// The local subscribers of each topic the node subscribes to.
@@ -199,6 +205,14 @@ enum Command {
     Subscribe(String, oneshot::Sender<Result<(), PubSubError>>),
     Unsubscribe(String),
     Publish(String, Bytes, oneshot::Sender<Result<u64, PubSubError>>),
+    Query(
+        String,
+        Bytes,
+        QueryOptions,
+        mpsc::UnboundedSender<(PeerId, Bytes)>,
+        oneshot::Sender<Result<[u8; 16], PubSubError>>,
+    ),
+    Reply([u8; 16], Bytes, oneshot::Sender<Result<(), PubSubError>>),
 }
 
 /// A keyring change, carried out by the node's task.
@@ -432,6 +446,41 @@ impl Node {
         Ok(rx.await.map_err(|_| Error::Stopped)??)
     }
 
+    /// Sends a query (serf's query, peernet's announce) to live peers up to
+    /// `options.hops` hops away; the stream yields each reply `(responder,
+    /// payload)` and ends at the timeout.
+    pub async fn query(
+        &self,
+        name: impl Into<String>,
+        payload: impl Into<Bytes>,
+        options: QueryOptions,
+    ) -> Result<Replies, Error> {
+        let (tx, rx) = oneshot::channel();
+        let (replies_tx, replies_rx) = mpsc::unbounded_channel();
+        self.command(Command::Query(
+            name.into(),
+            payload.into(),
+            options,
+            replies_tx,
+            tx,
+        ))?;
+        let id = rx.await.map_err(|_| Error::Stopped)??;
+        Ok(Replies {
+            id,
+            inner: replies_rx,
+        })
+    }
+
+    /// Queries from other nodes that passed their filter here, from now on;
+    /// answer each with [`IncomingRequest::reply`]. A reader more than
+    /// `Config::event_buffer` behind misses the oldest.
+    pub fn requests(&self) -> Requests {
+        Requests {
+            inner: BroadcastStream::new(self.inner.requests.subscribe()),
+            cmds: self.inner.cmds.downgrade(),
+        }
+    }
+
     /// Advertises `item` in the cluster-wide set (dat-gossip's
     /// `advertise`): the node's key `gossip.set/<item in hex>`.
     pub fn advertise(&self, item: impl AsRef<[u8]>) -> Result<(), Error> {
@@ -598,6 +647,97 @@ impl Drop for Subscription {
     }
 }
 
+/// The replies to one query; see [`Node::query`]. Ends at the timeout.
+#[derive(Debug)]
+pub struct Replies {
+    id: [u8; 16],
+    inner: mpsc::UnboundedReceiver<(PeerId, Bytes)>,
+}
+
+impl Replies {
+    /// The query's id.
+    pub fn id(&self) -> [u8; 16] {
+        self.id
+    }
+    /// The next reply; `None` once the query timed out (or the node stopped).
+    pub async fn recv(&mut self) -> Option<(PeerId, Bytes)> {
+        self.inner.recv().await
+    }
+}
+
+impl futures_core::Stream for Replies {
+    type Item = (PeerId, Bytes);
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_recv(cx)
+    }
+}
+
+/// Incoming queries; see [`Node::requests`]. Ends once the node has stopped
+/// and its last handle is dropped.
+pub struct Requests {
+    inner: BroadcastStream<Request>,
+    cmds: mpsc::WeakUnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for Requests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Requests").finish_non_exhaustive()
+    }
+}
+
+impl Requests {
+    /// The next request; `None` once the node has stopped and its last
+    /// handle is dropped.
+    pub async fn recv(&mut self) -> Option<IncomingRequest> {
+        std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx)).await
+    }
+}
+
+impl futures_core::Stream for Requests {
+    type Item = IncomingRequest;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<IncomingRequest>> {
+        loop {
+            match Pin::new(&mut self.inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(request))) => {
+                    return Poll::Ready(Some(IncomingRequest {
+                        request,
+                        cmds: self.cmds.clone(),
+                    }))
+                }
+                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => continue,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// A query that reached this node, with the means to answer it.
+pub struct IncomingRequest {
+    /// The query.
+    pub request: Request,
+    cmds: mpsc::WeakUnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for IncomingRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IncomingRequest")
+            .field("request", &self.request)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IncomingRequest {
+    /// Answers the query, straight to its originator (before its timeout).
+    pub async fn reply(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let cmds = self.cmds.upgrade().ok_or(Error::Stopped)?;
+        let (tx, rx) = oneshot::channel();
+        cmds.send(Command::Reply(self.request.id, payload.into(), tx))
+            .map_err(|_| Error::Stopped)?;
+        Ok(rx.await.map_err(|_| Error::Stopped)??)
+    }
+}
+
 /// The cluster-wide set from the storage mirror: this node's items and
 /// those of every live peer.
 fn set_list(storage: &dyn Storage, own: &PeerId) -> Vec<Bytes> {
@@ -674,6 +814,9 @@ struct Task {
     events: broadcast::Sender<Event>,
     members: watch::Sender<Vec<PeerId>>,
     topics: Topics,
+    requests: broadcast::Sender<Request>,
+    /// The reply streams of open queries.
+    replies: std::collections::BTreeMap<[u8; 16], mpsc::UnboundedSender<(PeerId, Bytes)>>,
 }
 
 fn now() -> std::time::Instant {
@@ -720,6 +863,16 @@ impl Task {
                     }
                     Some(Command::Publish(topic, payload, tx)) => {
                         let _ = tx.send(self.engine.publish(&topic, payload, now()));
+                    }
+                    Some(Command::Query(name, payload, options, replies, tx)) => {
+                        let r = self.engine.query(&name, payload, &options, now());
+                        if let Ok(id) = r {
+                            self.replies.insert(id, replies);
+                        }
+                        let _ = tx.send(r);
+                    }
+                    Some(Command::Reply(id, payload, tx)) => {
+                        let _ = tx.send(self.engine.reply(id, payload, now()));
                     }
                     None => break,
                 },
@@ -802,6 +955,25 @@ impl Task {
             let topics = self.topics.lock().expect("topics lock");
             if let Some(tx) = topics.get(&m.topic) {
                 let _ = tx.send(m);
+            }
+        }
+        while let Some(r) = self.engine.poll_request() {
+            let _ = self.requests.send(r);
+        }
+        while let Some(e) = self.engine.poll_query_event() {
+            match e {
+                QueryEvent::Reply {
+                    query,
+                    from,
+                    payload,
+                } => {
+                    if let Some(tx) = self.replies.get(&query) {
+                        let _ = tx.send((from, payload));
+                    }
+                }
+                QueryEvent::Closed { query } => {
+                    self.replies.remove(&query);
+                }
             }
         }
         let mut changed = false;

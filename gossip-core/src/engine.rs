@@ -102,6 +102,8 @@ pub struct Engine {
     pub(crate) counters: Arc<Counters>,
     /// The broadcast channel and topic pub/sub (see `pubsub.rs`).
     pub(crate) pubsub: crate::pubsub::PubSub,
+    /// Open queries and requests (see `query.rs`).
+    pub(crate) queries: crate::query::Queries,
 }
 
 impl std::fmt::Debug for Engine {
@@ -182,6 +184,7 @@ impl Engine {
             storage: None,
             counters: Arc::new(Counters::default()),
             pubsub: Default::default(),
+            queries: Default::default(),
             config,
         })
     }
@@ -432,6 +435,7 @@ impl Engine {
         me.detector.reset_clock(now, &self.params);
         self.check_liveness(now);
         self.collect_garbage(now);
+        self.expire_queries(now);
 
         let (live, dead): (Vec<&Peer>, Vec<&Peer>) = self
             .peers

@@ -290,6 +290,18 @@ pub enum PubSubError {
     /// The node has left the cluster.
     #[error("the node has left; nothing done")]
     Left,
+    /// A query's hop limit is 0 or over `Config::max_query_hops`, or its
+    /// timeout is zero or over `Config::max_query_timeout`.
+    #[error("query hop limit {hops} or timeout {timeout_ms} ms out of range; nothing sent")]
+    BadQuery {
+        /// The hop limit asked for.
+        hops: u32,
+        /// The timeout asked for, in milliseconds.
+        timeout_ms: u64,
+    },
+    /// The request to reply to is unknown here, or its timeout passed.
+    #[error("no open request with this id (unknown or timed out); nothing sent")]
+    UnknownRequest,
     /// The subscription could not be advertised.
     #[error("subscription key refused: {0}")]
     Key(#[from] KeyError),

@@ -54,7 +54,7 @@ impl Engine {
         let broadcasts = frame.broadcasts;
         match frame.body {
             Body::Syn(digest) => {
-                self.on_broadcasts(&frame.sender.id, broadcasts);
+                self.on_broadcasts(now, &frame.sender.id, broadcasts);
                 self.on_syn(now, &frame.sender, &digest);
                 return Ok(());
             }
@@ -62,14 +62,14 @@ impl Engine {
                 for d in deltas {
                     self.apply(now, d);
                 }
-                self.on_broadcasts(&frame.sender.id, broadcasts);
+                self.on_broadcasts(now, &frame.sender.id, broadcasts);
                 self.on_requests(now, &frame.sender, &digest);
             }
             Body::Ack(deltas) => {
                 for d in deltas {
                     self.apply(now, d);
                 }
-                self.on_broadcasts(&frame.sender.id, broadcasts);
+                self.on_broadcasts(now, &frame.sender.id, broadcasts);
             }
         }
         Ok(())

@@ -20,6 +20,7 @@ mod exchange;
 pub mod keyring;
 mod phi;
 pub mod pubsub;
+pub mod query;
 mod select;
 pub mod set;
 pub mod sim;
@@ -32,7 +33,9 @@ pub mod wire;
 pub mod testing;
 
 pub use config::Config;
-pub use driver::{Events, Node, NodeBuilder, SetChanges, Subscription};
+pub use driver::{
+    Events, IncomingRequest, Node, NodeBuilder, Replies, Requests, SetChanges, Subscription,
+};
 pub use engine::{Engine, PeerView, Transmit};
 pub use error::{
     ConfigError, DecodeError, Error, IdentityError, KeyError, KeyringError, PubSubError,
@@ -44,5 +47,6 @@ pub use gossip_storage::{
 };
 pub use keyring::{Key, KeyId, Keyring, Plaintext};
 pub use pubsub::{Identity, Message};
+pub use query::{QueryEvent, QueryOptions, Request};
 pub use stats::Stats;
 pub use transport::{Transport, TransportStats};

@@ -42,7 +42,9 @@ use crate::broadcast::{retransmit_limit, Channel, MessageId};
 use crate::engine::Engine;
 use crate::error::{IdentityError, PubSubError};
 use crate::stats::Counters;
-use crate::wire::{broadcasts_len, len_msg, Body, Broadcast, Digest, AUTHOR_KEY_LEN};
+use crate::wire::{
+    broadcasts_len, len_msg, Body, Broadcast, BroadcastKind, Digest, AUTHOR_KEY_LEN,
+};
 use crate::{PeerId, PeerStatus};
 
 /// The key prefix that advertises a subscription: `gossip.sub/<topic>`.
@@ -156,29 +158,41 @@ pub struct Message {
     pub payload: Bytes,
 }
 
-/// What the signature covers.
-fn signed_bytes(cluster: &str, topic: &str, author: &str, seq: u64, payload: &[u8]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(DOMAIN.len() + cluster.len() + topic.len() + 64 + payload.len());
+/// What the signature covers: every field but the key, the signature and
+/// a query's remaining hops (which relays change), each length-prefixed.
+fn signed_bytes(cluster: &str, m: &Broadcast) -> Vec<u8> {
+    let mut b = Vec::with_capacity(DOMAIN.len() + 128 + m.payload.len());
     b.extend_from_slice(DOMAIN);
-    for part in [cluster.as_bytes(), topic.as_bytes(), author.as_bytes()] {
+    let kind: u8 = match m.kind {
+        BroadcastKind::Message => 0,
+        BroadcastKind::Query => 1,
+        BroadcastKind::Reply => 2,
+    };
+    b.push(kind);
+    b.extend_from_slice(&m.seq.to_be_bytes());
+    b.extend_from_slice(&m.timeout_ms.to_be_bytes());
+    for part in [
+        cluster.as_bytes(),
+        m.topic.as_bytes(),
+        m.author.as_str().as_bytes(),
+        m.reply_to.as_bytes(),
+        &m.request_id,
+        m.filter_key.as_bytes(),
+        &m.filter_value,
+        &m.payload,
+    ] {
         b.extend_from_slice(&(part.len() as u32).to_be_bytes());
         b.extend_from_slice(part);
     }
-    b.extend_from_slice(&seq.to_be_bytes());
-    b.extend_from_slice(payload);
     b
 }
 
-/// A message's id: the first 16 bytes of SHA-256 over everything it carries.
-fn message_id(cluster: &str, b: &Broadcast) -> MessageId {
+/// A message's id: the first 16 bytes of SHA-256 over everything it
+/// carries but a query's remaining hops (so copies that travelled
+/// different paths are one message).
+pub(crate) fn message_id(cluster: &str, b: &Broadcast) -> MessageId {
     let mut h = Sha256::new();
-    h.update(signed_bytes(
-        cluster,
-        &b.topic,
-        b.author.as_str(),
-        b.seq,
-        &b.payload,
-    ));
+    h.update(signed_bytes(cluster, b));
     h.update(&b.author_key);
     h.update(&b.signature);
     let d = h.finalize();
@@ -187,7 +201,8 @@ fn message_id(cluster: &str, b: &Broadcast) -> MessageId {
     id
 }
 
-/// Signs a message (used by publish, and by tests that forge or replay).
+/// Signs a topic message (used by publish, and by tests that forge or
+/// replay).
 pub fn sign(
     identity: &Identity,
     cluster: &str,
@@ -196,21 +211,25 @@ pub fn sign(
     seq: u64,
     payload: Bytes,
 ) -> Broadcast {
-    let sig = identity.key.sign(&signed_bytes(
+    sign_broadcast(
+        identity,
         cluster,
-        topic,
-        author.as_str(),
-        seq,
-        &payload,
-    ));
-    Broadcast {
-        topic: topic.to_string(),
-        author: author.clone(),
-        author_key: Bytes::copy_from_slice(&identity.public_key()),
-        seq,
-        payload,
-        signature: Bytes::copy_from_slice(&sig.to_bytes()),
-    }
+        Broadcast {
+            topic: topic.to_string(),
+            author: author.clone(),
+            seq,
+            payload,
+            ..Broadcast::message_defaults()
+        },
+    )
+}
+
+/// Fills in `b`'s key and signature with `identity`'s.
+pub fn sign_broadcast(identity: &Identity, cluster: &str, mut b: Broadcast) -> Broadcast {
+    b.author_key = Bytes::copy_from_slice(&identity.public_key());
+    let sig = identity.key.sign(&signed_bytes(cluster, &b));
+    b.signature = Bytes::copy_from_slice(&sig.to_bytes());
+    b
 }
 
 /// Whether `b`'s signature verifies under its key.
@@ -225,11 +244,7 @@ fn verify(cluster: &str, b: &Broadcast) -> bool {
         return false;
     };
     let sig = ed25519_dalek::Signature::from_bytes(&sig);
-    key.verify_strict(
-        &signed_bytes(cluster, &b.topic, b.author.as_str(), b.seq, &b.payload),
-        &sig,
-    )
-    .is_ok()
+    key.verify_strict(&signed_bytes(cluster, b), &sig).is_ok()
 }
 
 /// The sequence numbers seen of one author.
@@ -397,8 +412,8 @@ impl Engine {
             author: self.id.clone(),
             author_key: Bytes::from(vec![0; AUTHOR_KEY_LEN]),
             seq: u64::MAX,
-            payload: Bytes::new(),
             signature: Bytes::from(vec![0; crate::wire::SIGNATURE_LEN]),
+            ..Broadcast::message_defaults()
         };
         // A payload of n adds at most n + 1 + 3 bytes (key, length), and the
         // message's own header at most 1 + 3 more, for n below 2^21.
@@ -418,6 +433,63 @@ impl Engine {
         payload: Bytes,
         now: Instant,
     ) -> Result<u64, PubSubError> {
+        self.check_publish(topic, &payload)?;
+        let msg = self.originate(
+            Broadcast {
+                topic: topic.to_string(),
+                payload,
+                ..Broadcast::message_defaults()
+            },
+            now,
+        )?;
+        let seq = msg.seq;
+        self.queue_own(msg);
+        Counters::add(&self.counters.messages_published, 1);
+        Ok(seq)
+    }
+
+    /// Numbers and signs a broadcast this node originates (advertising its
+    /// public key first if it has not yet).
+    pub(crate) fn originate(
+        &mut self,
+        mut b: Broadcast,
+        now: Instant,
+    ) -> Result<Broadcast, PubSubError> {
+        let Some(identity) = self.pubsub.identity.clone() else {
+            return Err(PubSubError::NoIdentity);
+        };
+        let public = hex(&identity.public_key());
+        if self.get(&self.id.clone(), PUBLIC_KEY_KEY).map(|v| &v[..]) != Some(public.as_bytes()) {
+            self.set(PUBLIC_KEY_KEY, Bytes::from(public), now)?;
+        }
+        let base = self.generation.saturating_mul(1 << 16);
+        let seq = self.pubsub.next_seq.max(base).saturating_add(1);
+        self.pubsub.next_seq = seq;
+        b.author = self.id.clone();
+        b.seq = seq;
+        let b = sign_broadcast(&identity, &self.config.cluster_id, b);
+        let window = self.config.broadcast_replay_window;
+        let authors = self.config.max_broadcast_authors;
+        self.pubsub
+            .fresh(identity.public_key(), seq, window, authors);
+        Ok(b)
+    }
+
+    /// Remembers and queues a broadcast this node originated.
+    pub(crate) fn queue_own(&mut self, msg: Broadcast) {
+        let id = message_id(&self.config.cluster_id, &msg);
+        let (cache, pending) = (
+            self.config.broadcast_cache,
+            self.config.max_pending_broadcasts,
+        );
+        self.pubsub.channel.remember(id, cache);
+        if self.pubsub.channel.enqueue(msg, None, pending) {
+            Counters::add(&self.counters.messages_queue_dropped, 1);
+        }
+    }
+
+    /// Whether `payload` may be sent on `topic` now.
+    pub(crate) fn check_publish(&self, topic: &str, payload: &Bytes) -> Result<(), PubSubError> {
         self.check_topic(topic)?;
         let max = self.max_publish_bytes(topic);
         if payload.len() > max {
@@ -429,40 +501,7 @@ impl Engine {
         if self.has_left() || self.peers[&self.id].status == PeerStatus::Left {
             return Err(PubSubError::Left);
         }
-        let Some(identity) = self.pubsub.identity.clone() else {
-            return Err(PubSubError::NoIdentity);
-        };
-        let public = hex(&identity.public_key());
-        if self.get(&self.id.clone(), PUBLIC_KEY_KEY).map(|v| &v[..]) != Some(public.as_bytes()) {
-            self.set(PUBLIC_KEY_KEY, Bytes::from(public), now)?;
-        }
-        let base = self.generation.saturating_mul(1 << 16);
-        let seq = self.pubsub.next_seq.max(base).saturating_add(1);
-        self.pubsub.next_seq = seq;
-        let msg = sign(
-            &identity,
-            &self.config.cluster_id,
-            topic,
-            &self.id,
-            seq,
-            payload,
-        );
-        let id = message_id(&self.config.cluster_id, &msg);
-        let c = &self.config;
-        let (window, authors, cache, pending) = (
-            c.broadcast_replay_window,
-            c.max_broadcast_authors,
-            c.broadcast_cache,
-            c.max_pending_broadcasts,
-        );
-        self.pubsub
-            .fresh(identity.public_key(), seq, window, authors);
-        self.pubsub.channel.remember(id, cache);
-        if self.pubsub.channel.enqueue(msg, None, pending) {
-            Counters::add(&self.counters.messages_queue_dropped, 1);
-        }
-        Counters::add(&self.counters.messages_published, 1);
-        Ok(seq)
+        Ok(())
     }
 
     /// The next message delivered to this engine's subscriptions, if any.
@@ -479,7 +518,7 @@ impl Engine {
     /// signature, advertised key, replay), then delivered if subscribed and
     /// queued for relay. A bad one is dropped and counted; the rest of the
     /// frame stands.
-    pub(crate) fn on_broadcasts(&mut self, from: &PeerId, list: Vec<Broadcast>) {
+    pub(crate) fn on_broadcasts(&mut self, now: Instant, from: &PeerId, list: Vec<Broadcast>) {
         let cluster = self.config.cluster_id.clone();
         for b in list {
             let id = message_id(&cluster, &b);
@@ -507,6 +546,25 @@ impl Engine {
             }
             self.pubsub.channel.remember(id, cache);
             Counters::add(&self.counters.messages_accepted, 1);
+            match b.kind {
+                BroadcastKind::Message => {}
+                BroadcastKind::Query => {
+                    if let Some(relay) = self.on_query(now, id, b) {
+                        if self
+                            .pubsub
+                            .channel
+                            .enqueue(relay, Some(from.clone()), pending)
+                        {
+                            Counters::add(&self.counters.messages_queue_dropped, 1);
+                        }
+                    }
+                    continue;
+                }
+                BroadcastKind::Reply => {
+                    self.on_reply(now, b);
+                    continue;
+                }
+            }
             if self.pubsub.subscriptions.contains(&b.topic) && b.author != self.id {
                 Counters::add(&self.counters.messages_delivered, 1);
                 self.pubsub.messages.push_back(Message {
@@ -548,10 +606,11 @@ impl Engine {
         };
         let wants = |b: &Broadcast| {
             b.author != *to
-                && peer
-                    .keys
-                    .get(&subscription_key(&b.topic))
-                    .is_some_and(|e| !e.deleted)
+                && (b.kind == BroadcastKind::Query
+                    || peer
+                        .keys
+                        .get(&subscription_key(&b.topic))
+                        .is_some_and(|e| !e.deleted))
         };
         let limit = retransmit_limit(self.config.broadcast_retransmit_mult, self.live_count() + 1);
         let share = self.broadcast_share();
@@ -593,12 +652,14 @@ impl Engine {
         }
         let fanout = self.config.fanout;
         let mut push: BTreeSet<PeerId> = BTreeSet::new();
-        for topic in self.pubsub.channel.topics() {
+        for (kind, topic) in self.pubsub.channel.topics() {
             let key = subscription_key(&topic);
+            // A query goes to any live peer; a message to the topic's subscribers.
+            let query = kind == BroadcastKind::Query;
             let subs = self.peers.iter().filter(|(id, p)| {
                 **id != self.id
                     && p.status == PeerStatus::Live
-                    && p.keys.get(&key).is_some_and(|e| !e.deleted)
+                    && (query || p.keys.get(&key).is_some_and(|e| !e.deleted))
             });
             let (covered, rest): (Vec<_>, Vec<_>) = subs.partition(|(id, _)| reached.contains(*id));
             let need = fanout.saturating_sub(covered.len());
@@ -650,12 +711,17 @@ mod tests {
         let m = sign(&id, "c", "t", &PeerId::from("a"), 5, Bytes::from("hi"));
         assert!(verify("c", &m));
         assert!(!verify("other", &m));
-        let alter: [fn(&mut Broadcast); 5] = [
+        let alter: [fn(&mut Broadcast); 10] = [
             |m| m.topic = "u".into(),
             |m| m.author = PeerId::from("b"),
             |m| m.seq += 1,
             |m| m.payload = Bytes::from("ho"),
             |m| m.author_key = Bytes::copy_from_slice(&[1; 32]),
+            |m| m.kind = BroadcastKind::Query,
+            |m| m.timeout_ms = 5,
+            |m| m.reply_to = "elsewhere".into(),
+            |m| m.filter_key = "role".into(),
+            |m| m.request_id = Bytes::from(vec![1; 16]),
         ];
         for f in alter {
             let mut x = m.clone();
@@ -663,6 +729,12 @@ mod tests {
             assert!(!verify("c", &x));
             assert_ne!(message_id("c", &x), message_id("c", &m));
         }
+        // A query's remaining hops change on the way: neither the signature
+        // nor the id covers them.
+        let mut q = m.clone();
+        q.hops = 7;
+        assert!(verify("c", &q));
+        assert_eq!(message_id("c", &q), message_id("c", &m));
     }
 
     #[test]

@@ -104,6 +104,17 @@ counters! {
     broadcasts_sent,
     /// Bytes of those copies.
     broadcast_bytes_sent,
+    /// Queries this node sent.
+    queries_sent,
+    /// Queries delivered to this node as requests (filter matched).
+    requests_received,
+    /// Replies this node sent.
+    replies_sent,
+    /// Replies delivered to this node's open queries.
+    replies_received,
+    /// Replies dropped because their query was not open here (timed out,
+    /// closed, or never sent by this node).
+    replies_dropped,
 }
 
 impl Counters {

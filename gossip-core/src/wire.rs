@@ -159,12 +159,51 @@ pub struct Broadcast {
     pub payload: Bytes,
     /// The ed25519 signature, 64 bytes.
     pub signature: Bytes,
+    /// What the message is.
+    pub kind: BroadcastKind,
+    /// Query: hops it may still travel (not signed; relays decrement it).
+    pub hops: u32,
+    /// Query: how long the originator waits for replies, in milliseconds.
+    pub timeout_ms: u64,
+    /// Query: the originator's address, where replies go.
+    pub reply_to: String,
+    /// Reply: the id of the query it answers.
+    pub request_id: Bytes,
+    /// Query: only nodes whose key `filter_key` holds `filter_value` answer
+    /// (empty: every node).
+    pub filter_key: String,
+    /// Query: the value `filter_key` must hold.
+    pub filter_value: Bytes,
+}
+
+/// What a [`Broadcast`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum BroadcastKind {
+    /// A topic message, delivered to the topic's subscribers.
+    #[default]
+    Message,
+    /// A query, forwarded up to its hop limit, answered by replies.
+    Query,
+    /// A reply to a query, sent straight to its originator.
+    Reply,
+}
+
+impl BroadcastKind {
+    fn code(self) -> u64 {
+        match self {
+            BroadcastKind::Message => 0,
+            BroadcastKind::Query => 1,
+            BroadcastKind::Reply => 2,
+        }
+    }
 }
 
 /// Length of an ed25519 public key.
 pub const AUTHOR_KEY_LEN: usize = 32;
 /// Length of an ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
+/// Length of a message id, as a reply names the query it answers.
+pub const REQUEST_ID_LEN: usize = 16;
 
 // ---- exact encoded sizes (proto3 omits default scalars) -------------------
 
@@ -226,6 +265,13 @@ impl Broadcast {
             + len_u64(self.seq)
             + len_bytes(self.payload.len())
             + len_bytes(self.signature.len())
+            + len_u64(self.kind.code())
+            + len_u64(u64::from(self.hops))
+            + len_u64(self.timeout_ms)
+            + len_bytes(self.reply_to.len())
+            + len_bytes(self.request_id.len())
+            + len_bytes(self.filter_key.len())
+            + len_bytes(self.filter_value.len())
     }
     fn encode_into(&self, b: &mut Vec<u8>) {
         enc::bytes(1, self.topic.as_bytes(), b);
@@ -234,6 +280,34 @@ impl Broadcast {
         enc::uint(4, self.seq, b);
         enc::bytes(5, &self.payload, b);
         enc::bytes(6, &self.signature, b);
+        enc::uint(7, self.kind.code(), b);
+        enc::uint(8, u64::from(self.hops), b);
+        enc::uint(9, self.timeout_ms, b);
+        enc::bytes(10, self.reply_to.as_bytes(), b);
+        enc::bytes(11, &self.request_id, b);
+        enc::bytes(12, self.filter_key.as_bytes(), b);
+        enc::bytes(13, &self.filter_value, b);
+    }
+}
+
+impl Broadcast {
+    /// A topic message with every field empty: the base to fill in.
+    pub fn message_defaults() -> Broadcast {
+        Broadcast {
+            topic: String::new(),
+            author: PeerId::from(""),
+            author_key: Bytes::new(),
+            seq: 0,
+            payload: Bytes::new(),
+            signature: Bytes::new(),
+            kind: BroadcastKind::Message,
+            hops: 0,
+            timeout_ms: 0,
+            reply_to: String::new(),
+            request_id: Bytes::new(),
+            filter_key: String::new(),
+            filter_value: Bytes::new(),
+        }
     }
 }
 
@@ -783,6 +857,25 @@ impl Scan<'_> {
                 SIGNATURE_LEN,
                 "ed25519 signature length",
             ),
+            (Msg::Broadcast, 10) => id("reply address bytes"),
+            (Msg::Broadcast, 11) => over(
+                "request id bytes",
+                data.len(),
+                REQUEST_ID_LEN,
+                "request id length",
+            ),
+            (Msg::Broadcast, 12) => over(
+                "filter key bytes",
+                data.len(),
+                c.max_key_bytes,
+                "max_key_bytes",
+            ),
+            (Msg::Broadcast, 13) => over(
+                "filter value bytes",
+                data.len(),
+                c.max_value_bytes,
+                "max_value_bytes",
+            ),
             (Msg::Digest, 4) => {
                 self.digest_entries += 1;
                 over(
@@ -1057,6 +1150,52 @@ impl Validator<'_> {
         if b.seq == 0 {
             return Err(invalid("broadcast sequence number 0"));
         }
+        let kind = match b.kind {
+            0 => BroadcastKind::Message,
+            1 => BroadcastKind::Query,
+            2 => BroadcastKind::Reply,
+            other => return Err(invalid(format!("unknown broadcast kind {other}"))),
+        };
+        over(
+            "reply address bytes",
+            b.reply_to.len(),
+            c.max_id_bytes,
+            "max_id_bytes",
+        )?;
+        over(
+            "filter key bytes",
+            b.filter_key.len(),
+            c.max_key_bytes,
+            "max_key_bytes",
+        )?;
+        over(
+            "filter value bytes",
+            b.filter_value.len(),
+            c.max_value_bytes,
+            "max_value_bytes",
+        )?;
+        let query = kind == BroadcastKind::Query;
+        let reply = kind == BroadcastKind::Reply;
+        if query != (b.hops > 0)
+            || query == b.reply_to.is_empty()
+            || (!query
+                && (b.timeout_ms > 0 || !b.filter_key.is_empty() || !b.filter_value.is_empty()))
+        {
+            return Err(invalid("broadcast fields do not fit its kind"));
+        }
+        if query
+            && (b.hops > c.max_query_hops || b.timeout_ms > c.max_query_timeout.as_millis() as u64)
+        {
+            return Err(invalid(format!(
+                "absurd query: {} hops (limit {}), {} ms (limit {:?})",
+                b.hops, c.max_query_hops, b.timeout_ms, c.max_query_timeout
+            )));
+        }
+        if reply != (b.request_id.len() == REQUEST_ID_LEN) || (!reply && !b.request_id.is_empty()) {
+            return Err(invalid(
+                "a reply names a 16-byte request id, nothing else does",
+            ));
+        }
         Ok(Broadcast {
             topic: b.topic,
             author: self.id(b.author)?,
@@ -1064,6 +1203,13 @@ impl Validator<'_> {
             seq: b.seq,
             payload: b.payload,
             signature: b.signature,
+            kind,
+            hops: b.hops,
+            timeout_ms: b.timeout_ms,
+            reply_to: b.reply_to,
+            request_id: b.request_id,
+            filter_key: b.filter_key,
+            filter_value: b.filter_value,
         })
     }
 }
@@ -1077,6 +1223,13 @@ fn broadcast_to_pb(b: &Broadcast) -> pb::Broadcast {
         seq: b.seq,
         payload: b.payload.clone(),
         signature: b.signature.clone(),
+        kind: b.kind.code() as i32,
+        hops: b.hops,
+        timeout_ms: b.timeout_ms,
+        reply_to: b.reply_to.clone(),
+        request_id: b.request_id.clone(),
+        filter_key: b.filter_key.clone(),
+        filter_value: b.filter_value.clone(),
     }
 }
 
@@ -1222,6 +1375,31 @@ mod tests {
             seq: (1_700_000_000_000 << 16) + n * 300,
             payload: Bytes::from(vec![0xa5; (n as usize * 97) % 400]),
             signature: Bytes::from(vec![0x5a ^ n as u8; SIGNATURE_LEN]),
+            ..match n % 3 {
+                0 => Broadcast::message_defaults(),
+                1 => Broadcast {
+                    kind: BroadcastKind::Query,
+                    hops: n as u32,
+                    timeout_ms: n * 1000,
+                    reply_to: format!("10.0.0.{n}:7946"),
+                    filter_key: if n % 2 == 0 {
+                        String::new()
+                    } else {
+                        "role".into()
+                    },
+                    filter_value: if n % 2 == 0 {
+                        Bytes::new()
+                    } else {
+                        Bytes::from("db")
+                    },
+                    ..Broadcast::message_defaults()
+                },
+                _ => Broadcast {
+                    kind: BroadcastKind::Reply,
+                    request_id: Bytes::from(vec![n as u8; REQUEST_ID_LEN]),
+                    ..Broadcast::message_defaults()
+                },
+            }
         }
     }
 

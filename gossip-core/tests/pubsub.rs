@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use gossip_core::pubsub::{sign, PUBLIC_KEY_KEY};
 use gossip_core::sim::Sim;
-use gossip_core::wire::{Body, Broadcast, Frame, PeerDelta, Sender, PROTOCOL_VERSION};
+use gossip_core::wire::{
+    Body, Broadcast, BroadcastKind, Frame, PeerDelta, Sender, PROTOCOL_VERSION,
+};
 use gossip_core::{Config, DecodeError, Engine, Identity, Message, PeerId, PeerStatus, Stats};
 
 mod common;
@@ -456,6 +458,101 @@ fn bad_broadcasts_drop_the_whole_frame_and_change_nothing() {
             |s| s.dropped_invalid = 1,
         ),
     ];
+    let query = |m: &mut Broadcast| {
+        m.kind = BroadcastKind::Query;
+        m.hops = 2;
+        m.reply_to = "a".into();
+        m.timeout_ms = 1000;
+    };
+    type Change = fn(&mut Broadcast, &Config);
+    type Want = fn(&mut Stats);
+    let kinds: Vec<(&'static str, Change, Want)> = vec![
+        (
+            "hops on a message",
+            |m, _| m.hops = 1,
+            |s| s.dropped_invalid = 1,
+        ),
+        (
+            "a query without a reply address",
+            |m, _| {
+                m.kind = BroadcastKind::Query;
+                m.hops = 1;
+            },
+            |s| s.dropped_invalid = 1,
+        ),
+        (
+            "a query without hops",
+            |m, _| {
+                m.kind = BroadcastKind::Query;
+                m.reply_to = "a".into();
+            },
+            |s| s.dropped_invalid = 1,
+        ),
+        (
+            "a query over max_query_hops",
+            |m, c| {
+                m.kind = BroadcastKind::Query;
+                m.reply_to = "a".into();
+                m.hops = c.max_query_hops + 1;
+            },
+            |s| s.dropped_invalid = 1,
+        ),
+        (
+            "a query over max_query_timeout",
+            |m, c| {
+                m.kind = BroadcastKind::Query;
+                m.reply_to = "a".into();
+                m.hops = 1;
+                m.timeout_ms = c.max_query_timeout.as_millis() as u64 + 1;
+            },
+            |s| s.dropped_invalid = 1,
+        ),
+        (
+            "a reply with a 15-byte request id",
+            |m, _| {
+                m.kind = BroadcastKind::Reply;
+                m.request_id = Bytes::from(vec![1; 15]);
+            },
+            |s| s.dropped_invalid = 1,
+        ),
+        (
+            "a message naming a request",
+            |m, _| m.request_id = Bytes::from(vec![1; 16]),
+            |s| s.dropped_invalid = 1,
+        ),
+        (
+            "a 17-byte request id",
+            |m, _| {
+                m.kind = BroadcastKind::Reply;
+                m.request_id = Bytes::from(vec![1; 17]);
+            },
+            |s| s.dropped_over_limit = 1,
+        ),
+        (
+            "a reply address over max_id_bytes",
+            |m, c| m.reply_to = "r".repeat(c.max_id_bytes + 1),
+            |s| s.dropped_over_limit = 1,
+        ),
+        (
+            "a filter key over max_key_bytes",
+            |m, c| m.filter_key = "k".repeat(c.max_key_bytes + 1),
+            |s| s.dropped_over_limit = 1,
+        ),
+        (
+            "a filter on a message",
+            |m, _| m.filter_key = "role".into(),
+            |s| s.dropped_invalid = 1,
+        ),
+    ];
+    for (what, f, want) in kinds {
+        cases.push((what, change(f).encode().to_vec(), want));
+    }
+    // A well-formed query is accepted (the shapes above are refused for
+    // what they change).
+    let mut ok = good.clone();
+    ok.seq += 7;
+    query(&mut ok);
+    let ok = gossip_core::pubsub::sign_broadcast(&x, &c.cluster_id, ok);
     let mut many = p.frame(vec![good.clone(); c.max_broadcasts_per_frame + 1]);
     many.body = Body::Ack(vec![delta.clone()]);
     cases.push(("too many broadcasts", many.encode().to_vec(), |s| {
@@ -481,6 +578,10 @@ fn bad_broadcasts_drop_the_whole_frame_and_change_nothing() {
     }
     // The same frame, well-formed, is accepted: the cases above were
     // dropped for what they changed, not for the rest.
+    let (r, _, d) = p.feed(&p.frame(vec![ok]));
+    assert!(r.is_ok());
+    assert_eq!(d.messages_accepted, 1, "a good query");
+    assert!(p.b.poll_request().is_some());
     let (r, got, d) = p.feed(&with(good.clone()));
     assert!(r.is_ok());
     assert_eq!(got.len(), 1, "the good message, once");
@@ -610,7 +711,7 @@ fn figures_at_50() {
 }
 
 #[test]
-#[ignore = "slow (about a minute): run for BENCHMARKS.md"]
+#[ignore = "slow (about ten minutes in the test profile): run for BENCHMARKS.md"]
 fn figures_at_1000() {
     figures(1000, 1000);
 }
