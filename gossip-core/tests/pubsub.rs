@@ -711,7 +711,7 @@ fn figures_at_50() {
 }
 
 #[test]
-#[ignore = "slow (about ten minutes in the test profile): run for BENCHMARKS.md"]
+#[ignore = "slow (over ten minutes in the test profile): run for BENCHMARKS.md"]
 fn figures_at_1000() {
     figures(1000, 1000);
 }
