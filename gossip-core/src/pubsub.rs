@@ -526,7 +526,7 @@ impl Engine {
                 Counters::add(&self.counters.messages_duplicate, 1);
                 continue;
             }
-            if !verify(&cluster, &b) || !self.key_matches(&b) {
+            if !verify(&cluster, &b) || !self.key_matches(&b) || !self.reply_to_matches(&b) {
                 Counters::add(&self.counters.messages_forged, 1);
                 tracing::debug!(node = %self.id, author = %b.author, seq = b.seq, "forged message dropped");
                 continue;
@@ -588,6 +588,16 @@ impl Engine {
             Some(v) => v[..] == *hex(&b.author_key).as_bytes(),
             None => true,
         }
+    }
+
+    /// Whether a query's reply address is its author's, when this node
+    /// knows the author: replies must not be aimed at a third party.
+    fn reply_to_matches(&self, b: &Broadcast) -> bool {
+        b.kind != BroadcastKind::Query
+            || self
+                .peers
+                .get(&b.author)
+                .is_none_or(|p| p.addr.is_empty() || p.addr == b.reply_to)
     }
 
     /// Bytes of a frame body broadcasts may take.

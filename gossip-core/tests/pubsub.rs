@@ -319,11 +319,27 @@ fn forged_altered_and_replayed_messages_are_dropped_and_counted() {
     renumbered.seq += 1;
     // A message claiming to come from `a`, which advertises another key.
     let impostor = p.msg(&x, "a", seq + 2, b"i am a");
+    // A query genuinely from `a` whose replies would go elsewhere.
+    let deflect = gossip_core::pubsub::sign_broadcast(
+        &Identity::from_bytes(&[1; 32]).unwrap(),
+        &p.b.config().cluster_id,
+        Broadcast {
+            topic: "q".into(),
+            author: PeerId::from("a"),
+            seq: GEN_A << 20,
+            kind: BroadcastKind::Query,
+            hops: 2,
+            timeout_ms: 1000,
+            reply_to: "victim:80".into(),
+            ..Broadcast::message_defaults()
+        },
+    );
     for (what, m) in [
         ("forged signature", forged),
         ("altered payload", altered),
         ("altered seq", renumbered),
         ("wrong key for a", impostor),
+        ("replies aimed elsewhere", deflect),
     ] {
         let (r, got, d) = p.feed(&p.frame(vec![m]));
         assert!(r.is_ok(), "{what}: the frame stands");
