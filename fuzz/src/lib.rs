@@ -663,6 +663,57 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             d.extend(rec(6, &[i as u8]));
             d.extend(rec(4, &[0, 4]));
             out.push(("apply_frame", format!("{tag}-{kind}-forged"), d));
+            // Broadcasts riding along: made-up ones, then signed ones
+            // (as they are, altered, twice).
+            let mut d = vec![flags];
+            d.extend(rec(
+                2,
+                &[i as u8, 12, 0, 3, 1, 0, 2, 1, 5, 2, 3, 0, 4, 1, 1, 2],
+            ));
+            d.extend(rec(
+                2,
+                &[
+                    i as u8, 13, 7, 2, 5, 3, 3, 13, 7, 2, 5, 3, 0, 13, 5, 1, 4, 2, 2,
+                ],
+            ));
+            d.extend(rec(2, &[i as u8, 13, 7, 2, 5, 3, 1]));
+            d.extend(rec(4, &[100, 0]));
+            out.push(("apply_frame", format!("{tag}-{kind}-broadcasts"), d));
+        }
+        if !keyed {
+            // A genuine frame carrying a signed message and a signed query.
+            if let Some(mut fr) = f.genuine_frame(0) {
+                let author = Identity::from_bytes(&[0x17; 32]).expect("32 bytes");
+                fr.broadcasts.push(sign(
+                    &author,
+                    CLUSTER,
+                    "t",
+                    &PeerId::from("x"),
+                    1 << 40,
+                    Bytes::from_static(b"hello"),
+                ));
+                fr.broadcasts.push(gossip_core::pubsub::sign_broadcast(
+                    &author,
+                    CLUSTER,
+                    Broadcast {
+                        topic: "q".into(),
+                        author: PeerId::from("x"),
+                        seq: (1 << 40) + 1,
+                        kind: BroadcastKind::Query,
+                        hops: 3,
+                        timeout_ms: 1000,
+                        reply_to: "x".into(),
+                        filter_key: "k".into(),
+                        filter_value: Bytes::from_static(b"v"),
+                        ..Broadcast::message_defaults()
+                    },
+                ));
+                out.push((
+                    "decode_frame",
+                    "genuine-broadcasts".into(),
+                    fr.encode().to_vec(),
+                ));
+            }
         }
         // Silence: time passes in rounds, peers go dead.
         let mut d = vec![u8::from(keyed)];

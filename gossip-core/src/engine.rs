@@ -491,14 +491,19 @@ impl Engine {
         let mut reached = std::collections::BTreeSet::new();
         for to in targets {
             // Pending broadcasts the target wants take their share first
-            // (none pending: nothing changes).
-            let broadcasts = match self.peer_at(&to) {
-                Some(peer) if !self.pubsub.channel.is_empty() => {
+            // (none pending: no lookup, nothing changes).
+            let peer = if self.pubsub.channel.is_empty() {
+                None
+            } else {
+                self.peer_at(&to)
+            };
+            let broadcasts = match peer {
+                Some(peer) => {
                     let b = self.take_broadcasts(&peer);
                     reached.insert(peer);
                     b
                 }
-                _ => Vec::new(),
+                None => Vec::new(),
             };
             let budget = self.body_budget() - 6 - crate::wire::broadcasts_len(&broadcasts);
             let d = digest::build(
