@@ -731,3 +731,53 @@ fn figures_at_50() {
 fn figures_at_1000() {
     figures(1000, 1000);
 }
+
+#[test]
+fn small_frames_carry_broadcasts_and_deltas_within_the_budget() {
+    // 2 KiB frames, state changing at the same time as messages of the
+    // largest publishable size flow: every frame fits, the messages arrive,
+    // and the keys still converge (deltas keep three quarters of a frame).
+    let mut config = Config::local();
+    config.max_frame_bytes = 2048;
+    config.max_value_bytes = 700;
+    let n = 12;
+    let mut sim = Sim::new(4242, config.clone());
+    sim.add_node(&id(0), &[]);
+    for i in 1..n {
+        sim.add_node(&id(i), &[&id(0)]);
+    }
+    assert!(sim
+        .run_until(Duration::from_secs(20), |s| s.all_see_all_live())
+        .is_some());
+    for i in 0..n {
+        sim.subscribe(&id(i), TOPIC);
+    }
+    sim.run_for(Duration::from_secs(3));
+    let max = sim.engine(&id(1)).max_publish_bytes(TOPIC);
+    assert!(
+        max > 200,
+        "a quarter of a 2 KiB frame holds {max} bytes of message"
+    );
+    for k in 0..6 {
+        let v = "v".repeat(700);
+        sim.set(&id(k), &format!("big-{k}"), &v);
+        sim.publish(&id(k + 1), TOPIC, &vec![k as u8; max]);
+    }
+    let took = sim.run_until(Duration::from_secs(30), |s| {
+        (0..6).all(|k| s.all_have(&id(k), &format!("big-{k}"), Some(&"v".repeat(700))))
+            && (0..n).all(|i| {
+                let want = 6 - u64::from((1..=6).contains(&i));
+                s.engine(&id(i)).stats().messages_delivered == want
+            })
+    });
+    assert!(took.is_some(), "keys and messages both arrive");
+    assert!(
+        sim.stats.max_frame <= config.max_frame_bytes as u64,
+        "largest frame {} bytes",
+        sim.stats.max_frame
+    );
+    let sent: u64 = (0..n)
+        .map(|i| sim.engine(&id(i)).stats().broadcasts_sent)
+        .sum();
+    assert!(sent > 0);
+}
