@@ -129,7 +129,10 @@ fn bad_names_and_items_are_refused() {
         let set = ClusterSet::new(node.clone(), "s").unwrap();
         assert!(matches!(set.advertise(b""), Err(SetError::EmptyItem)));
         let max = set.max_item_bytes();
-        assert_eq!(max, (Config::local().max_key_bytes - "set/s/".len()) / 2);
+        assert_eq!(
+            max,
+            (Config::local().max_key_bytes - "gossip.set/s/".len()) / 2
+        );
         let too_big = vec![7u8; max + 1];
         assert!(matches!(
             set.advertise(&too_big),

@@ -24,8 +24,9 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gossip_core::wire::{Body, DigestEntry, Frame, KeyValue, PeerDelta};
-use gossip_core::{Config, Engine, Key, Keyring, PeerId, PeerStatus};
+use gossip_core::pubsub::sign;
+use gossip_core::wire::{Body, Broadcast, BroadcastKind, DigestEntry, Frame, KeyValue, PeerDelta};
+use gossip_core::{Config, Engine, Identity, Key, Keyring, PeerId, PeerStatus};
 
 /// `b`'s generation: a start time in milliseconds.
 pub const GEN_B: u64 = 1_700_000_000_000;
@@ -328,7 +329,7 @@ pub fn mutate(frame: &mut Frame, script: &[u8]) {
         if s.done() {
             break;
         }
-        match s.byte() % 12 {
+        match s.byte() % 14 {
             0 => frame.sender.generation = s.number(),
             1 => frame.sender.id = s.id().into(),
             2 => frame.sender.addr = s.id(),
@@ -397,6 +398,58 @@ pub fn mutate(frame: &mut Frame, script: &[u8]) {
                         }
                     }
                 }
+            }
+            12 => {
+                // A made-up broadcast: every field at or near its limits.
+                let key = if s.byte() % 2 == 0 {
+                    Bytes::from(vec![s.byte(); 32])
+                } else {
+                    s.bytes()
+                };
+                let signature = if s.byte() % 2 == 0 {
+                    Bytes::from(vec![s.byte(); 64])
+                } else {
+                    s.bytes()
+                };
+                frame.broadcasts.push(Broadcast {
+                    topic: s.id(),
+                    author: s.id().into(),
+                    author_key: key,
+                    seq: s.number(),
+                    payload: s.bytes(),
+                    signature,
+                    kind: match s.byte() % 3 {
+                        0 => BroadcastKind::Message,
+                        1 => BroadcastKind::Query,
+                        _ => BroadcastKind::Reply,
+                    },
+                    hops: (s.number() % 300) as u32,
+                    timeout_ms: s.number(),
+                    reply_to: s.id(),
+                    request_id: s.bytes(),
+                    filter_key: s.id(),
+                    filter_value: s.bytes(),
+                });
+            }
+            13 => {
+                // A genuinely signed broadcast, then maybe one field altered
+                // (a forgery) or sent again (a duplicate or replay).
+                let author = Identity::from_bytes(&[0x17; 32]).expect("32 bytes");
+                let mut m = sign(
+                    &author,
+                    CLUSTER,
+                    &s.id(),
+                    &PeerId::from(s.id()),
+                    s.number(),
+                    s.bytes(),
+                );
+                match s.byte() % 4 {
+                    0 => m.payload = s.bytes(),
+                    1 => m.seq = s.number(),
+                    2 => frame.broadcasts.push(m.clone()),
+                    _ => {}
+                }
+                frame.broadcasts.push(m);
             }
             _ => {
                 let deltas = match &mut frame.body {
@@ -610,6 +663,57 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             d.extend(rec(6, &[i as u8]));
             d.extend(rec(4, &[0, 4]));
             out.push(("apply_frame", format!("{tag}-{kind}-forged"), d));
+            // Broadcasts riding along: made-up ones, then signed ones
+            // (as they are, altered, twice).
+            let mut d = vec![flags];
+            d.extend(rec(
+                2,
+                &[i as u8, 12, 0, 3, 1, 0, 2, 1, 5, 2, 3, 0, 4, 1, 1, 2],
+            ));
+            d.extend(rec(
+                2,
+                &[
+                    i as u8, 13, 7, 2, 5, 3, 3, 13, 7, 2, 5, 3, 0, 13, 5, 1, 4, 2, 2,
+                ],
+            ));
+            d.extend(rec(2, &[i as u8, 13, 7, 2, 5, 3, 1]));
+            d.extend(rec(4, &[100, 0]));
+            out.push(("apply_frame", format!("{tag}-{kind}-broadcasts"), d));
+        }
+        if !keyed {
+            // A genuine frame carrying a signed message and a signed query.
+            if let Some(mut fr) = f.genuine_frame(0) {
+                let author = Identity::from_bytes(&[0x17; 32]).expect("32 bytes");
+                fr.broadcasts.push(sign(
+                    &author,
+                    CLUSTER,
+                    "t",
+                    &PeerId::from("x"),
+                    1 << 40,
+                    Bytes::from_static(b"hello"),
+                ));
+                fr.broadcasts.push(gossip_core::pubsub::sign_broadcast(
+                    &author,
+                    CLUSTER,
+                    Broadcast {
+                        topic: "q".into(),
+                        author: PeerId::from("x"),
+                        seq: (1 << 40) + 1,
+                        kind: BroadcastKind::Query,
+                        hops: 3,
+                        timeout_ms: 1000,
+                        reply_to: "x".into(),
+                        filter_key: "k".into(),
+                        filter_value: Bytes::from_static(b"v"),
+                        ..Broadcast::message_defaults()
+                    },
+                ));
+                out.push((
+                    "decode_frame",
+                    "genuine-broadcasts".into(),
+                    fr.encode().to_vec(),
+                ));
+            }
         }
         // Silence: time passes in rounds, peers go dead.
         let mut d = vec![u8::from(keyed)];

@@ -99,6 +99,55 @@ pub struct Config {
     /// (the default), accept them, or also send them (the steps of turning
     /// encryption on in a running cluster). No effect without a keyring.
     pub plaintext: Plaintext,
+    /// The broadcast channel's retransmit multiplier: a node sends each
+    /// message it holds to at most `mult * ceil(log10(N + 1))` peers, N the
+    /// nodes it knows live (memberlist's `RetransmitMult`, default 4 there
+    /// too). 1 to 64.
+    pub broadcast_retransmit_mult: u32,
+    /// Share of each frame's body, in percent, that broadcasts may take; the
+    /// rest stays for digests and deltas. Frames with no broadcast pending
+    /// are unchanged. 1 to 50.
+    pub broadcast_frame_percent: u8,
+    /// Most broadcasts waiting to be retransmitted; when full, the one sent
+    /// most often makes room (counted in `Stats::messages_queue_dropped`).
+    /// 1 to 1,000,000.
+    pub max_pending_broadcasts: usize,
+    /// Message ids remembered to deliver and relay each message once; the
+    /// oldest is forgotten first. Past it, the per-author window
+    /// (`broadcast_replay_window`) still refuses replays. 16 to 10,000,000.
+    pub broadcast_cache: usize,
+    /// Sequence numbers remembered per author: a message whose sequence
+    /// number is this far or further behind the author's highest, or one
+    /// already delivered, is a replay, dropped and counted. Also the most
+    /// reordering tolerated between one author's messages. 1 to 65,536.
+    pub broadcast_replay_window: u64,
+    /// Authors whose sequence numbers are remembered; the one heard from
+    /// longest ago is forgotten first. With `broadcast_replay_window`, this
+    /// bounds the replay state (at most their product of numbers; 256 ×
+    /// 1,024 by default). 1 to 1,000,000.
+    pub max_broadcast_authors: usize,
+    /// Most broadcasts one incoming frame may carry (checked on the raw
+    /// bytes); a frame with more is dropped. 1 to 10,000.
+    pub max_broadcasts_per_frame: usize,
+    /// Largest topic name, in bytes. The subscription is advertised as the
+    /// key `gossip.sub/<topic>`, so a topic is also held to
+    /// `max_key_bytes - 11`. 1 to 4096.
+    pub max_topic_bytes: usize,
+    /// Largest message payload accepted, in bytes (checked on the raw
+    /// bytes). A publisher is also held to what fits its frames' broadcast
+    /// share ([`crate::Engine::max_publish_bytes`]). 1 byte to 64 MiB.
+    pub max_message_bytes: usize,
+    /// Most topics a node subscribes to (each is one of its keys, so
+    /// `max_keys_per_peer` bounds them too). 1 to 1,000,000.
+    pub max_subscriptions: usize,
+    /// Largest hop limit a query may carry; incoming queries with more are
+    /// dropped. 1 to 255.
+    pub max_query_hops: u32,
+    /// Longest timeout a query may carry. 1 ms to 1 h.
+    pub max_query_timeout: Duration,
+    /// Most queries this node waits for replies to, and most requests it
+    /// may still answer; past it the oldest is closed. 1 to 1,000,000.
+    pub max_open_queries: usize,
 }
 
 impl Default for Config {
@@ -132,6 +181,19 @@ impl Default for Config {
             event_buffer: 4096,
             keyring: None,
             plaintext: Plaintext::Refuse,
+            broadcast_retransmit_mult: 4,
+            broadcast_frame_percent: 25,
+            max_pending_broadcasts: 1024,
+            broadcast_cache: 8192,
+            broadcast_replay_window: 256,
+            max_broadcast_authors: 1024,
+            max_broadcasts_per_frame: 256,
+            max_topic_bytes: 128,
+            max_message_bytes: 8 * 1024,
+            max_subscriptions: 64,
+            max_query_hops: 16,
+            max_query_timeout: Duration::from_secs(60),
+            max_open_queries: 1024,
         }
     }
 }
@@ -268,6 +330,50 @@ impl Config {
         if self.event_buffer == 0 {
             return bad("event_buffer", "must be at least 1");
         }
+        if !(1..=64).contains(&self.broadcast_retransmit_mult) {
+            return bad("broadcast_retransmit_mult", "must be 1 to 64");
+        }
+        if !(1..=50).contains(&self.broadcast_frame_percent) {
+            return bad("broadcast_frame_percent", "must be 1 to 50");
+        }
+        if !(1..=1_000_000).contains(&self.max_pending_broadcasts) {
+            return bad("max_pending_broadcasts", "must be 1 to 1,000,000");
+        }
+        if !(16..=10_000_000).contains(&self.broadcast_cache) {
+            return bad("broadcast_cache", "must be 16 to 10,000,000");
+        }
+        if !(1..=65_536).contains(&self.broadcast_replay_window) {
+            return bad("broadcast_replay_window", "must be 1 to 65,536");
+        }
+        if !(1..=1_000_000).contains(&self.max_broadcast_authors) {
+            return bad("max_broadcast_authors", "must be 1 to 1,000,000");
+        }
+        if !(1..=10_000).contains(&self.max_broadcasts_per_frame) {
+            return bad("max_broadcasts_per_frame", "must be 1 to 10,000");
+        }
+        // The next three are also held to other limits when used (the
+        // subscription key, the frame's share, the keys per peer), so that
+        // every configuration valid before pub/sub existed stays valid.
+        if !(1..=4096).contains(&self.max_topic_bytes) {
+            return bad("max_topic_bytes", "must be 1 to 4096");
+        }
+        if !(1..=64 * 1024 * 1024).contains(&self.max_message_bytes) {
+            return bad("max_message_bytes", "must be 1 byte to 64 MiB");
+        }
+        if !(1..=1_000_000).contains(&self.max_subscriptions) {
+            return bad("max_subscriptions", "must be 1 to 1,000,000");
+        }
+        if !(1..=255).contains(&self.max_query_hops) {
+            return bad("max_query_hops", "must be 1 to 255");
+        }
+        if self.max_query_timeout < Duration::from_millis(1)
+            || self.max_query_timeout > Duration::from_secs(3600)
+        {
+            return bad("max_query_timeout", "must be 1 ms to 1 h");
+        }
+        if !(1..=1_000_000).contains(&self.max_open_queries) {
+            return bad("max_open_queries", "must be 1 to 1,000,000");
+        }
         Ok(())
     }
 }
@@ -300,5 +406,37 @@ mod tests {
         ));
         let c = Config::local().cluster_id("");
         assert!(c.validate().is_err());
+        for (field, change) in [
+            (
+                "broadcast_retransmit_mult",
+                (|c: &mut Config| c.broadcast_retransmit_mult = 0) as fn(&mut Config),
+            ),
+            ("broadcast_frame_percent", |c| {
+                c.broadcast_frame_percent = 51
+            }),
+            ("max_pending_broadcasts", |c| c.max_pending_broadcasts = 0),
+            ("broadcast_cache", |c| c.broadcast_cache = 15),
+            ("broadcast_replay_window", |c| c.broadcast_replay_window = 0),
+            ("max_broadcast_authors", |c| c.max_broadcast_authors = 0),
+            ("max_broadcasts_per_frame", |c| {
+                c.max_broadcasts_per_frame = 0
+            }),
+            ("max_topic_bytes", |c| c.max_topic_bytes = 4097),
+            ("max_message_bytes", |c| c.max_message_bytes = 0),
+            ("max_subscriptions", |c| c.max_subscriptions = 0),
+            ("max_query_hops", |c| c.max_query_hops = 256),
+            ("max_query_timeout", |c| {
+                c.max_query_timeout = Duration::ZERO
+            }),
+            ("max_open_queries", |c| c.max_open_queries = 0),
+        ] {
+            let mut c = Config::local();
+            change(&mut c);
+            assert!(
+                matches!(c.validate(), Err(ConfigError::Invalid { field: f, .. }) if f == field),
+                "{field}: {:?}",
+                c.validate()
+            );
+        }
     }
 }

@@ -22,9 +22,11 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tracing::Instrument;
 
-use crate::error::{Error, KeyError, KeyringError, TransportError};
+use crate::error::{Error, KeyError, KeyringError, PubSubError, TransportError};
 use crate::keyring::{Key, KeyId, Keyring, Plaintext};
 use crate::peer_stats::PeerTable;
+use crate::pubsub::{Identity, Message};
+use crate::query::{QueryEvent, QueryOptions, Request};
 use crate::stats::Counters;
 use crate::{
     Config, Engine, Event, MemoryStorage, PeerId, PeerRecord, PeerStats, PeerStatus, PeerView,
@@ -40,9 +42,17 @@ pub struct NodeBuilder {
     transport: Option<Arc<dyn Transport>>,
     storage: Option<Arc<dyn Storage>>,
     generation: Option<u64>,
+    identity: Option<Identity>,
 }
 
 impl NodeBuilder {
+    /// The ed25519 identity the node signs what it publishes with (default:
+    /// a new one from the OS generator; load a kept one with
+    /// [`Identity::from_file`]).
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
     /// The configuration (default: [`Config::default`]).
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -101,6 +111,10 @@ impl NodeBuilder {
             .filter(|r| r.id != self.id && r.status != PeerStatus::Left && r.addr != addr)
             .map(|r| r.addr)
             .collect();
+        let identity = match self.identity {
+            Some(i) => i,
+            None => Identity::generate()?,
+        };
         let now = tokio::time::Instant::now().into_std();
         let engine = Engine::new(
             config.clone(),
@@ -111,9 +125,12 @@ impl NodeBuilder {
         )?
         .with_seeds(self.seeds)
         .with_seeds(book)
-        .with_storage(storage.clone());
+        .with_storage(storage.clone())
+        .with_identity(identity);
         let counters = engine.counters();
         let peer_stats = Arc::new(PeerTable::new(config.max_peers));
+        let topics: Topics = Arc::default();
+        let (requests_tx, _) = broadcast::channel(config.event_buffer);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (events_tx, _) = broadcast::channel(config.event_buffer);
         let (members_tx, members_rx) = watch::channel(Vec::new());
@@ -126,6 +143,9 @@ impl NodeBuilder {
             events: events_tx.clone(),
             members: members_tx,
             peer_stats: peer_stats.clone(),
+            topics: topics.clone(),
+            requests: requests_tx.clone(),
+            replies: std::collections::BTreeMap::new(),
         };
         let handle = tokio::spawn(task.run().instrument(span));
         Ok(Node {
@@ -143,6 +163,8 @@ impl NodeBuilder {
                 members: members_rx,
                 leaving: AtomicBool::new(false),
                 task: Mutex::new(Some(handle)),
+                topics,
+                requests: requests_tx,
             }),
         })
     }
@@ -170,7 +192,12 @@ struct Inner {
     members: watch::Receiver<Vec<PeerId>>,
     leaving: AtomicBool,
     task: Mutex<Option<JoinHandle<()>>>,
+    topics: Topics,
+    requests: broadcast::Sender<Request>,
 }
+
+/// The local subscribers of each topic the node subscribes to.
+type Topics = Arc<Mutex<std::collections::BTreeMap<String, broadcast::Sender<Message>>>>;
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -193,6 +220,17 @@ enum Command {
     Seeds(Vec<String>),
     Leave(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
+    Subscribe(String, oneshot::Sender<Result<(), PubSubError>>),
+    Unsubscribe(String),
+    Publish(String, Bytes, oneshot::Sender<Result<u64, PubSubError>>),
+    Query(
+        String,
+        Bytes,
+        QueryOptions,
+        mpsc::UnboundedSender<(PeerId, Bytes)>,
+        oneshot::Sender<Result<[u8; 16], PubSubError>>,
+    ),
+    Reply([u8; 16], Bytes, oneshot::Sender<Result<(), PubSubError>>),
 }
 
 /// A keyring change, carried out by the node's task.
@@ -214,6 +252,7 @@ impl Node {
             transport: None,
             storage: None,
             generation: None,
+            identity: None,
         }
     }
 
@@ -379,6 +418,87 @@ impl Node {
         }
     }
 
+    /// Subscribes to `topic`: the stream yields every message published on
+    /// it from now on by another node, once. The subscription is advertised
+    /// to the cluster while at least one stream of the topic is alive; drop
+    /// every one to unsubscribe.
+    pub async fn subscribe(&self, topic: impl Into<String>) -> Result<Subscription, Error> {
+        let topic = topic.into();
+        let (rx, new) = {
+            let mut topics = self.inner.topics.lock().expect("topics lock");
+            match topics.get(&topic) {
+                Some(tx) => (tx.subscribe(), false),
+                None => {
+                    let (tx, rx) = broadcast::channel(self.inner.config.event_buffer);
+                    topics.insert(topic.clone(), tx);
+                    (rx, true)
+                }
+            }
+        };
+        let sub = Subscription {
+            topic: topic.clone(),
+            inner: BroadcastStream::new(rx),
+            topics: self.inner.topics.clone(),
+            cmds: self.inner.cmds.downgrade(),
+            counters: self.inner.counters.clone(),
+        };
+        if new {
+            let (tx, rx) = oneshot::channel();
+            self.command(Command::Subscribe(topic, tx))?;
+            // On refusal, dropping `sub` withdraws the topic again.
+            rx.await.map_err(|_| Error::Stopped)??;
+        }
+        Ok(sub)
+    }
+
+    /// Publishes `payload` on `topic`, signed with the node's identity;
+    /// returns its sequence number. It reaches the topic's subscribers
+    /// within a few rounds (not this node's own subscriptions).
+    pub async fn publish(
+        &self,
+        topic: impl Into<String>,
+        payload: impl Into<Bytes>,
+    ) -> Result<u64, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Publish(topic.into(), payload.into(), tx))?;
+        Ok(rx.await.map_err(|_| Error::Stopped)??)
+    }
+
+    /// Sends a query (serf's query, peernet's announce) to live peers up to
+    /// `options.hops` hops away; the stream yields each reply `(responder,
+    /// payload)` and ends at the timeout.
+    pub async fn query(
+        &self,
+        name: impl Into<String>,
+        payload: impl Into<Bytes>,
+        options: QueryOptions,
+    ) -> Result<Replies, Error> {
+        let (tx, rx) = oneshot::channel();
+        let (replies_tx, replies_rx) = mpsc::unbounded_channel();
+        self.command(Command::Query(
+            name.into(),
+            payload.into(),
+            options,
+            replies_tx,
+            tx,
+        ))?;
+        let id = rx.await.map_err(|_| Error::Stopped)??;
+        Ok(Replies {
+            id,
+            inner: replies_rx,
+        })
+    }
+
+    /// Queries from other nodes that passed their filter here, from now on;
+    /// answer each with [`IncomingRequest::reply`]. A reader more than
+    /// `Config::event_buffer` behind misses the oldest.
+    pub fn requests(&self) -> Requests {
+        Requests {
+            inner: BroadcastStream::new(self.inner.requests.subscribe()),
+            cmds: self.inner.cmds.downgrade(),
+        }
+    }
+
     /// The set of live peers, updated as it changes.
     pub fn membership(&self) -> watch::Receiver<Vec<PeerId>> {
         self.inner.members.clone()
@@ -473,6 +593,159 @@ impl futures_core::Stream for Events {
     }
 }
 
+/// The messages of one topic; see [`Node::subscribe`]. A reader that falls
+/// more than `Config::event_buffer` messages behind misses the oldest
+/// (counted in `Stats::messages_lagged`). The stream ends when the node stops.
+pub struct Subscription {
+    topic: String,
+    inner: BroadcastStream<Message>,
+    topics: Topics,
+    cmds: mpsc::WeakUnboundedSender<Command>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+    /// The next message; `None` once the node has stopped.
+    pub async fn recv(&mut self) -> Option<Message> {
+        std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx)).await
+    }
+}
+
+impl futures_core::Stream for Subscription {
+    type Item = Message;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        loop {
+            match Pin::new(&mut self.inner).poll_next(cx) {
+                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
+                    Counters::add(&self.counters.messages_lagged, n);
+                }
+                Poll::Ready(Some(Ok(m))) => return Poll::Ready(Some(m)),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut topics = self.topics.lock().expect("topics lock");
+        // This stream's own receiver is still alive: it is the last one.
+        let last = topics
+            .get(&self.topic)
+            .is_some_and(|tx| tx.receiver_count() <= 1);
+        if last {
+            topics.remove(&self.topic);
+            if let Some(cmds) = self.cmds.upgrade() {
+                let _ = cmds.send(Command::Unsubscribe(self.topic.clone()));
+            }
+        }
+    }
+}
+
+/// The replies to one query; see [`Node::query`]. Ends at the timeout.
+#[derive(Debug)]
+pub struct Replies {
+    id: [u8; 16],
+    inner: mpsc::UnboundedReceiver<(PeerId, Bytes)>,
+}
+
+impl Replies {
+    /// The query's id.
+    pub fn id(&self) -> [u8; 16] {
+        self.id
+    }
+    /// The next reply; `None` once the query timed out (or the node stopped).
+    pub async fn recv(&mut self) -> Option<(PeerId, Bytes)> {
+        self.inner.recv().await
+    }
+}
+
+impl futures_core::Stream for Replies {
+    type Item = (PeerId, Bytes);
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_recv(cx)
+    }
+}
+
+/// Incoming queries; see [`Node::requests`]. Ends once the node has stopped
+/// and its last handle is dropped.
+pub struct Requests {
+    inner: BroadcastStream<Request>,
+    cmds: mpsc::WeakUnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for Requests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Requests").finish_non_exhaustive()
+    }
+}
+
+impl Requests {
+    /// The next request; `None` once the node has stopped and its last
+    /// handle is dropped.
+    pub async fn recv(&mut self) -> Option<IncomingRequest> {
+        std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx)).await
+    }
+}
+
+impl futures_core::Stream for Requests {
+    type Item = IncomingRequest;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<IncomingRequest>> {
+        loop {
+            match Pin::new(&mut self.inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(request))) => {
+                    return Poll::Ready(Some(IncomingRequest {
+                        request,
+                        cmds: self.cmds.clone(),
+                    }))
+                }
+                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => continue,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// A query that reached this node, with the means to answer it.
+pub struct IncomingRequest {
+    /// The query.
+    pub request: Request,
+    cmds: mpsc::WeakUnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for IncomingRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IncomingRequest")
+            .field("request", &self.request)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IncomingRequest {
+    /// Answers the query, straight to its originator (before its timeout).
+    pub async fn reply(&self, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let cmds = self.cmds.upgrade().ok_or(Error::Stopped)?;
+        let (tx, rx) = oneshot::channel();
+        cmds.send(Command::Reply(self.request.id, payload.into(), tx))
+            .map_err(|_| Error::Stopped)?;
+        Ok(rx.await.map_err(|_| Error::Stopped)??)
+    }
+}
+
 /// The most queued frames read ahead of one tick.
 const BACKLOG_PER_TICK: usize = 256;
 
@@ -486,6 +759,10 @@ struct Task {
     events: broadcast::Sender<Event>,
     members: watch::Sender<Vec<PeerId>>,
     peer_stats: Arc<PeerTable>,
+    topics: Topics,
+    requests: broadcast::Sender<Request>,
+    /// The reply streams of open queries.
+    replies: std::collections::BTreeMap<[u8; 16], mpsc::UnboundedSender<(PeerId, Bytes)>>,
 }
 
 fn now() -> std::time::Instant {
@@ -527,6 +804,27 @@ impl Task {
                         done.push(tx);
                         break;
                     }
+                    Some(Command::Subscribe(topic, tx)) => {
+                        let _ = tx.send(self.engine.subscribe(&topic, now()));
+                    }
+                    Some(Command::Unsubscribe(topic)) => {
+                        if let Err(e) = self.engine.unsubscribe(&topic, now()) {
+                            tracing::debug!(topic, error = %e, "unsubscribe refused");
+                        }
+                    }
+                    Some(Command::Publish(topic, payload, tx)) => {
+                        let _ = tx.send(self.engine.publish(&topic, payload, now()));
+                    }
+                    Some(Command::Query(name, payload, options, replies, tx)) => {
+                        let r = self.engine.query(&name, payload, &options, now());
+                        if let Ok(id) = r {
+                            self.replies.insert(id, replies);
+                        }
+                        let _ = tx.send(r);
+                    }
+                    Some(Command::Reply(id, payload, tx)) => {
+                        let _ = tx.send(self.engine.reply(id, payload, now()));
+                    }
                     None => break,
                 },
                 r = self.transport.recv() => match r {
@@ -550,6 +848,8 @@ impl Task {
             }
         }
         let _ = self.transport.close().await;
+        // Subscription streams end.
+        self.topics.lock().expect("topics lock").clear();
         tracing::debug!("node stopped");
         for tx in done {
             let _ = tx.send(());
@@ -616,6 +916,31 @@ impl Task {
             self.peer_stats.frame_out(&t.to, len, sent.is_ok(), || {
                 engine.peers().map(|p| p.addr).collect()
             });
+        }
+        while let Some(m) = self.engine.poll_message() {
+            let topics = self.topics.lock().expect("topics lock");
+            if let Some(tx) = topics.get(&m.topic) {
+                let _ = tx.send(m);
+            }
+        }
+        while let Some(r) = self.engine.poll_request() {
+            let _ = self.requests.send(r);
+        }
+        while let Some(e) = self.engine.poll_query_event() {
+            match e {
+                QueryEvent::Reply {
+                    query,
+                    from,
+                    payload,
+                } => {
+                    if let Some(tx) = self.replies.get(&query) {
+                        let _ = tx.send((from, payload));
+                    }
+                }
+                QueryEvent::Closed { query } => {
+                    self.replies.remove(&query);
+                }
+            }
         }
         let mut changed = false;
         while let Some(e) = self.engine.poll_event() {

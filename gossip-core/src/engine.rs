@@ -102,6 +102,10 @@ pub struct Engine {
     pub(crate) counters: Arc<Counters>,
     /// The sender of the last frame `handle_frame` accepted.
     pub(crate) last_sender: Option<PeerId>,
+    /// The broadcast channel and topic pub/sub (see `pubsub.rs`).
+    pub(crate) pubsub: crate::pubsub::PubSub,
+    /// Open queries and requests (see `query.rs`).
+    pub(crate) queries: crate::query::Queries,
 }
 
 impl std::fmt::Debug for Engine {
@@ -182,6 +186,8 @@ impl Engine {
             storage: None,
             counters: Arc::new(Counters::default()),
             last_sender: None,
+            pubsub: Default::default(),
+            queries: Default::default(),
             config,
         })
     }
@@ -454,6 +460,7 @@ impl Engine {
         me.detector.reset_clock(now, &self.params);
         self.check_liveness(now);
         self.collect_garbage(now);
+        self.expire_queries(now);
 
         let (live, dead): (Vec<&Peer>, Vec<&Peer>) = self
             .peers
@@ -506,8 +513,24 @@ impl Engine {
                 targets.push(s);
             }
         }
+        let mut reached = std::collections::BTreeSet::new();
         for to in targets {
-            let budget = self.body_budget() - 6;
+            // Pending broadcasts the target wants take their share first
+            // (none pending: no lookup, nothing changes).
+            let peer = if self.pubsub.channel.is_empty() {
+                None
+            } else {
+                self.peer_at(&to)
+            };
+            let broadcasts = match peer {
+                Some(peer) => {
+                    let b = self.take_broadcasts(&peer);
+                    reached.insert(peer);
+                    b
+                }
+                None => Vec::new(),
+            };
+            let budget = self.body_budget() - 6 - crate::wire::broadcasts_len(&broadcasts);
             let d = digest::build(
                 &self.peers,
                 &self.id,
@@ -520,8 +543,9 @@ impl Engine {
                 },
                 now,
             );
-            self.send(to, Body::Syn(d));
+            self.send_with(to, Body::Syn(d), broadcasts);
         }
+        self.broadcast_round(&reached);
         if let Some(n) = self.leaving.as_mut() {
             *n -= 1;
         }
@@ -643,7 +667,13 @@ impl Engine {
             + 5)
     }
 
-    pub(crate) fn send(&mut self, to: String, body: Body) {
+    /// Sends `body` to `to`, with `broadcasts` riding on it.
+    pub(crate) fn send_with(
+        &mut self,
+        to: String,
+        body: Body,
+        broadcasts: Vec<crate::wire::Broadcast>,
+    ) {
         let me = &self.peers[&self.id];
         let frame = Frame {
             protocol: PROTOCOL_VERSION,
@@ -654,6 +684,7 @@ impl Engine {
                 addr: me.addr.clone(),
             },
             body,
+            broadcasts,
         };
         let bytes = self.seal_frame(frame.encode());
         if bytes.len() > self.config.max_frame_bytes {

@@ -239,10 +239,96 @@ pub enum Error {
     /// A key or keyring was refused; no keyring changed.
     #[error(transparent)]
     Keyring(#[from] KeyringError),
+    /// A publish or subscription was refused; nothing was sent.
+    #[error(transparent)]
+    PubSub(#[from] PubSubError),
+    /// The identity key could not be loaded or generated.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     /// The node builder lacks a required part.
     #[error("node builder: {0}; nothing was started")]
     Builder(&'static str),
     /// The node has stopped; the call had no effect.
     #[error("the node has stopped")]
     Stopped,
+}
+
+/// A publish, subscribe or unsubscribe was refused. No state changed and
+/// nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PubSubError {
+    /// The topic is empty.
+    #[error("empty topic; nothing done")]
+    EmptyTopic,
+    /// The topic is longer than `Config::max_topic_bytes`.
+    #[error("topic of {len} bytes exceeds max_topic_bytes {max}; nothing done")]
+    TopicTooLong {
+        /// Topic length.
+        len: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// The payload is larger than `Config::max_message_bytes`, or than what
+    /// fits this node's frames' broadcast share.
+    #[error("message of {len} bytes exceeds the largest publishable, {max}; nothing sent")]
+    MessageTooLarge {
+        /// Payload length.
+        len: usize,
+        /// The largest payload that can be published on this topic.
+        max: usize,
+    },
+    /// The node already subscribes to `Config::max_subscriptions` topics.
+    #[error("already {max} subscriptions (max_subscriptions); nothing done")]
+    TooManySubscriptions {
+        /// Limit.
+        max: usize,
+    },
+    /// The engine has no identity key to sign with.
+    #[error("no identity key to sign with; nothing sent")]
+    NoIdentity,
+    /// The node has left the cluster.
+    #[error("the node has left; nothing done")]
+    Left,
+    /// A query's hop limit is 0 or over `Config::max_query_hops`, or its
+    /// timeout is zero or over `Config::max_query_timeout`.
+    #[error("query hop limit {hops} or timeout {timeout_ms} ms out of range; nothing sent")]
+    BadQuery {
+        /// The hop limit asked for.
+        hops: u32,
+        /// The timeout asked for, in milliseconds.
+        timeout_ms: u64,
+    },
+    /// The request to reply to is unknown here, or its timeout passed.
+    #[error("no open request with this id (unknown or timed out); nothing sent")]
+    UnknownRequest,
+    /// The subscription could not be advertised.
+    #[error("subscription key refused: {0}")]
+    Key(#[from] KeyError),
+}
+
+/// An identity (ed25519 signing) key could not be read, parsed or made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// The key is not 32 bytes long.
+    #[error("an identity key is 32 bytes, got {len}")]
+    BadLength {
+        /// Length given.
+        len: usize,
+    },
+    /// The key file does not hold 64 hex digits (the key is never echoed).
+    #[error("identity key file: {0}")]
+    BadHex(String),
+    /// The key file could not be read.
+    #[error("cannot read identity key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The operating system's random generator failed.
+    #[error("no entropy for a new identity key: {0}")]
+    Entropy(String),
 }

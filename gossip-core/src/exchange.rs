@@ -52,18 +52,25 @@ impl Engine {
         Counters::add(&self.counters.frames_in, 1);
         Counters::add(&self.counters.bytes_in, bytes.len() as u64);
         self.last_sender = Some(frame.sender.id.clone());
+        let broadcasts = frame.broadcasts;
         match frame.body {
-            Body::Syn(digest) => self.on_syn(now, &frame.sender, &digest),
+            Body::Syn(digest) => {
+                self.on_broadcasts(now, &frame.sender.id, broadcasts);
+                self.on_syn(now, &frame.sender, &digest);
+                return Ok(());
+            }
             Body::SynAck(digest, deltas) => {
                 for d in deltas {
                     self.apply(now, d);
                 }
+                self.on_broadcasts(now, &frame.sender.id, broadcasts);
                 self.on_requests(now, &frame.sender, &digest);
             }
             Body::Ack(deltas) => {
                 for d in deltas {
                     self.apply(now, d);
                 }
+                self.on_broadcasts(now, &frame.sender.id, broadcasts);
             }
         }
         Ok(())
@@ -157,8 +164,10 @@ impl Engine {
                 }
             }
         }
-        // Requests take at most half the frame; deltas the rest.
-        let budget = self.body_budget();
+        // Broadcasts the sender wants take their share first; then requests
+        // take at most half the frame, deltas the rest.
+        let broadcasts = self.take_broadcasts(&sender.id);
+        let budget = self.body_budget() - crate::wire::broadcasts_len(&broadcasts);
         let mut reply = Digest::default();
         let mut used = 0;
         for r in requests.into_iter().chain(fresher) {
@@ -171,8 +180,8 @@ impl Engine {
         }
         let left = budget - len_msg(reply.encoded_len()) - 6;
         let deltas = self.build_deltas(now, &theirs, left);
-        if !reply.entries.is_empty() || !deltas.is_empty() {
-            self.send(sender.addr.clone(), Body::SynAck(reply, deltas));
+        if !reply.entries.is_empty() || !deltas.is_empty() || !broadcasts.is_empty() {
+            self.send_with(sender.addr.clone(), Body::SynAck(reply, deltas), broadcasts);
         }
     }
 
@@ -192,10 +201,11 @@ impl Engine {
                 }
             }
         }
-        let budget = self.body_budget();
+        let broadcasts = self.take_broadcasts(&sender.id);
+        let budget = self.body_budget() - crate::wire::broadcasts_len(&broadcasts);
         let deltas = self.build_deltas(now, &theirs, budget);
-        if !deltas.is_empty() {
-            self.send(sender.addr.clone(), Body::Ack(deltas));
+        if !deltas.is_empty() || !broadcasts.is_empty() {
+            self.send_with(sender.addr.clone(), Body::Ack(deltas), broadcasts);
         }
     }
 

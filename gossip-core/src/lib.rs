@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod broadcast;
 mod config;
 mod delta;
 mod digest;
@@ -19,6 +20,8 @@ mod exchange;
 pub mod keyring;
 mod peer_stats;
 mod phi;
+pub mod pubsub;
+pub mod query;
 mod select;
 pub mod set;
 pub mod sim;
@@ -31,14 +34,19 @@ pub mod wire;
 pub mod testing;
 
 pub use config::Config;
-pub use driver::{Events, Node, NodeBuilder};
+pub use driver::{Events, IncomingRequest, Node, NodeBuilder, Replies, Requests, Subscription};
 pub use engine::{Engine, PeerView, Transmit};
-pub use error::{ConfigError, DecodeError, Error, KeyError, KeyringError, TransportError};
+pub use error::{
+    ConfigError, DecodeError, Error, IdentityError, KeyError, KeyringError, PubSubError,
+    TransportError,
+};
 pub use event::Event;
 pub use gossip_storage::{
     MemoryStorage, PeerId, PeerRecord, PeerStatus, Storage, StorageError, Versioned,
 };
 pub use keyring::{Key, KeyId, Keyring, Plaintext};
 pub use peer_stats::PeerStats;
+pub use pubsub::{Identity, Message};
+pub use query::{QueryEvent, QueryOptions, Request};
 pub use stats::Stats;
 pub use transport::{ConnectionStats, Transport, TransportStats};

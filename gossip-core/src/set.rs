@@ -3,7 +3,7 @@
 //! Each node advertises items of a named set; [`ClusterSet::list`] is the
 //! sorted union of what every peer this node knows advertises, itself
 //! included; [`ClusterSet::changes`] tells when it changes. It rides on the
-//! nodes' own gossiped keys: an item is the key `set/NAME/HEX` (the item's
+//! nodes' own gossiped keys: an item is the key `gossip.set/NAME/HEX` (the item's
 //! bytes in lowercase hex) with an empty value, so an advertisement spreads
 //! like any key, a withdrawal is a delete (a tombstone that every node
 //! applies, so a withdrawn item never comes back), and a peer's items leave
@@ -85,7 +85,7 @@ impl ClusterSet {
         }
         Ok(ClusterSet {
             node,
-            prefix: format!("set/{name}/"),
+            prefix: format!("gossip.set/{name}/"),
         })
     }
 

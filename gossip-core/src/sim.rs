@@ -320,6 +320,36 @@ impl Sim {
         self.drain(idx);
     }
 
+    /// Subscribes a node to `topic` (see [`Engine::subscribe`]).
+    pub fn subscribe(&mut self, id: &str, topic: &str) {
+        let idx = self.index[id];
+        let now = self.now;
+        self.nodes[idx]
+            .engine
+            .subscribe(topic, now)
+            .expect("valid topic");
+        self.drain(idx);
+    }
+
+    /// Publishes on `topic` from a node, giving it an identity first if it
+    /// has none (derived from the simulation's generator: for tests only);
+    /// returns the message's sequence number.
+    pub fn publish(&mut self, id: &str, topic: &str, payload: &[u8]) -> u64 {
+        let idx = self.index[id];
+        let now = self.now;
+        if self.nodes[idx].engine.public_key().is_none() {
+            let seed: [u8; 32] = self.rng.random();
+            let identity = crate::Identity::from_bytes(&seed).expect("32 bytes");
+            self.nodes[idx].engine.set_identity(identity);
+        }
+        let seq = self.nodes[idx]
+            .engine
+            .publish(topic, Bytes::copy_from_slice(payload), now)
+            .expect("publishable");
+        self.drain(idx);
+        seq
+    }
+
     /// A node by id.
     pub fn node(&self, id: &str) -> &SimNode {
         &self.nodes[self.index[id]]

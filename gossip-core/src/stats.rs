@@ -88,6 +88,42 @@ counters! {
     storage_errors,
     /// Gossip rounds run.
     rounds,
+    /// Messages this node published.
+    messages_published,
+    /// Messages delivered to this node's subscriptions (once each).
+    messages_delivered,
+    /// Messages accepted (verified, new) to relay, delivered or not.
+    messages_accepted,
+    /// Copies of messages that arrived again (an honest relay's duplicate,
+    /// recognised by id in the cache); ignored.
+    messages_duplicate,
+    /// Messages dropped because their signature did not verify (forged,
+    /// or payload, topic, author or sequence number altered) or their key
+    /// is not the one their claimed author advertises.
+    messages_forged,
+    /// Messages dropped because their author's sequence number was already
+    /// used, or is older than the replay window.
+    messages_replayed,
+    /// Pending messages dropped because `max_pending_broadcasts` was reached.
+    messages_queue_dropped,
+    /// Messages dropped because a local subscriber fell behind
+    /// (`Config::event_buffer`).
+    messages_lagged,
+    /// Copies of messages sent (one per message per frame).
+    broadcasts_sent,
+    /// Bytes of those copies.
+    broadcast_bytes_sent,
+    /// Queries this node sent.
+    queries_sent,
+    /// Queries delivered to this node as requests (filter matched).
+    requests_received,
+    /// Replies this node sent.
+    replies_sent,
+    /// Replies delivered to this node's open queries.
+    replies_received,
+    /// Replies dropped because their query was not open here (timed out,
+    /// closed, or never sent by this node).
+    replies_dropped,
 }
 
 impl Counters {

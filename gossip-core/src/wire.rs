@@ -31,6 +31,10 @@ pub struct Frame {
     pub sender: Sender,
     /// The message.
     pub body: Body,
+    /// Epidemic broadcasts riding on the message (encoded inside the body:
+    /// `Syn.broadcasts`, `SynAck.broadcasts`, `Ack.broadcasts`). Empty in
+    /// steady state, when they cost no byte.
+    pub broadcasts: Vec<Broadcast>,
 }
 
 /// The sender of a frame.
@@ -139,6 +143,68 @@ pub struct KeyValue {
     pub deleted: bool,
 }
 
+/// One message of the epidemic broadcast channel; see `proto/gossip.proto`
+/// and [`crate::pubsub`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broadcast {
+    /// The topic.
+    pub topic: String,
+    /// The author's node id as it claims it (covered by the signature).
+    pub author: PeerId,
+    /// The author's ed25519 public key, 32 bytes.
+    pub author_key: Bytes,
+    /// The author's sequence number (positive).
+    pub seq: u64,
+    /// The message.
+    pub payload: Bytes,
+    /// The ed25519 signature, 64 bytes.
+    pub signature: Bytes,
+    /// What the message is.
+    pub kind: BroadcastKind,
+    /// Query: hops it may still travel (not signed; relays decrement it).
+    pub hops: u32,
+    /// Query: how long the originator waits for replies, in milliseconds.
+    pub timeout_ms: u64,
+    /// Query: the originator's address, where replies go.
+    pub reply_to: String,
+    /// Reply: the id of the query it answers.
+    pub request_id: Bytes,
+    /// Query: only nodes whose key `filter_key` holds `filter_value` answer
+    /// (empty: every node).
+    pub filter_key: String,
+    /// Query: the value `filter_key` must hold.
+    pub filter_value: Bytes,
+}
+
+/// What a [`Broadcast`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum BroadcastKind {
+    /// A topic message, delivered to the topic's subscribers.
+    #[default]
+    Message,
+    /// A query, forwarded up to its hop limit, answered by replies.
+    Query,
+    /// A reply to a query, sent straight to its originator.
+    Reply,
+}
+
+impl BroadcastKind {
+    fn code(self) -> u64 {
+        match self {
+            BroadcastKind::Message => 0,
+            BroadcastKind::Query => 1,
+            BroadcastKind::Reply => 2,
+        }
+    }
+}
+
+/// Length of an ed25519 public key.
+pub const AUTHOR_KEY_LEN: usize = 32;
+/// Length of an ed25519 signature.
+pub const SIGNATURE_LEN: usize = 64;
+/// Length of a message id, as a reply names the query it answers.
+pub const REQUEST_ID_LEN: usize = 16;
+
 // ---- exact encoded sizes (proto3 omits default scalars) -------------------
 
 fn varint(v: u64) -> usize {
@@ -188,6 +254,66 @@ impl KeyValue {
             + len_u64(self.version)
             + len_bool(self.deleted)
     }
+}
+
+impl Broadcast {
+    /// Encoded size of the message body.
+    pub fn encoded_len(&self) -> usize {
+        len_bytes(self.topic.len())
+            + len_bytes(self.author.as_str().len())
+            + len_bytes(self.author_key.len())
+            + len_u64(self.seq)
+            + len_bytes(self.payload.len())
+            + len_bytes(self.signature.len())
+            + len_u64(self.kind.code())
+            + len_u64(u64::from(self.hops))
+            + len_u64(self.timeout_ms)
+            + len_bytes(self.reply_to.len())
+            + len_bytes(self.request_id.len())
+            + len_bytes(self.filter_key.len())
+            + len_bytes(self.filter_value.len())
+    }
+    fn encode_into(&self, b: &mut Vec<u8>) {
+        enc::bytes(1, self.topic.as_bytes(), b);
+        enc::bytes(2, self.author.as_str().as_bytes(), b);
+        enc::bytes(3, &self.author_key, b);
+        enc::uint(4, self.seq, b);
+        enc::bytes(5, &self.payload, b);
+        enc::bytes(6, &self.signature, b);
+        enc::uint(7, self.kind.code(), b);
+        enc::uint(8, u64::from(self.hops), b);
+        enc::uint(9, self.timeout_ms, b);
+        enc::bytes(10, self.reply_to.as_bytes(), b);
+        enc::bytes(11, &self.request_id, b);
+        enc::bytes(12, self.filter_key.as_bytes(), b);
+        enc::bytes(13, &self.filter_value, b);
+    }
+}
+
+impl Broadcast {
+    /// A topic message with every field empty: the base to fill in.
+    pub fn message_defaults() -> Broadcast {
+        Broadcast {
+            topic: String::new(),
+            author: PeerId::from(""),
+            author_key: Bytes::new(),
+            seq: 0,
+            payload: Bytes::new(),
+            signature: Bytes::new(),
+            kind: BroadcastKind::Message,
+            hops: 0,
+            timeout_ms: 0,
+            reply_to: String::new(),
+            request_id: Bytes::new(),
+            filter_key: String::new(),
+            filter_value: Bytes::new(),
+        }
+    }
+}
+
+/// Encoded size of a list of broadcasts as repeated fields.
+pub(crate) fn broadcasts_len(list: &[Broadcast]) -> usize {
+    list.iter().map(|x| len_msg(x.encoded_len())).sum()
 }
 
 impl PeerDelta {
@@ -358,7 +484,17 @@ impl Frame {
 
     /// Encoded size of the whole frame.
     pub fn encoded_len(&self) -> usize {
-        let body = match &self.body {
+        Frame::envelope_len(
+            self.protocol,
+            &self.cluster_id,
+            &self.sender,
+            self.body_len(),
+        )
+    }
+
+    /// Encoded size of the body message's content, broadcasts included.
+    fn body_len(&self) -> usize {
+        let inner = match &self.body {
             Body::Syn(d) => len_msg(d.encoded_len()),
             Body::SynAck(d, deltas) => {
                 len_msg(d.encoded_len())
@@ -372,7 +508,7 @@ impl Frame {
                 .map(|x| len_msg(x.encoded_len()))
                 .sum::<usize>(),
         };
-        Frame::envelope_len(self.protocol, &self.cluster_id, &self.sender, body)
+        inner + broadcasts_len(&self.broadcasts)
     }
 
     /// Encodes the frame: protobuf, byte for byte what prost would write
@@ -384,20 +520,18 @@ impl Frame {
         enc::bytes(2, self.cluster_id.as_bytes(), &mut b);
         enc::header(3, self.sender.encoded_len(), &mut b);
         self.sender.encode_into(&mut b);
-        match &self.body {
+        let body = self.body_len();
+        // The broadcasts' field number in each body message.
+        let tag = match &self.body {
             Body::Syn(d) => {
                 let dl = d.encoded_len();
-                enc::header(10, len_msg(dl), &mut b);
+                enc::header(10, body, &mut b);
                 enc::header(1, dl, &mut b);
                 d.encode_into(&mut b);
+                2
             }
             Body::SynAck(d, deltas) => {
                 let dl = d.encoded_len();
-                let body = len_msg(dl)
-                    + deltas
-                        .iter()
-                        .map(|x| len_msg(x.encoded_len()))
-                        .sum::<usize>();
                 enc::header(11, body, &mut b);
                 enc::header(1, dl, &mut b);
                 d.encode_into(&mut b);
@@ -405,18 +539,20 @@ impl Frame {
                     enc::header(2, x.encoded_len(), &mut b);
                     x.encode_into(&mut b);
                 }
+                3
             }
             Body::Ack(deltas) => {
-                let body = deltas
-                    .iter()
-                    .map(|x| len_msg(x.encoded_len()))
-                    .sum::<usize>();
                 enc::header(12, body, &mut b);
                 for x in deltas {
                     enc::header(1, x.encoded_len(), &mut b);
                     x.encode_into(&mut b);
                 }
+                2
             }
+        };
+        for x in &self.broadcasts {
+            enc::header(tag, x.encoded_len(), &mut b);
+            x.encode_into(&mut b);
         }
         debug_assert_eq!(b.len(), self.encoded_len());
         Bytes::from(b)
@@ -475,27 +611,47 @@ impl Frame {
             max_deltas_per_frame(config),
             "max_peers",
         )?;
-        let body = match pb.body.ok_or_else(|| invalid("frame has no body"))? {
-            pb::frame::Body::Syn(s) => Body::Syn(v.digest(s.digest.unwrap_or_default())?),
-            pb::frame::Body::SynAck(s) => Body::SynAck(
-                v.digest(s.digest.unwrap_or_default())?,
-                s.deltas
-                    .into_iter()
-                    .map(|d| v.delta(d))
-                    .collect::<Result<_, _>>()?,
+        let (body, broadcasts) = match pb.body.ok_or_else(|| invalid("frame has no body"))? {
+            pb::frame::Body::Syn(s) => (
+                Body::Syn(v.digest(s.digest.unwrap_or_default())?),
+                s.broadcasts,
             ),
-            pb::frame::Body::Ack(a) => Body::Ack(
-                a.deltas
-                    .into_iter()
-                    .map(|d| v.delta(d))
-                    .collect::<Result<_, _>>()?,
+            pb::frame::Body::SynAck(s) => (
+                Body::SynAck(
+                    v.digest(s.digest.unwrap_or_default())?,
+                    s.deltas
+                        .into_iter()
+                        .map(|d| v.delta(d))
+                        .collect::<Result<_, _>>()?,
+                ),
+                s.broadcasts,
+            ),
+            pb::frame::Body::Ack(a) => (
+                Body::Ack(
+                    a.deltas
+                        .into_iter()
+                        .map(|d| v.delta(d))
+                        .collect::<Result<_, _>>()?,
+                ),
+                a.broadcasts,
             ),
         };
+        over(
+            "broadcasts in one frame",
+            broadcasts.len(),
+            config.max_broadcasts_per_frame,
+            "max_broadcasts_per_frame",
+        )?;
+        let broadcasts = broadcasts
+            .into_iter()
+            .map(|b| v.broadcast(b))
+            .collect::<Result<_, _>>()?;
         Ok(Frame {
             protocol: pb.protocol,
             cluster_id: pb.cluster_id,
             sender,
             body,
+            broadcasts,
         })
     }
 }
@@ -557,7 +713,10 @@ fn malformed(msg: &str) -> DecodeError {
 /// (`max_id_bytes`), keys (`max_key_bytes`), values (`max_value_bytes`),
 /// digest entries (`max_digest_entries`, summed over the frame, as protobuf
 /// merges repeated digests), entries per delta (`2 * max_keys_per_peer`,
-/// at least 16) and deltas per frame (`max_peers + 1`).
+/// at least 16), deltas per frame (`max_peers + 1`), and broadcasts: their
+/// count per frame (`max_broadcasts_per_frame`), topics (`max_topic_bytes`),
+/// authors (`max_id_bytes`), payloads (`max_message_bytes`), keys and
+/// signatures (32 and 64 bytes).
 ///
 /// Decoding allocates a struct per entry; with these counts bounded, what a
 /// frame can make this node allocate is bounded by the limits, not by how
@@ -592,6 +751,7 @@ pub fn prescan(bytes: &[u8], config: &Config) -> Result<(), DecodeError> {
         config,
         digest_entries: 0,
         deltas: 0,
+        broadcasts: 0,
     };
     scan.walk(Msg::Frame, bytes)
 }
@@ -608,12 +768,14 @@ enum Msg {
     DigestEntry,
     PeerDelta,
     KeyValue,
+    Broadcast,
 }
 
 struct Scan<'a> {
     config: &'a Config,
     digest_entries: usize,
     deltas: usize,
+    broadcasts: usize,
 }
 
 impl Scan<'_> {
@@ -660,6 +822,60 @@ impl Scan<'_> {
                 self.walk(Msg::PeerDelta, data)
             }
             (Msg::Digest, 2) | (Msg::Digest, 3) => id("range bound bytes"),
+            (Msg::Syn, 2) | (Msg::SynAck, 3) | (Msg::Ack, 2) => {
+                self.broadcasts += 1;
+                over(
+                    "broadcasts in one frame",
+                    self.broadcasts,
+                    c.max_broadcasts_per_frame,
+                    "max_broadcasts_per_frame",
+                )?;
+                self.walk(Msg::Broadcast, data)
+            }
+            (Msg::Broadcast, 1) => over(
+                "topic bytes",
+                data.len(),
+                c.max_topic_bytes,
+                "max_topic_bytes",
+            ),
+            (Msg::Broadcast, 2) => id("author id bytes"),
+            (Msg::Broadcast, 3) => over(
+                "author key bytes",
+                data.len(),
+                AUTHOR_KEY_LEN,
+                "ed25519 public key length",
+            ),
+            (Msg::Broadcast, 5) => over(
+                "message bytes",
+                data.len(),
+                c.max_message_bytes,
+                "max_message_bytes",
+            ),
+            (Msg::Broadcast, 6) => over(
+                "signature bytes",
+                data.len(),
+                SIGNATURE_LEN,
+                "ed25519 signature length",
+            ),
+            (Msg::Broadcast, 10) => id("reply address bytes"),
+            (Msg::Broadcast, 11) => over(
+                "request id bytes",
+                data.len(),
+                REQUEST_ID_LEN,
+                "request id length",
+            ),
+            (Msg::Broadcast, 12) => over(
+                "filter key bytes",
+                data.len(),
+                c.max_key_bytes,
+                "max_key_bytes",
+            ),
+            (Msg::Broadcast, 13) => over(
+                "filter value bytes",
+                data.len(),
+                c.max_value_bytes,
+                "max_value_bytes",
+            ),
             (Msg::Digest, 4) => {
                 self.digest_entries += 1;
                 over(
@@ -901,6 +1117,122 @@ impl Validator<'_> {
     }
 }
 
+impl Validator<'_> {
+    fn broadcast(&self, b: pb::Broadcast) -> Result<Broadcast, DecodeError> {
+        let c = self.config;
+        if b.topic.is_empty() {
+            return Err(invalid("broadcast with an empty topic"));
+        }
+        over(
+            "topic bytes",
+            b.topic.len(),
+            c.max_topic_bytes,
+            "max_topic_bytes",
+        )?;
+        over(
+            "message bytes",
+            b.payload.len(),
+            c.max_message_bytes,
+            "max_message_bytes",
+        )?;
+        if b.author_key.len() != AUTHOR_KEY_LEN {
+            return Err(invalid(format!(
+                "broadcast author key of {} bytes (ed25519 keys are {AUTHOR_KEY_LEN})",
+                b.author_key.len()
+            )));
+        }
+        if b.signature.len() != SIGNATURE_LEN {
+            return Err(invalid(format!(
+                "broadcast signature of {} bytes (ed25519 signatures are {SIGNATURE_LEN})",
+                b.signature.len()
+            )));
+        }
+        if b.seq == 0 {
+            return Err(invalid("broadcast sequence number 0"));
+        }
+        let kind = match b.kind {
+            0 => BroadcastKind::Message,
+            1 => BroadcastKind::Query,
+            2 => BroadcastKind::Reply,
+            other => return Err(invalid(format!("unknown broadcast kind {other}"))),
+        };
+        over(
+            "reply address bytes",
+            b.reply_to.len(),
+            c.max_id_bytes,
+            "max_id_bytes",
+        )?;
+        over(
+            "filter key bytes",
+            b.filter_key.len(),
+            c.max_key_bytes,
+            "max_key_bytes",
+        )?;
+        over(
+            "filter value bytes",
+            b.filter_value.len(),
+            c.max_value_bytes,
+            "max_value_bytes",
+        )?;
+        let query = kind == BroadcastKind::Query;
+        let reply = kind == BroadcastKind::Reply;
+        if query != (b.hops > 0)
+            || query == b.reply_to.is_empty()
+            || (!query
+                && (b.timeout_ms > 0 || !b.filter_key.is_empty() || !b.filter_value.is_empty()))
+        {
+            return Err(invalid("broadcast fields do not fit its kind"));
+        }
+        if query
+            && (b.hops > c.max_query_hops || b.timeout_ms > c.max_query_timeout.as_millis() as u64)
+        {
+            return Err(invalid(format!(
+                "absurd query: {} hops (limit {}), {} ms (limit {:?})",
+                b.hops, c.max_query_hops, b.timeout_ms, c.max_query_timeout
+            )));
+        }
+        if reply != (b.request_id.len() == REQUEST_ID_LEN) || (!reply && !b.request_id.is_empty()) {
+            return Err(invalid(
+                "a reply names a 16-byte request id, nothing else does",
+            ));
+        }
+        Ok(Broadcast {
+            topic: b.topic,
+            author: self.id(b.author)?,
+            author_key: b.author_key,
+            seq: b.seq,
+            payload: b.payload,
+            signature: b.signature,
+            kind,
+            hops: b.hops,
+            timeout_ms: b.timeout_ms,
+            reply_to: b.reply_to,
+            request_id: b.request_id,
+            filter_key: b.filter_key,
+            filter_value: b.filter_value,
+        })
+    }
+}
+
+#[cfg(test)]
+fn broadcast_to_pb(b: &Broadcast) -> pb::Broadcast {
+    pb::Broadcast {
+        topic: b.topic.clone(),
+        author: b.author.to_string(),
+        author_key: b.author_key.clone(),
+        seq: b.seq,
+        payload: b.payload.clone(),
+        signature: b.signature.clone(),
+        kind: b.kind.code() as i32,
+        hops: b.hops,
+        timeout_ms: b.timeout_ms,
+        reply_to: b.reply_to.clone(),
+        request_id: b.request_id.clone(),
+        filter_key: b.filter_key.clone(),
+        filter_value: b.filter_value.clone(),
+    }
+}
+
 #[cfg(test)]
 fn digest_to_pb(d: &Digest) -> pb::Digest {
     pb::Digest {
@@ -964,17 +1296,24 @@ mod tests {
                 generation: f.sender.generation,
                 addr: f.sender.addr.clone(),
             }),
-            body: Some(match &f.body {
-                Body::Syn(d) => pb::frame::Body::Syn(pb::Syn {
-                    digest: Some(digest_to_pb(d)),
-                }),
-                Body::SynAck(d, deltas) => pb::frame::Body::SynAck(pb::SynAck {
-                    digest: Some(digest_to_pb(d)),
-                    deltas: deltas.iter().map(delta_to_pb).collect(),
-                }),
-                Body::Ack(deltas) => pb::frame::Body::Ack(pb::Ack {
-                    deltas: deltas.iter().map(delta_to_pb).collect(),
-                }),
+            body: Some({
+                let broadcasts: Vec<pb::Broadcast> =
+                    f.broadcasts.iter().map(broadcast_to_pb).collect();
+                match &f.body {
+                    Body::Syn(d) => pb::frame::Body::Syn(pb::Syn {
+                        digest: Some(digest_to_pb(d)),
+                        broadcasts,
+                    }),
+                    Body::SynAck(d, deltas) => pb::frame::Body::SynAck(pb::SynAck {
+                        digest: Some(digest_to_pb(d)),
+                        deltas: deltas.iter().map(delta_to_pb).collect(),
+                        broadcasts,
+                    }),
+                    Body::Ack(deltas) => pb::frame::Body::Ack(pb::Ack {
+                        deltas: deltas.iter().map(delta_to_pb).collect(),
+                        broadcasts,
+                    }),
+                }
             }),
         }
         .encode_to_vec()
@@ -1028,6 +1367,42 @@ mod tests {
         }
     }
 
+    fn broadcast(n: u64) -> Broadcast {
+        Broadcast {
+            topic: format!("topic-{}", n % 3),
+            author: PeerId::from(format!("author-{n}")),
+            author_key: Bytes::from(vec![n as u8; AUTHOR_KEY_LEN]),
+            seq: (1_700_000_000_000 << 16) + n * 300,
+            payload: Bytes::from(vec![0xa5; (n as usize * 97) % 400]),
+            signature: Bytes::from(vec![0x5a ^ n as u8; SIGNATURE_LEN]),
+            ..match n % 3 {
+                0 => Broadcast::message_defaults(),
+                1 => Broadcast {
+                    kind: BroadcastKind::Query,
+                    hops: n as u32,
+                    timeout_ms: n * 1000,
+                    reply_to: format!("10.0.0.{n}:7946"),
+                    filter_key: if n % 2 == 0 {
+                        String::new()
+                    } else {
+                        "role".into()
+                    },
+                    filter_value: if n % 2 == 0 {
+                        Bytes::new()
+                    } else {
+                        Bytes::from("db")
+                    },
+                    ..Broadcast::message_defaults()
+                },
+                _ => Broadcast {
+                    kind: BroadcastKind::Reply,
+                    request_id: Bytes::from(vec![n as u8; REQUEST_ID_LEN]),
+                    ..Broadcast::message_defaults()
+                },
+            }
+        }
+    }
+
     fn frames() -> Vec<Frame> {
         let sender = Sender {
             id: PeerId::from("node-a"),
@@ -1039,6 +1414,11 @@ mod tests {
             cluster_id: "prod".into(),
             sender: sender.clone(),
             body,
+            broadcasts: Vec::new(),
+        };
+        let with = |body, n: u64| Frame {
+            broadcasts: (1..=n).map(broadcast).collect(),
+            ..frame(body)
         };
         let whole = Digest {
             ranged: false,
@@ -1047,6 +1427,12 @@ mod tests {
             entries: (0..300)
                 .map(|i| entry(&format!("peer-{i:04}"), i))
                 .collect(),
+        };
+        let ranged_copy = Digest {
+            ranged: true,
+            range_start: "peer-0100".into(),
+            range_end: "peer-0200".into(),
+            entries: vec![entry("peer-0150", 0)],
         };
         let ranged = Digest {
             ranged: true,
@@ -1065,7 +1451,13 @@ mod tests {
             frame(Body::SynAck(ranged, deltas.clone())),
             frame(Body::SynAck(whole, deltas[..3].to_vec())),
             frame(Body::Ack(Vec::new())),
-            frame(Body::Ack(deltas)),
+            frame(Body::Ack(deltas.clone())),
+            with(Body::Syn(Digest::default()), 1),
+            with(Body::Syn(ranged_copy.clone()), 3),
+            with(Body::SynAck(Digest::default(), Vec::new()), 2),
+            with(Body::SynAck(ranged_copy, deltas[..4].to_vec()), 5),
+            with(Body::Ack(Vec::new()), 1),
+            with(Body::Ack(deltas), 4),
             Frame {
                 protocol: 0,
                 cluster_id: String::new(),
@@ -1075,6 +1467,7 @@ mod tests {
                     addr: String::new(),
                 },
                 body: Body::Ack(vec![delta("y", 0, 0)]),
+                broadcasts: Vec::new(),
             },
         ]
     }

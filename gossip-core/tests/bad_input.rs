@@ -770,6 +770,7 @@ fn a_delta_that_does_not_connect_is_skipped_without_state_change() {
             cluster_id: "default".into(),
             sender: f.frame(&f.syn).sender,
             body: Body::Ack(vec![delta]),
+            broadcasts: Vec::new(),
         };
         let bytes = frame.encode();
         drain(&mut f.b);

@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use gossip_core::wire::{
-    Body, Digest, DigestEntry, Frame, KeyValue, PeerDelta, Sender, PROTOCOL_VERSION,
+    Body, Broadcast, BroadcastKind, Digest, DigestEntry, Frame, KeyValue, PeerDelta, Sender,
+    PROTOCOL_VERSION,
 };
 use gossip_core::{Config, Engine, PeerId, PeerStatus, Transmit};
 use proptest::collection::vec;
@@ -185,6 +186,7 @@ fn frame() -> impl Strategy<Value = Frame> {
                 addr,
             },
             body,
+            broadcasts: Vec::new(),
         })
 }
 
@@ -201,6 +203,96 @@ proptest! {
         prop_assert_eq!(back.as_ref(), Ok(&f));
         // Re-encoding is stable byte for byte.
         prop_assert_eq!(back.unwrap().encode(), bytes);
+    }
+}
+
+/// A broadcast of any kind whose fields fit its kind and the default limits.
+fn broadcast() -> impl Strategy<Value = Broadcast> {
+    (
+        "[a-z]{1,12}",
+        peer_id(),
+        vec(any::<u8>(), 32),
+        1u64..u64::MAX,
+        vec(any::<u8>(), 0..300),
+        vec(any::<u8>(), 64),
+        0u8..3,
+        (
+            1u32..=16,
+            0u64..60_000,
+            addr(),
+            "[a-z]{0,8}",
+            vec(any::<u8>(), 0..8),
+        ),
+        vec(any::<u8>(), 16),
+    )
+        .prop_map(
+            |(
+                topic,
+                author,
+                key,
+                seq,
+                payload,
+                sig,
+                kind,
+                (hops, timeout, reply_to, fk, fv),
+                rid,
+            )| {
+                let base = Broadcast {
+                    topic,
+                    author,
+                    author_key: Bytes::from(key),
+                    seq,
+                    payload: Bytes::from(payload),
+                    signature: Bytes::from(sig),
+                    ..Broadcast::message_defaults()
+                };
+                match kind {
+                    0 => base,
+                    1 => Broadcast {
+                        kind: BroadcastKind::Query,
+                        hops,
+                        timeout_ms: timeout,
+                        reply_to: if reply_to.is_empty() {
+                            "r".into()
+                        } else {
+                            reply_to
+                        },
+                        filter_key: fk,
+                        filter_value: Bytes::from(fv),
+                        ..base
+                    },
+                    _ => Broadcast {
+                        kind: BroadcastKind::Reply,
+                        request_id: Bytes::from(rid),
+                        ..base
+                    },
+                }
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(pt_config(128))]
+
+    /// Broadcasts riding on any body keep the length exact and round-trip;
+    /// cut anywhere, the frame is refused without a panic.
+    #[test]
+    fn frames_with_broadcasts_round_trip_and_truncations_are_refused(
+        f in frame(),
+        list in vec(broadcast(), 1..5),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let f = Frame { broadcasts: list, ..f };
+        let bytes = f.encode();
+        prop_assert_eq!(f.encoded_len(), bytes.len());
+        let mut config = Config::default().cluster_id(f.cluster_id.clone());
+        config.max_frame_bytes = 1 << 20;
+        let back = Frame::decode(&bytes, &config, u64::MAX);
+        prop_assert_eq!(back.as_ref(), Ok(&f));
+        let at = cut.index(bytes.len());
+        let cut_frame = Frame::decode(&bytes[..at], &config, u64::MAX);
+        // A cut at a field boundary can still decode (proto3), to another frame.
+        prop_assert!(cut_frame.as_ref() != Ok(&f));
     }
 }
 

@@ -224,6 +224,7 @@ fn forgeries(now_gen: u64, victim: &str) -> Vec<Frame> {
         cluster_id: "default".into(),
         sender,
         body,
+        broadcasts: Vec::new(),
     };
     vec![
         // A new peer introducing itself and its keys.
@@ -700,6 +701,7 @@ impl Limits {
                 addr: "a".into(),
             },
             body,
+            broadcasts: Vec::new(),
         }
     }
 
