@@ -26,6 +26,7 @@
 mod admin;
 mod members;
 mod options;
+mod services;
 
 use std::sync::Arc;
 
@@ -142,6 +143,9 @@ async fn run(s: Settings) -> Result<(), String> {
     if let Some(st) = &storage {
         builder = builder.storage(st.clone());
     }
+    if let Some(identity) = s.identity.clone() {
+        builder = builder.identity(identity);
+    }
     let node = builder.start().await.map_err(|e| e.to_string())?;
     let discovery = discover.map(|(d, every)| {
         let options = gossip::discovery::Options::default().interval(every);
@@ -179,11 +183,12 @@ async fn run(s: Settings) -> Result<(), String> {
         }
         None => None,
     };
-    let print = |mut v: Value| {
+    let id = s.id.clone();
+    let print: services::Print = Arc::new(move |mut v: Value| {
         v["ts_ms"] = json!(started.elapsed().as_millis() as u64);
-        v["node"] = json!(s.id);
+        v["node"] = json!(id);
         println!("{v}");
-    };
+    });
     let keys: Vec<String> = node
         .config()
         .keyring
@@ -196,6 +201,7 @@ async fn run(s: Settings) -> Result<(), String> {
         "data_dir": s.data_dir.as_ref().map(|d| d.display().to_string()),
         "book": storage.as_ref().map(|st| st.book().len()),
     }));
+    services::start(&node, &s.services, print.clone()).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("SIGTERM handler: {e}"))?;
     loop {

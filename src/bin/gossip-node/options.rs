@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gossip::{Config, Keyring, Plaintext};
+use gossip::{Config, Identity, Keyring, Plaintext, QueryOptions};
+
+use crate::services::Services;
 use serde::Deserialize;
 
 pub(crate) const HELP: &str = "\
@@ -48,6 +50,18 @@ OPTIONS (each is also a key of the same name in the --config file):
                           restarted node contacts the peers it knew, seeds or not
     --http HOST:PORT      serve /members, /members/{id}, /metrics, /health
                           (default: off; port 0 picks one)
+    --identity-file PATH  the node's ed25519 identity for signing messages (64 hex
+                          digits; default: a new one each start)
+    --subscribe TOPIC     print the messages published on TOPIC; repeatable
+    --publish TOPIC=MSG   publish MSG on TOPIC once a peer is live; repeatable
+    --query NAME=PAYLOAD  ask the cluster once a peer is live, print the replies;
+                          repeatable
+    --query-hops N        how far a query travels (default 4)
+    --query-timeout MS    how long replies are taken (default 5000)
+    --respond NAME=REPLY  answer queries named NAME with REPLY; repeatable
+                          (file: [respond])
+    --item SET=ITEM       advertise ITEM in the cluster-wide set SET and print
+                          the set's changes; repeatable
     --config FILE         read options from a TOML file; flags override it
     --gen-key             print a new random key (64 hex digits) and exit
     -h, --help            print this help
@@ -77,6 +91,15 @@ pub(crate) struct Options {
     pub(crate) plaintext: Option<String>,
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) http: Option<String>,
+    pub(crate) identity_file: Option<PathBuf>,
+    pub(crate) subscribe: Vec<String>,
+    pub(crate) publish: Vec<String>,
+    pub(crate) query: Vec<String>,
+    pub(crate) query_hops: Option<u32>,
+    /// Milliseconds.
+    pub(crate) query_timeout: Option<u64>,
+    pub(crate) respond: BTreeMap<String, String>,
+    pub(crate) item: Vec<String>,
     /// Only from the command line.
     #[serde(skip)]
     pub(crate) config: Option<PathBuf>,
@@ -103,6 +126,8 @@ pub(crate) struct Settings {
     pub(crate) config: Config,
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) http: Option<String>,
+    pub(crate) identity: Option<Identity>,
+    pub(crate) services: Services,
 }
 
 impl Options {
@@ -150,6 +175,26 @@ impl Options {
                 Long("plaintext") => o.plaintext = Some(value(&mut p)?),
                 Long("data-dir") => o.data_dir = Some(value(&mut p)?.into()),
                 Long("http") => o.http = Some(value(&mut p)?),
+                Long("identity-file") => o.identity_file = Some(value(&mut p)?.into()),
+                Long("subscribe") => o.subscribe.push(value(&mut p)?),
+                Long("publish") => o.publish.push(value(&mut p)?),
+                Long("query") => o.query.push(value(&mut p)?),
+                Long("query-hops") => {
+                    let v = value(&mut p)?;
+                    o.query_hops = Some(v.parse().map_err(|e| format!("--query-hops {v:?}: {e}"))?);
+                }
+                Long("query-timeout") => {
+                    let v = value(&mut p)?;
+                    o.query_timeout = Some(
+                        v.parse()
+                            .map_err(|e| format!("--query-timeout {v:?}: {e}"))?,
+                    );
+                }
+                Long("respond") => {
+                    let (k, v) = pair("--respond", &value(&mut p)?)?;
+                    o.respond.insert(k, v);
+                }
+                Long("item") => o.item.push(value(&mut p)?),
                 Long("config") => o.config = Some(value(&mut p)?.into()),
                 Long("gen-key") => return Ok(Command::GenKey),
                 Short('h') | Long("help") => return Ok(Command::Help),
@@ -192,6 +237,22 @@ impl Options {
         pick(&mut self.plaintext, over.plaintext);
         pick(&mut self.data_dir, over.data_dir);
         pick(&mut self.http, over.http);
+        pick(&mut self.identity_file, over.identity_file);
+        for (list, more) in [
+            (&mut self.subscribe, over.subscribe),
+            (&mut self.publish, over.publish),
+            (&mut self.query, over.query),
+            (&mut self.item, over.item),
+        ] {
+            for x in more {
+                if !list.contains(&x) {
+                    list.push(x);
+                }
+            }
+        }
+        pick(&mut self.query_hops, over.query_hops);
+        pick(&mut self.query_timeout, over.query_timeout);
+        self.respond.extend(over.respond);
         pick(&mut self.config, over.config);
         self
     }
@@ -252,7 +313,33 @@ impl Options {
         if let Some(h) = &self.http {
             check_host_port("--http", h)?;
         }
+        let identity = match &self.identity_file {
+            Some(path) => {
+                Some(Identity::from_file(path).map_err(|e| format!("--identity-file: {e}"))?)
+            }
+            None => None,
+        };
+        let pairs = |flag: &str, list: &[String]| -> Result<Vec<(String, String)>, String> {
+            list.iter().map(|kv| pair(flag, kv)).collect()
+        };
+        let mut query_options = QueryOptions::default();
+        if let Some(h) = self.query_hops {
+            query_options.hops = h;
+        }
+        if let Some(ms) = self.query_timeout {
+            query_options.timeout = Duration::from_millis(ms);
+        }
+        let services = Services {
+            subscribe: self.subscribe,
+            publish: pairs("--publish", &self.publish)?,
+            query: pairs("--query", &self.query)?,
+            query_options,
+            respond: self.respond,
+            items: pairs("--item", &self.item)?,
+        };
         Ok(Settings {
+            identity,
+            services,
             id: self.id.ok_or("--id is required")?,
             bind,
             advertise: self.advertise,
@@ -267,6 +354,17 @@ impl Options {
             http: self.http,
         })
     }
+}
+
+/// `KEY=VALUE` split at the first `=`.
+fn pair(flag: &str, kv: &str) -> Result<(String, String), String> {
+    let (k, v) = kv
+        .split_once('=')
+        .ok_or_else(|| format!("{flag} {kv:?}: expected NAME=VALUE"))?;
+    if k.is_empty() {
+        return Err(format!("{flag} {kv:?}: the name is empty"));
+    }
+    Ok((k.to_string(), v.to_string()))
 }
 
 fn value(p: &mut lexopt::Parser) -> Result<String, String> {

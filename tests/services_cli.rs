@@ -1,0 +1,138 @@
+//! `gossip-node`'s service flags, as separate processes on loopback: a
+//! published message reaches a subscriber, a query reaches a responder and
+//! its reply comes back, and a cluster-wide set holds both nodes' items.
+//! Every wait reads the processes' JSON lines with a bound.
+
+use std::process::Child;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<Value>,
+    /// Every line read so far: a wait may find what an earlier one skipped.
+    seen: Vec<Value>,
+}
+
+impl Proc {
+    fn start(id: &str, seed: Option<&str>, extra: &[&str]) -> (Proc, Value) {
+        let mut cmd = common::gossip_node(id, "services-cli", seed);
+        cmd.args(extra);
+        let (child, lines) = common::spawn_json_lines(&mut cmd);
+        let mut p = Proc {
+            child,
+            lines,
+            seen: Vec::new(),
+        };
+        let started = p.wait_for("started", |v| v["event"] == "started");
+        (p, started)
+    }
+
+    fn wait_for(&mut self, what: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
+            return v.clone();
+        }
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Err(e) => panic!("{what}: no such line within {LIMIT:?}: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn publish_subscribe_query_respond_and_a_shared_set_from_the_command_line() {
+    let (mut a, started) = Proc::start(
+        "a",
+        None,
+        &[
+            "--subscribe",
+            "chat",
+            "--respond",
+            "status=fine",
+            "--item",
+            "archives=dat://a",
+        ],
+    );
+    let addr = started["addr"].as_str().expect("addr").to_string();
+    let (mut b, _) = Proc::start(
+        "b",
+        Some(&addr),
+        &[
+            "--publish",
+            "chat=hello",
+            "--query",
+            "status=how are you",
+            "--query-timeout",
+            "3000",
+            "--item",
+            "archives=dat://b",
+        ],
+    );
+    let m = a.wait_for("the message at a", |v| v["event"] == "message");
+    assert_eq!(
+        (&m["topic"], &m["author"], &m["payload"]),
+        (
+            &Value::from("chat"),
+            &Value::from("b"),
+            &Value::from("hello")
+        )
+    );
+    let r = a.wait_for("the request at a", |v| v["event"] == "request");
+    assert_eq!(
+        (&r["name"], &r["from"]),
+        (&Value::from("status"), &Value::from("b"))
+    );
+    let reply = b.wait_for("the reply at b", |v| v["event"] == "reply");
+    assert_eq!(
+        (&reply["from"], &reply["payload"]),
+        (&Value::from("a"), &Value::from("fine"))
+    );
+    let done = b.wait_for("the query's end", |v| v["event"] == "query_done");
+    assert_eq!(done["replies"], 1);
+    let both = serde_json::json!(["dat://a", "dat://b"]);
+    for p in [&mut a, &mut b] {
+        p.wait_for("the set with both items", |v| {
+            v["event"] == "set_changed" && v["set"] == "archives" && v["list"] == both
+        });
+    }
+}
+
+#[test]
+fn bad_service_flags_are_refused_before_anything_starts() {
+    for args in [
+        &["--publish", "no-equals-sign"][..],
+        &["--query", "=payload"],
+        &["--item", "a/b=x"],
+        &["--query-hops", "many"],
+    ] {
+        let out = common::gossip_node("x", "services-cli", None)
+            .args(args)
+            .output()
+            .expect("run gossip-node");
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(args[0]), "{args:?}: {err}");
+    }
+}
