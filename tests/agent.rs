@@ -9,8 +9,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -20,21 +19,15 @@ mod common;
 const LIMIT: Duration = Duration::from_secs(60);
 
 struct Agent {
-    child: Child,
-    lines: mpsc::Receiver<Value>,
+    proc: common::JsonProc,
     started: Value,
 }
 
 impl Agent {
     fn spawn(mut cmd: Command) -> Agent {
-        let (child, lines) = common::spawn_json_lines(&mut cmd);
-        let mut a = Agent {
-            child,
-            lines,
-            started: Value::Null,
-        };
-        a.started = a.wait_for(|v| v["event"] == "started");
-        a
+        let mut proc = common::JsonProc::spawn(&mut cmd);
+        let started = proc.wait_for("started", |v| v["event"] == "started");
+        Agent { proc, started }
     }
 
     fn addr(&self) -> String {
@@ -48,28 +41,12 @@ impl Agent {
             .to_string()
     }
 
-    fn wait_for(&mut self, mut pred: impl FnMut(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) if pred(&v) => return v,
-                Ok(_) => {}
-                Err(e) => panic!("no matching line within {LIMIT:?}: {e}"),
-            }
-        }
+    fn wait_for(&mut self, pred: impl FnMut(&Value) -> bool) -> Value {
+        self.proc.wait_for("a matching line", pred)
     }
 
     fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap");
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.kill();
     }
 }
 

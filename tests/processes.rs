@@ -4,19 +4,12 @@
 //! Waits are on events read from each process's JSON lines, with generous
 //! bounds; there are no fixed sleeps.
 
-use std::process::Child;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
 mod common;
 
-const LIMIT: Duration = Duration::from_secs(60);
-
 struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<Value>,
+    proc: common::JsonProc,
     addr: String,
 }
 
@@ -26,40 +19,19 @@ impl Proc {
         for kv in sets {
             cmd.args(["--set", kv]);
         }
-        let (child, rx) = common::spawn_json_lines(&mut cmd);
-        let mut p = Proc {
-            child,
-            lines: rx,
-            addr: String::new(),
-        };
-        let started = p.wait_for(|v| v["event"] == "started");
-        p.addr = started["addr"].as_str().expect("addr").to_string();
-        p
+        let mut proc = common::JsonProc::spawn(&mut cmd);
+        let started = proc.wait_for("started", |v| v["event"] == "started");
+        let addr = started["addr"].as_str().expect("addr").to_string();
+        Proc { proc, addr }
     }
 
-    /// Reads lines until one matches; panics after `LIMIT`.
-    fn wait_for(&mut self, mut pred: impl FnMut(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) if pred(&v) => return v,
-                Ok(_) => {}
-                Err(e) => panic!("no matching line within {LIMIT:?}: {e}"),
-            }
-        }
+    /// Reads lines until one matches; panics after `common::LINE_LIMIT`.
+    fn wait_for(&mut self, pred: impl FnMut(&Value) -> bool) -> Value {
+        self.proc.wait_for("a matching line", pred)
     }
 
     fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap");
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.kill();
     }
 }
 

@@ -3,67 +3,21 @@
 //! its reply comes back, and a cluster-wide set holds both nodes' items.
 //! Every wait reads the processes' JSON lines with a bound.
 
-use std::process::Child;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
 mod common;
+use common::JsonProc;
 
-const LIMIT: Duration = Duration::from_secs(60);
-
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<Value>,
-    /// Every line read so far: a wait may find what an earlier one skipped.
-    seen: Vec<Value>,
-}
-
-impl Proc {
-    fn start(id: &str, seed: Option<&str>, extra: &[&str]) -> (Proc, Value) {
-        let mut cmd = common::gossip_node(id, "services-cli", seed);
-        cmd.args(extra);
-        let (child, lines) = common::spawn_json_lines(&mut cmd);
-        let mut p = Proc {
-            child,
-            lines,
-            seen: Vec::new(),
-        };
-        let started = p.wait_for("started", |v| v["event"] == "started");
-        (p, started)
-    }
-
-    fn wait_for(&mut self, what: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
-        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
-            return v.clone();
-        }
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) => {
-                    self.seen.push(v.clone());
-                    if pred(&v) {
-                        return v;
-                    }
-                }
-                Err(e) => panic!("{what}: no such line within {LIMIT:?}: {e}"),
-            }
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `gossip-node ID` in this test's cluster, and its `started` line.
+fn start(id: &str, seed: Option<&str>, extra: &[&str]) -> (JsonProc, Value) {
+    let mut p = JsonProc::spawn(common::gossip_node(id, "services-cli", seed).args(extra));
+    let started = p.wait_for("started", |v| v["event"] == "started");
+    (p, started)
 }
 
 #[test]
 fn publish_subscribe_query_respond_and_a_shared_set_from_the_command_line() {
-    let (mut a, started) = Proc::start(
+    let (mut a, started) = start(
         "a",
         None,
         &[
@@ -76,7 +30,7 @@ fn publish_subscribe_query_respond_and_a_shared_set_from_the_command_line() {
         ],
     );
     let addr = started["addr"].as_str().expect("addr").to_string();
-    let (mut b, _) = Proc::start(
+    let (mut b, _) = start(
         "b",
         Some(&addr),
         &[
@@ -90,7 +44,7 @@ fn publish_subscribe_query_respond_and_a_shared_set_from_the_command_line() {
             "archives=dat://b",
         ],
     );
-    let m = a.wait_for("the message at a", |v| v["event"] == "message");
+    let m = a.find("the message at a", |v| v["event"] == "message");
     assert_eq!(
         (&m["topic"], &m["author"], &m["payload"]),
         (
@@ -99,21 +53,21 @@ fn publish_subscribe_query_respond_and_a_shared_set_from_the_command_line() {
             &Value::from("hello")
         )
     );
-    let r = a.wait_for("the request at a", |v| v["event"] == "request");
+    let r = a.find("the request at a", |v| v["event"] == "request");
     assert_eq!(
         (&r["name"], &r["from"]),
         (&Value::from("status"), &Value::from("b"))
     );
-    let reply = b.wait_for("the reply at b", |v| v["event"] == "reply");
+    let reply = b.find("the reply at b", |v| v["event"] == "reply");
     assert_eq!(
         (&reply["from"], &reply["payload"]),
         (&Value::from("a"), &Value::from("fine"))
     );
-    let done = b.wait_for("the query's end", |v| v["event"] == "query_done");
+    let done = b.find("the query's end", |v| v["event"] == "query_done");
     assert_eq!(done["replies"], 1);
     let both = serde_json::json!(["dat://a", "dat://b"]);
     for p in [&mut a, &mut b] {
-        p.wait_for("the set with both items", |v| {
+        p.find("the set with both items", |v| {
             v["event"] == "set_changed" && v["set"] == "archives" && v["list"] == both
         });
     }

@@ -70,3 +70,65 @@ pub(crate) async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A `gossip-node` process and the JSON lines it prints; killed when
+/// dropped.
+pub(crate) struct JsonProc {
+    child: Child,
+    lines: mpsc::Receiver<Value>,
+    /// Every line read so far.
+    seen: Vec<Value>,
+}
+
+/// How long a wait for one line may take.
+pub(crate) const LINE_LIMIT: Duration = Duration::from_secs(60);
+
+impl JsonProc {
+    /// Spawns `cmd` (see [`spawn_json_lines`]).
+    pub(crate) fn spawn(cmd: &mut Command) -> JsonProc {
+        let (child, lines) = spawn_json_lines(cmd);
+        JsonProc {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads new lines until one matches; panics after [`LINE_LIMIT`].
+    pub(crate) fn wait_for(&mut self, what: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + LINE_LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Err(e) => panic!("{what}: no such line within {LINE_LIMIT:?}: {e}"),
+            }
+        }
+    }
+
+    /// The first line ever read that matches, or the next new one that does.
+    pub(crate) fn find(&mut self, what: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        match self.seen.iter().find(|v| pred(v)) {
+            Some(v) => v.clone(),
+            None => self.wait_for(what, pred),
+        }
+    }
+
+    /// SIGKILL, and reap.
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for JsonProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
