@@ -8,6 +8,7 @@
 #
 #   sudo scripts/netns-cluster.sh            # 20 nodes
 #   NODES=10 sudo scripts/netns-cluster.sh   # another size
+#   GOSSIP_NETNS_TOGETHER=1 sudo scripts/netns-cluster.sh   # all 20 started at once
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
