@@ -2,7 +2,7 @@
 //! side in one process, and the sans-IO engine alone in the simulator.
 //!
 //! ```text
-//! cargo run --release -p gossip-bench -- <join|propagate|steady|detect|stable|sim|encryption|storage|all> [flags]
+//! cargo run --release -p gossip-bench -- <join|propagate|steady|detect|stable|sim|broadcast|encryption|storage|all> [flags]
 //! ```
 //!
 //! Every scenario prints markdown tables with medians over repetitions and the
@@ -39,13 +39,16 @@ SCENARIOS:
     detect      time until all report a crashed node dead; false deaths under loss
     stable      N = 1,000 of our nodes: convergence, then 60 s without a flap
     sim         the sans-IO engine in the simulator at N = 1,000 and 10,000
+    broadcast   pub/sub in the simulator at N = 50 and 1,000 (--sizes): rounds
+                until all subscribers have a message, copies and bytes per message
     encryption  steady cost with and without a keyring; seal + open per frame
     storage     rounds and CPU per node with RedbStorage against MemoryStorage
                 at N = 50 under key churn (not part of `all`)
     all         everything; writes BENCHMARKS.md and plots
 
 FLAGS:
-    --sizes 10,50,200,1000   cluster sizes for join/propagate (default)
+    --sizes 10,50,200,1000   cluster sizes for join/propagate (default), and for
+                             broadcast when given (its default: 50,1000)
     --reps N                 repetitions per measurement (default 3)
     --interval MS            gossip interval of both implementations (default 50)
     --steady-secs S          steady-state window at N = 50 (default 30)
@@ -78,6 +81,8 @@ pub struct Opts {
     pub out: PathBuf,
     pub chitchat: bool,
     pub sim_sizes: Vec<usize>,
+    /// Cluster sizes for `broadcast`: `--sizes` when given, else 50 and 1,000.
+    pub broadcast_sizes: Vec<usize>,
     pub stable_n: usize,
     pub stable_secs: u64,
     /// chitchat's wire format: V0 (its compatibility default, full digests) or V1.
@@ -106,6 +111,7 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
         out: PathBuf::from("."),
         chitchat: true,
         sim_sizes: vec![1000, 10_000],
+        broadcast_sizes: vec![50, 1000],
         stable_n: 1000,
         stable_secs: 60,
         chitchat_v1: false,
@@ -172,8 +178,14 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
         o.steady_secs = 1;
         o.loss_secs = 2;
         o.sim_sizes = vec![50, 200];
+        if !sizes_set {
+            o.broadcast_sizes = vec![10, 30];
+        }
         o.stable_n = 20;
         o.stable_secs = 2;
+    }
+    if sizes_set {
+        o.broadcast_sizes = o.sizes.clone();
     }
     if o.reps == 0 || o.sizes.iter().any(|&n| n < 2) {
         return Err("--reps must be positive and every size at least 2".into());
@@ -200,6 +212,7 @@ fn main() {
         "detect" => rt.block_on(scenarios::detect(&opts)),
         "stable" => rt.block_on(scenarios::stable(&opts)),
         "sim" => scenarios::sim(&opts),
+        "broadcast" => scenarios::broadcast(&opts),
         "encryption" => rt.block_on(encryption::encryption(&opts)),
         "storage" => rt.block_on(storage::storage(&opts)),
         "all" => {
@@ -210,6 +223,7 @@ fn main() {
             t.extend(rt.block_on(scenarios::detect(&opts)));
             t.extend(rt.block_on(scenarios::stable(&opts)));
             t.extend(scenarios::sim(&opts));
+            t.extend(scenarios::broadcast(&opts));
             t.extend(rt.block_on(encryption::encryption(&opts)));
             let took = started.elapsed();
             if let Err(e) = scenarios::write_report(&opts, &t, &curves, &bytes_vs_n, took) {

@@ -626,3 +626,166 @@ fn machine() -> String {
         .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
     format!("{cpu}, {cores} cores, {mem:.0} GiB")
 }
+
+/// Broadcast latency and cost of topic pub/sub in the simulator, the method
+/// of `gossip-core/tests/pubsub.rs` (`figures`): form the cluster, subscribe,
+/// wait until every subscription has spread, then publish one message at a
+/// time and measure until every subscriber delivered it and every node's
+/// broadcast queue drained.
+pub fn broadcast(o: &Opts) -> Vec<Table> {
+    let config = Config::local();
+    let interval = config.gossip_interval;
+    let mut t = Table::new(
+        &format!(
+            "broadcast: pub/sub latency and bytes per message (simulator, Config::local, {} ms rounds, 1 ms latency, no loss)",
+            interval.as_millis()
+        ),
+        &[
+            "N",
+            "payload",
+            "subscribers",
+            "rounds to all subscribers",
+            "virtual time",
+            "copies / node",
+            "broadcast bytes / node",
+            "frame bytes, publish to queues drained (all nodes)",
+            "idle frame bytes, same window",
+            "wall time",
+        ],
+    );
+    const ALL: &str = "chat";
+    const HALF: &str = "half";
+    let id = |i: usize| format!("n{i:05}");
+    // Finer than run_until's step (a whole round above 100 nodes).
+    let step = interval / 20;
+    let dash = |n: usize, why: &str| {
+        let mut r = vec![n.to_string(), why.to_string()];
+        r.resize(10, "-".into());
+        r
+    };
+    for &n in &o.broadcast_sizes {
+        eprintln!("broadcast: N={n}");
+        let wall = Instant::now();
+        let mut s = Sim::new(n as u64, config.clone());
+        s.record_events = false;
+        s.add_node(&id(0), &[]);
+        for i in 1..n {
+            s.add_node(&id(i), &[&id(0)]);
+        }
+        if s.run_until(interval * 200, |s| s.all_see_all_live())
+            .is_none()
+        {
+            t.row(dash(n, "cluster did not converge"));
+            continue;
+        }
+        // Every node on one topic, every second node on another.
+        for i in 0..n {
+            s.subscribe(&id(i), ALL);
+            if i % 2 == 0 {
+                s.subscribe(&id(i), HALF);
+            }
+        }
+        let (key_all, key_half) = (format!("gossip.sub/{ALL}"), format!("gossip.sub/{HALF}"));
+        let spread = s.run_until(interval * 200, |s| {
+            (0..n).all(|i| {
+                s.all_have(&id(i), &key_all, Some(""))
+                    && (i % 2 == 1 || s.all_have(&id(i), &key_half, Some("")))
+            })
+        });
+        if spread.is_none() {
+            t.row(dash(n, "subscriptions did not spread"));
+            continue;
+        }
+        // Idle traffic (digests, no broadcasts) per virtual second, to set
+        // against the frame bytes of each message's window.
+        let (b0, v0) = (s.stats.bytes_sent, s.elapsed());
+        s.run_for(interval * 3);
+        let idle_per_s = (s.stats.bytes_sent - b0) as f64 / (s.elapsed() - v0).as_secs_f64();
+        eprintln!(
+            "broadcast: N={n} ready after {:.1} s wall",
+            wall.elapsed().as_secs_f64()
+        );
+        let sum = |s: &Sim, f: fn(&gossip::Stats) -> u64| -> u64 {
+            (0..n).map(|i| f(&s.engine(&id(i)).stats())).sum()
+        };
+        let mut runs = Vec::new();
+        for topic in [ALL, HALF] {
+            for size in [16usize, 1024] {
+                runs.push((topic, size));
+            }
+        }
+        for (k, (topic, size)) in runs.into_iter().enumerate() {
+            let msg_wall = Instant::now();
+            // Authors differ per message; every one of them subscribes to both.
+            let a = (n / 2 + 2 * k) % n;
+            let author = id(a - a % 2);
+            let subscribes = |i: usize| topic == ALL || i % 2 == 0;
+            let subscribers = (0..n).filter(|&i| subscribes(i) && id(i) != author).count();
+            let copies0 = sum(&s, |st| st.broadcasts_sent);
+            let bytes0 = sum(&s, |st| st.broadcast_bytes_sent);
+            let before: Vec<u64> = (0..n)
+                .map(|i| s.engine(&id(i)).stats().messages_delivered)
+                .collect();
+            let (f0, v0) = (s.stats.bytes_sent, s.elapsed());
+            s.publish(&author, topic, &vec![7; size]);
+            let delivered = |s: &Sim| {
+                (0..n).all(|i| {
+                    !subscribes(i)
+                        || id(i) == author
+                        || s.engine(&id(i)).stats().messages_delivered > before[i]
+                })
+            };
+            let limit = interval * 600;
+            while !delivered(&s) && s.elapsed() - v0 < limit {
+                s.run_for(step);
+            }
+            if !delivered(&s) {
+                t.row(dash(n, "not every subscriber delivered"));
+                continue;
+            }
+            let took = s.elapsed() - v0;
+            while (0..n).any(|i| s.engine(&id(i)).pending_broadcasts() > 0)
+                && s.elapsed() - v0 < limit
+            {
+                s.run_for(step);
+            }
+            let window = (s.elapsed() - v0).as_secs_f64();
+            let frames = s.stats.bytes_sent - f0;
+            let copies = sum(&s, |st| st.broadcasts_sent) - copies0;
+            let bytes = sum(&s, |st| st.broadcast_bytes_sent) - bytes0;
+            for (i, was) in before.iter().enumerate() {
+                let got = s.engine(&id(i)).stats().messages_delivered - was;
+                let want = u64::from(subscribes(i) && id(i) != author);
+                if got != want {
+                    eprintln!("broadcast: N={n} {} delivered {got}, not {want}", id(i));
+                }
+            }
+            t.row(vec![
+                n.to_string(),
+                format!("{size} B"),
+                if topic == ALL {
+                    format!("all ({subscribers})")
+                } else {
+                    format!("half ({subscribers})")
+                },
+                format!("{:.2}", took.as_secs_f64() / interval.as_secs_f64()),
+                format!("{:.0} ms", took.as_secs_f64() * 1000.0),
+                format!("{:.1}", copies as f64 / n as f64),
+                format!("{:.0}", bytes as f64 / n as f64),
+                format!("{frames}"),
+                format!("{:.0}", idle_per_s * window),
+                format!("{:.1} s", msg_wall.elapsed().as_secs_f64()),
+            ]);
+        }
+        eprintln!(
+            "broadcast: N={n} done in {:.1} s wall",
+            wall.elapsed().as_secs_f64()
+        );
+        drop(s);
+    }
+    t.notes.push(format!(
+        "Method of `gossip-core/tests/pubsub.rs` (`figures`): every node seeded with the first; after the cluster converged, every node subscribes to one topic and every second node to another, and the subscriptions spread to all; then one message at a time from a subscriber, each from a different author. Rounds and virtual time: from publish until the last subscriber delivered it, checked every {} ms of virtual time. Copies and broadcast bytes: the broadcast copies sent by all nodes from publish until every node's broadcast queue drained, divided by N (a copy is one message in one frame; bytes are the encoded `Broadcast`: payload, 32-byte key, 64-byte signature, headers). Frame bytes: every frame sent by any node in that same window, digests included; the idle column is the digest traffic of a window that long with nothing published (measured over 3 rounds before the first message), so the difference is what the message added. Wall time: per message; the cluster forming and the subscriptions spreading come before.",
+        step.as_millis()
+    ));
+    vec![t]
+}

@@ -25,6 +25,7 @@ fn the_benchmark_runs_every_scenario_and_writes_its_report() {
         "detect",
         "stable",
         "sim",
+        "broadcast",
         "encryption",
     ] {
         assert!(

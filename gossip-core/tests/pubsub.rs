@@ -653,8 +653,10 @@ fn publish_and_subscribe_refuse_bad_arguments_without_change() {
 
 /// Broadcast latency and cost, every node subscribed, no loss: rounds and
 /// virtual time until every subscriber has a message, and broadcast bytes
-/// sent per message per node. Figures for BENCHMARKS.md:
+/// sent per message per node:
 /// `cargo test -p gossip-core --test pubsub -- --ignored --nocapture figures`.
+/// BENCHMARKS.md's figures now come from the same method in the bench
+/// (`cargo run --release -p gossip-bench -- broadcast`), which is faster.
 fn figures(n: usize, seed: u64) {
     let mut sim = Sim::new(seed, Config::local());
     sim.record_events = false;
