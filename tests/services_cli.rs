@@ -68,7 +68,9 @@ fn publish_subscribe_query_respond_and_a_shared_set_from_the_command_line() {
     let both = serde_json::json!(["dat://a", "dat://b"]);
     for p in [&mut a, &mut b] {
         p.find("the set with both items", |v| {
-            v["event"] == "set_changed" && v["set"] == "archives" && v["list"] == both
+            (v["event"] == "set" || v["event"] == "set_changed")
+                && v["set"] == "archives"
+                && v["list"] == both
         });
     }
 }

@@ -213,6 +213,12 @@ impl std::fmt::Debug for SetChanges {
 }
 
 impl SetChanges {
+    /// The union as of the last change reported (or as of when the stream
+    /// was made): what the next change is counted from.
+    pub fn list(&self) -> &[Bytes] {
+        &self.last
+    }
+
     /// The next change of the union; `None` once the node has stopped.
     /// Changes that land together (one delta, a removed peer) come as one.
     pub async fn recv(&mut self) -> Option<SetChange> {

@@ -54,23 +54,40 @@ pub(crate) async fn start(node: &Node, s: &Services, print: Print) -> Result<(),
             }
         });
     }
-    let mut sets = BTreeSet::new();
+    let mut sets: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (set, item) in &s.items {
+        sets.entry(set).or_default().push(item);
+    }
+    for (set, items) in sets {
         let cs = ClusterSet::new(node.clone(), set).map_err(|e| format!("--item {set}: {e}"))?;
-        cs.advertise(item.as_bytes())
-            .map_err(|e| format!("--item {set}={item}: {e}"))?;
-        if sets.insert(set.clone()) {
-            let mut changes = cs.changes();
-            let (print, set) = (print.clone(), set.clone());
-            tokio::spawn(async move {
-                while let Some(c) = changes.recv().await {
-                    print(
-                        json!({"event": "set_changed", "set": set, "added": texts(&c.added),
-                        "removed": texts(&c.removed), "list": texts(&c.list)}),
-                    );
-                }
-            });
+        for item in &items {
+            cs.advertise(item.as_bytes())
+                .map_err(|e| format!("--item {set}={item}: {e}"))?;
         }
+        // The node's task applies its own keys in order and reports no
+        // event for them: wait (a bounded time) until they are in, so the
+        // first `set` line and every change after it count them.
+        let mine: BTreeSet<Bytes> = items.iter().map(|i| Bytes::from(i.to_string())).collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !mine.iter().all(|i| cs.local().contains(i)) {
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!(
+                    "--item {set}: this node's items were not applied in 5 s"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut changes = cs.changes();
+        print(json!({"event": "set", "set": set, "list": texts(changes.list())}));
+        let (print, set) = (print.clone(), set.to_string());
+        tokio::spawn(async move {
+            while let Some(c) = changes.recv().await {
+                print(
+                    json!({"event": "set_changed", "set": set, "added": texts(&c.added),
+                    "removed": texts(&c.removed), "list": texts(&c.list)}),
+                );
+            }
+        });
     }
     // Every node answers queries it has a reply for, and reports them all.
     let mut requests = node.requests();
