@@ -308,14 +308,11 @@ impl Keyring {
     /// Reads a key file (see [`Keyring::parse`]). Keep it readable by the
     /// node's user only.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Keyring, KeyringError> {
-        let path = path.as_ref();
-        let mut text = std::fs::read_to_string(path).map_err(|e| KeyringError::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
-        let ring = Keyring::parse(&text);
-        text.zeroize();
-        ring
+        read_secret_file(
+            path.as_ref(),
+            |path, source| KeyringError::Io { path, source },
+            Keyring::parse,
+        )
     }
 
     /// Installs `key` for opening frames; returns its id. Adding a key
@@ -649,6 +646,20 @@ impl Engine {
     pub fn set_plaintext(&mut self, plaintext: Plaintext) {
         self.config.plaintext = plaintext;
     }
+}
+
+/// Reads a file of secret text (key files), hands it to `parse`, and wipes
+/// the text whatever the outcome; `io` turns a read failure into the
+/// caller's error, naming the path.
+pub(crate) fn read_secret_file<T, E>(
+    path: &Path,
+    io: impl FnOnce(String, std::io::Error) -> E,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut text = std::fs::read_to_string(path).map_err(|e| io(path.display().to_string(), e))?;
+    let out = parse(&text);
+    text.zeroize();
+    out
 }
 
 #[cfg(test)]

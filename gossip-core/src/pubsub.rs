@@ -112,14 +112,11 @@ impl Identity {
     /// Reads an identity key file: 64 hex digits. Keep it readable by the
     /// node's user only.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Identity, IdentityError> {
-        let path = path.as_ref();
-        let mut text = std::fs::read_to_string(path).map_err(|e| IdentityError::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
-        let id = Identity::from_hex(&text);
-        text.zeroize();
-        id
+        crate::keyring::read_secret_file(
+            path.as_ref(),
+            |path, source| IdentityError::Io { path, source },
+            Identity::from_hex,
+        )
     }
 
     /// A new identity from the operating system's random generator.
