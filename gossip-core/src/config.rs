@@ -29,6 +29,12 @@ pub struct Config {
     /// move then, and fewer exchanges carry them for a fraction of the
     /// bytes. News switches back to `fanout` at once. 1 to `fanout`.
     pub idle_fanout: usize,
+    /// While nothing has changed recently, send those idle partners a
+    /// summary of the table (a hash, and two bytes of heartbeat per peer)
+    /// instead of a digest entry per peer; a partner whose table differs
+    /// answers with a full digest. On by default; off gives the digest on
+    /// every exchange (for comparison).
+    pub idle_summary: bool,
     /// Phi above which a peer is reported dead. 8 means a false positive
     /// chance of about 1e-8 per check under the fitted distribution. 1 to 100.
     pub phi_threshold: f64,
@@ -159,6 +165,7 @@ impl Default for Config {
             gossip_interval: Duration::from_secs(1),
             fanout: 3,
             idle_fanout: 2,
+            idle_summary: true,
             phi_threshold: 8.0,
             phi_window: 100,
             phi_min_std_dev: Duration::from_millis(500),
@@ -239,6 +246,12 @@ impl Config {
     /// Sets `cluster_id`.
     pub fn cluster_id(mut self, id: impl Into<String>) -> Self {
         self.cluster_id = id.into();
+        self
+    }
+
+    /// Sets `idle_summary`.
+    pub fn idle_summary(mut self, on: bool) -> Self {
+        self.idle_summary = on;
         self
     }
 

@@ -54,6 +54,7 @@ pub(crate) fn build(
         range_start: start.as_ref().map(|s| s.to_string()).unwrap_or_default(),
         range_end: String::new(),
         entries: Vec::new(),
+        summary: None,
     };
     // Room for a range end that is not known yet.
     let mut used = digest.header_len() + 3 + max_id_bytes;

@@ -106,6 +106,10 @@ pub struct Engine {
     pub(crate) pubsub: crate::pubsub::PubSub,
     /// Open queries and requests (see `query.rs`).
     pub(crate) queries: crate::query::Queries,
+    /// The table's hash and size for the idle exchange, while no peer's
+    /// id, generation, max_version, gc_floor or status has changed since
+    /// it was computed (`table_changed` forgets it).
+    summary_cache: Option<(u64, u32)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -188,6 +192,7 @@ impl Engine {
             last_sender: None,
             pubsub: Default::default(),
             queries: Default::default(),
+            summary_cache: None,
             config,
         })
     }
@@ -392,6 +397,7 @@ impl Engine {
         );
         let id = self.id.clone();
         self.store(|s| s.put_key(&id, key, Versioned { value, version }));
+        self.table_changed();
         self.mark_hot(&id, now);
         Ok(version)
     }
@@ -419,6 +425,7 @@ impl Engine {
         );
         let id = self.id.clone();
         self.store(|s| s.remove_key(&id, key));
+        self.table_changed();
         self.mark_hot(&id, now);
         Ok(Some(version))
     }
@@ -437,6 +444,7 @@ impl Engine {
         let own = self.record(&self.id.clone());
         self.store(|s| s.put_peer(own));
         self.next_tick = now;
+        self.table_changed();
         self.mark_hot(&self.id.clone(), now);
     }
 
@@ -513,8 +521,16 @@ impl Engine {
                 targets.push(s);
             }
         }
+        // With nothing new, the live peers chosen (the first picks) get a
+        // summary instead of a digest: the idle exchange.
+        let idle_picks =
+            if self.leaving.is_none() && self.hot.is_empty() && self.config.idle_summary {
+                fanout.min(live.len())
+            } else {
+                0
+            };
         let mut reached = std::collections::BTreeSet::new();
-        for to in targets {
+        for (i, to) in targets.into_iter().enumerate() {
             // Pending broadcasts the target wants take their share first
             // (none pending: no lookup, nothing changes).
             let peer = if self.pubsub.channel.is_empty() {
@@ -531,18 +547,7 @@ impl Engine {
                 None => Vec::new(),
             };
             let budget = self.body_budget() - 6 - crate::wire::broadcasts_len(&broadcasts);
-            let d = digest::build(
-                &self.peers,
-                &self.id,
-                &self.hot,
-                &mut self.digest_cursor,
-                digest::Limits {
-                    budget,
-                    max_entries: self.config.max_digest_entries,
-                    max_id_bytes: self.config.max_id_bytes,
-                },
-                now,
-            );
+            let d = self.syn_digest(budget, i < idle_picks, now);
             self.send_with(to, Body::Syn(d), broadcasts);
         }
         self.broadcast_round(&reached);
@@ -559,6 +564,9 @@ impl Engine {
                 p.status_since = now;
                 died.push(id.clone());
             }
+        }
+        if !died.is_empty() {
+            self.table_changed();
         }
         for id in died {
             tracing::debug!(node = %self.id, peer = %id, "peer dead");
@@ -602,6 +610,9 @@ impl Engine {
             })
             .map(|(id, _)| id.clone())
             .collect();
+        if !gone.is_empty() {
+            self.table_changed();
+        }
         for id in gone {
             if let Some(p) = self.peers.remove(&id) {
                 self.remember_removed(&id, p.generation, p.heartbeat, now);
@@ -613,9 +624,117 @@ impl Engine {
         self.removed
             .retain(|_, r| now.saturating_duration_since(r.at) < grace);
         let tomb = self.config.tombstone_grace;
+        let mut floors_moved = false;
         for p in self.peers.values_mut() {
+            let floor = p.gc_floor;
             p.collect_garbage(now, tomb);
+            floors_moved |= p.gc_floor != floor;
         }
+        if floors_moved {
+            self.table_changed();
+        }
+    }
+
+    // ---- the idle exchange's summary ---------------------------------------
+
+    /// Forgets the table's cached summary hash: call after any change to a
+    /// peer's id, generation, max_version, gc_floor or status, or to which
+    /// peers are held.
+    pub(crate) fn table_changed(&mut self) {
+        self.summary_cache = None;
+    }
+
+    /// The table's hash and size (cached until `table_changed`).
+    pub(crate) fn summary_hash(&mut self) -> (u64, u32) {
+        if let Some(c) = self.summary_cache {
+            debug_assert_eq!(c, self.compute_summary_hash(), "summary cache is stale");
+            return c;
+        }
+        let c = self.compute_summary_hash();
+        self.summary_cache = Some(c);
+        c
+    }
+
+    fn compute_summary_hash(&self) -> (u64, u32) {
+        let hash = self
+            .peers
+            .iter()
+            .fold(0u64, |h, (id, p)| h ^ peer_hash(id, p));
+        (hash, self.peers.len() as u32)
+    }
+
+    /// This node's summary: the table's hash and size, and the low 16 bits
+    /// of every heartbeat it holds, in id order.
+    pub(crate) fn summary(&mut self) -> crate::wire::Summary {
+        let (hash, peers) = self.summary_hash();
+        let mut heartbeats = Vec::with_capacity(2 * self.peers.len());
+        for p in self.peers.values() {
+            heartbeats.extend_from_slice(&(p.heartbeat as u16).to_le_bytes());
+        }
+        crate::wire::Summary {
+            hash,
+            peers,
+            heartbeats: Bytes::from(heartbeats),
+        }
+    }
+
+    /// Takes the heartbeats of a summary whose hash and size match this
+    /// node's: the two tables hold the same peers, in the same order, with
+    /// the same statuses. Each 16-bit value is read as the heartbeat
+    /// nearest this node's own (from 2^14 behind to 3·2^14 ahead of it), and
+    /// taken if higher: liveness moves, nothing else can change.
+    pub(crate) fn take_summary_heartbeats(&mut self, now: Instant, heartbeats: &[u8]) {
+        let params = self.params;
+        for ((id, p), b) in self.peers.iter_mut().zip(heartbeats.chunks_exact(2)) {
+            if *id == self.id {
+                continue;
+            }
+            let low = u64::from(u16::from_le_bytes([b[0], b[1]]));
+            let held = p.heartbeat;
+            let mut hb = (held & !0xffff) | low;
+            if hb + (1 << 14) < held {
+                hb += 1 << 16;
+            } else if hb >= held + 3 * (1 << 14) {
+                match hb.checked_sub(1 << 16) {
+                    Some(v) => hb = v,
+                    None => continue,
+                }
+            }
+            if hb > held {
+                let live = p.status == PeerStatus::Live;
+                let revived = p.take_heartbeat(now, p.generation, hb, live, &params);
+                debug_assert!(!revived, "a summary's heartbeat revived a peer");
+            }
+        }
+    }
+
+    /// The digest of a Syn to `to` (or of one sent back after a summary
+    /// that did not match): a summary when nothing is news and `idle` is
+    /// asked for, else a digest slice.
+    pub(crate) fn syn_digest(
+        &mut self,
+        budget: usize,
+        idle: bool,
+        now: Instant,
+    ) -> crate::wire::Digest {
+        if idle && crate::wire::Summary::len_for(self.peers.len()) + 8 <= budget {
+            return crate::wire::Digest {
+                summary: Some(self.summary()),
+                ..Default::default()
+            };
+        }
+        digest::build(
+            &self.peers,
+            &self.id,
+            &self.hot,
+            &mut self.digest_cursor,
+            digest::Limits {
+                budget,
+                max_entries: self.config.max_digest_entries,
+                max_id_bytes: self.config.max_id_bytes,
+            },
+            now,
+        )
     }
 
     /// Remembers that `id` is gone in (at least) this generation and
@@ -726,6 +845,27 @@ impl Engine {
             .saturating_add(elapsed.as_millis() as u64)
             .saturating_add(self.config.max_generation_skew.as_millis() as u64)
     }
+}
+
+/// One peer's share of the summary hash: its id, generation, max_version,
+/// gc_floor and status, mixed (FNV-1a over the id, then a splitmix64
+/// finaliser per field), the same on every node and platform.
+fn peer_hash(id: &PeerId, p: &Peer) -> u64 {
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let status = match p.status {
+        PeerStatus::Live => 0,
+        PeerStatus::Dead => 1,
+        PeerStatus::Left => 2,
+    };
+    let mut h = fnv1a(id.as_str().as_bytes());
+    for v in [p.generation, p.max_version, p.gc_floor, status] {
+        h = mix(h ^ v).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    }
+    h
 }
 
 /// FNV-1a: a stable hash to mix a node's id into its random seed.

@@ -56,7 +56,10 @@ impl Engine {
         match frame.body {
             Body::Syn(digest) => {
                 self.on_broadcasts(now, &frame.sender.id, broadcasts);
-                self.on_syn(now, &frame.sender, &digest);
+                match &digest.summary {
+                    Some(sum) => self.on_summary_syn(now, &frame.sender, sum),
+                    None => self.on_syn(now, &frame.sender, &digest),
+                }
                 return Ok(());
             }
             Body::SynAck(digest, deltas) => {
@@ -64,6 +67,14 @@ impl Engine {
                     self.apply(now, d);
                 }
                 self.on_broadcasts(now, &frame.sender.id, broadcasts);
+                if let Some(sum) = &digest.summary {
+                    // The answer to this node's summary: the same table on
+                    // both sides when it matches (else there is nothing to
+                    // take: the sender has started a full exchange).
+                    if (sum.hash, sum.peers) == self.summary_hash() {
+                        self.take_summary_heartbeats(now, &sum.heartbeats);
+                    }
+                }
                 self.on_requests(now, &frame.sender, &digest);
             }
             Body::Ack(deltas) => {
@@ -81,6 +92,30 @@ impl Engine {
     /// does not name the sender).
     pub fn last_sender(&self) -> Option<&PeerId> {
         self.last_sender.as_ref()
+    }
+
+    /// A Syn with a summary instead of a digest (the sender had no news).
+    /// If the summary matches this node's table, take its heartbeats and
+    /// answer with this node's summary: two frames of a few bytes per peer.
+    /// If it does not, the tables differ: answer with a Syn of this node's
+    /// own digest, so a full exchange runs the other way.
+    fn on_summary_syn(&mut self, now: Instant, sender: &Sender, sum: &crate::wire::Summary) {
+        let broadcasts = self.take_broadcasts(&sender.id);
+        let budget = self.body_budget() - 6 - crate::wire::broadcasts_len(&broadcasts);
+        if (sum.hash, sum.peers) == self.summary_hash() {
+            Counters::add(&self.counters.idle_exchanges, 1);
+            self.take_summary_heartbeats(now, &sum.heartbeats);
+            let reply = self.syn_digest(budget, true, now);
+            self.send_with(
+                sender.addr.clone(),
+                Body::SynAck(reply, Vec::new()),
+                broadcasts,
+            );
+        } else {
+            Counters::add(&self.counters.summary_mismatches, 1);
+            let d = self.syn_digest(budget, false, now);
+            self.send_with(sender.addr.clone(), Body::Syn(d), broadcasts);
+        }
     }
 
     /// A Syn: absorb heartbeats, then answer with what the sender lacks and
@@ -275,6 +310,7 @@ impl Engine {
 
     /// A dead peer's heartbeat moved: it is live again.
     fn revived(&mut self, id: &PeerId) {
+        self.table_changed();
         tracing::debug!(node = %self.id, peer = %id, "peer live again");
         self.events.push_back(Event::PeerLive { peer: id.clone() });
         let r = self.record(id);
@@ -295,6 +331,8 @@ impl Engine {
         if d.id == self.id {
             return;
         }
+        // A delta may change what the summary hash covers.
+        self.table_changed();
         let interval = self.expected_interval();
         let gone = d.status != PeerStatus::Live;
         match self.peers.get_mut(&d.id) {

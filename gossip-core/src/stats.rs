@@ -124,6 +124,12 @@ counters! {
     /// Replies dropped because their query was not open here (timed out,
     /// closed, or never sent by this node).
     replies_dropped,
+    /// Idle exchanges answered: a Syn's table summary matched this node's,
+    /// so only heartbeats moved.
+    idle_exchanges,
+    /// Syns whose table summary did not match this node's; each was
+    /// answered with a full digest the other way.
+    summary_mismatches,
 }
 
 impl Counters {

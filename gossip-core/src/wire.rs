@@ -70,6 +70,25 @@ pub struct Digest {
     pub range_end: String,
     /// The entries.
     pub entries: Vec<DigestEntry>,
+    /// The idle exchange's summary of the sender's whole table, in place
+    /// of entries (see [`Summary`]).
+    pub summary: Option<Summary>,
+}
+
+/// A summary of a node's whole table, for the idle exchange: when nothing
+/// changed, two nodes compare these instead of a digest entry per peer, and
+/// only heartbeats move.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Summary {
+    /// XOR over every peer held (the node itself included) of a hash of
+    /// its id, generation, max_version, gc_floor and status.
+    pub hash: u64,
+    /// How many peers the table holds, the node itself included (at least 1).
+    pub peers: u32,
+    /// The low 16 bits of each peer's heartbeat, in id order,
+    /// little-endian: `2 * peers` bytes. Meaningful only to a receiver
+    /// whose own summary has the same hash and count.
+    pub heartbeats: Bytes,
 }
 
 impl Digest {
@@ -358,7 +377,10 @@ impl DigestEntry {
 impl Digest {
     /// Encoded size of the header fields (everything but `entries`).
     pub(crate) fn header_len(&self) -> usize {
-        len_bool(self.ranged) + len_bytes(self.range_start.len()) + len_bytes(self.range_end.len())
+        len_bool(self.ranged)
+            + len_bytes(self.range_start.len())
+            + len_bytes(self.range_end.len())
+            + self.summary.as_ref().map_or(0, Summary::encoded_len)
     }
     /// Encoded size of the message body.
     pub fn encoded_len(&self) -> usize {
@@ -368,6 +390,20 @@ impl Digest {
                 .iter()
                 .map(|e| len_msg(e.encoded_len()))
                 .sum::<usize>()
+    }
+}
+
+impl Summary {
+    /// Encoded size of the three summary fields of a `Digest`.
+    pub(crate) fn encoded_len(&self) -> usize {
+        (if self.hash == 0 { 0 } else { 9 })
+            + len_u64(u64::from(self.peers))
+            + len_bytes(self.heartbeats.len())
+    }
+    /// The encoded size of a summary of `peers` peers (its hash taken as
+    /// non-zero), for budgeting before it is built.
+    pub(crate) fn len_for(peers: usize) -> usize {
+        9 + len_u64(peers as u64) + len_bytes(2 * peers)
     }
 }
 
@@ -434,6 +470,14 @@ impl Digest {
         for e in &self.entries {
             enc::header(4, e.encoded_len(), b);
             e.encode_into(b);
+        }
+        if let Some(sum) = &self.summary {
+            if sum.hash != 0 {
+                b.push((5 << 3) | 1);
+                b.extend_from_slice(&sum.hash.to_le_bytes());
+            }
+            enc::uint(6, u64::from(sum.peers), b);
+            enc::bytes(7, &sum.heartbeats, b);
         }
     }
 }
@@ -822,6 +866,12 @@ impl Scan<'_> {
                 self.walk(Msg::PeerDelta, data)
             }
             (Msg::Digest, 2) | (Msg::Digest, 3) => id("range bound bytes"),
+            (Msg::Digest, 7) => over(
+                "summary heartbeat bytes",
+                data.len(),
+                2 * max_deltas_per_frame(c),
+                "max_peers",
+            ),
             (Msg::Syn, 2) | (Msg::SynAck, 3) | (Msg::Ack, 2) => {
                 self.broadcasts += 1;
                 over(
@@ -1034,7 +1084,7 @@ impl Validator<'_> {
             // Found by fuzzing: a backwards range made the engine panic.
             return Err(invalid("digest range ends before it starts"));
         }
-        let entries = d
+        let entries: Vec<DigestEntry> = d
             .entries
             .into_iter()
             .map(|e| {
@@ -1049,11 +1099,40 @@ impl Validator<'_> {
                 })
             })
             .collect::<Result<_, DecodeError>>()?;
+        let summary = if d.peer_count == 0 {
+            if d.state_hash != 0 || !d.heartbeats.is_empty() {
+                return Err(invalid("digest summary without a peer count"));
+            }
+            None
+        } else {
+            over(
+                "peers in a summary",
+                d.peer_count as usize,
+                max_deltas_per_frame(c),
+                "max_peers",
+            )?;
+            if d.heartbeats.len() != 2 * d.peer_count as usize {
+                return Err(invalid(format!(
+                    "summary of {} peers with {} heartbeat bytes",
+                    d.peer_count,
+                    d.heartbeats.len()
+                )));
+            }
+            if !entries.is_empty() || d.ranged {
+                return Err(invalid("digest has both entries and a summary"));
+            }
+            Some(Summary {
+                hash: d.state_hash,
+                peers: d.peer_count,
+                heartbeats: d.heartbeats,
+            })
+        };
         Ok(Digest {
             ranged: d.ranged,
             range_start: d.range_start,
             range_end: d.range_end,
             entries,
+            summary,
         })
     }
     fn delta(&self, d: pb::PeerDelta) -> Result<PeerDelta, DecodeError> {
@@ -1252,6 +1331,12 @@ fn digest_to_pb(d: &Digest) -> pb::Digest {
                 status_age_ms: e.status_age_ms,
             })
             .collect(),
+        state_hash: d.summary.as_ref().map_or(0, |x| x.hash),
+        peer_count: d.summary.as_ref().map_or(0, |x| x.peers),
+        heartbeats: d
+            .summary
+            .as_ref()
+            .map_or_else(Bytes::new, |x| x.heartbeats.clone()),
     }
 }
 
@@ -1427,23 +1512,38 @@ mod tests {
             entries: (0..300)
                 .map(|i| entry(&format!("peer-{i:04}"), i))
                 .collect(),
+            summary: None,
         };
         let ranged_copy = Digest {
             ranged: true,
             range_start: "peer-0100".into(),
             range_end: "peer-0200".into(),
             entries: vec![entry("peer-0150", 0)],
+            summary: None,
         };
         let ranged = Digest {
             ranged: true,
             range_start: "peer-0100".into(),
             range_end: "peer-0200".into(),
             entries: vec![entry("peer-0150", 0), entry("peer-0151", 1 << 30)],
+            summary: None,
         };
         let deltas: Vec<PeerDelta> = (0..12)
             .map(|i| delta(&format!("p{i}"), i, i as usize))
             .collect();
+        let summary = |peers: u32, hash: u64| Digest {
+            summary: Some(Summary {
+                hash,
+                peers,
+                heartbeats: (0..2 * peers).map(|i| (i * 37) as u8).collect(),
+            }),
+            ..Digest::default()
+        };
         vec![
+            frame(Body::Syn(summary(1, 0))),
+            frame(Body::Syn(summary(300, u64::MAX - 5))),
+            frame(Body::SynAck(summary(50, 0x0123_4567_89ab_cdef), Vec::new())),
+            with(Body::Syn(summary(7, 42)), 2),
             frame(Body::Syn(Digest::default())),
             frame(Body::Syn(whole.clone())),
             frame(Body::Syn(ranged.clone())),
@@ -1492,6 +1592,54 @@ mod tests {
         {
             let back = Frame::decode(&f.encode(), &config, u64::MAX).expect("decodes");
             assert_eq!(back, f, "frame {i}");
+        }
+    }
+
+    #[test]
+    fn malformed_summaries_are_refused() {
+        let mut config = Config::local();
+        config.cluster_id = "prod".into();
+        config.max_peers = 100;
+        let base = frames().remove(0);
+        let with_digest = |d: Digest| Frame {
+            body: Body::Syn(d),
+            ..base.clone()
+        };
+        let sum = |peers: u32, len: usize| Summary {
+            hash: 7,
+            peers,
+            heartbeats: Bytes::from(vec![1; len]),
+        };
+        // Heartbeats that do not match the count, a count over max_peers,
+        // a summary beside entries, a hash with no count.
+        let bad = [
+            with_digest(Digest {
+                summary: Some(sum(3, 4)),
+                ..Digest::default()
+            }),
+            with_digest(Digest {
+                summary: Some(sum(500, 1000)),
+                ..Digest::default()
+            }),
+            with_digest(Digest {
+                entries: vec![entry("peer", 1)],
+                summary: Some(sum(1, 2)),
+                ..Digest::default()
+            }),
+            with_digest(Digest {
+                summary: Some(sum(0, 0)),
+                ..Digest::default()
+            }),
+        ];
+        for (i, f) in bad.iter().enumerate() {
+            let err = Frame::decode(&f.encode(), &config, u64::MAX);
+            assert!(
+                matches!(
+                    err,
+                    Err(DecodeError::Invalid(_)) | Err(DecodeError::OverLimit { .. })
+                ),
+                "case {i}: {err:?}"
+            );
         }
     }
 }

@@ -103,6 +103,7 @@ fn digest() -> impl Strategy<Value = Digest> {
                 range_start,
                 range_end,
                 entries,
+                summary: None,
             }
         })
 }

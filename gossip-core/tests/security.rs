@@ -268,6 +268,7 @@ fn forgeries(now_gen: u64, victim: &str) -> Vec<Frame> {
                     status: PeerStatus::Live,
                     status_age_ms: 0,
                 }],
+                summary: None,
             }),
         ),
     ]
@@ -821,6 +822,7 @@ fn syn(entries: Vec<DigestEntry>) -> Body {
         range_start: String::new(),
         range_end: String::new(),
         entries,
+        summary: None,
     })
 }
 

@@ -1,0 +1,102 @@
+//! The idle exchange: when nothing changed, nodes swap a summary of their
+//! tables (a hash, two bytes of heartbeat per peer) instead of a digest
+//! entry per peer. Liveness must move as before, news must still spread,
+//! and a node that missed news must pull it through a summary mismatch.
+
+use std::time::Duration;
+
+use gossip_core::{sim::Sim, Config, Event, PeerStatus};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn cluster(seed: u64, n: usize, config: Config) -> Sim {
+    let mut sim = Sim::new(seed, config);
+    sim.add_node("n00", &[]);
+    for i in 1..n {
+        sim.add_node(&format!("n{i:02}"), &["n00"]);
+    }
+    let took = sim.run_until(secs(30), |s| s.all_see_all_live());
+    assert!(took.is_some(), "seed {seed}: {n} nodes did not converge");
+    // Let the join's news go cold, so only idle exchanges remain.
+    sim.run_for(secs(5));
+    sim
+}
+
+fn idle_counts(sim: &Sim) -> (u64, u64) {
+    sim.ids().iter().fold((0, 0), |(i, m), id| {
+        let s = sim.engine(id).stats();
+        (i + s.idle_exchanges, m + s.summary_mismatches)
+    })
+}
+
+/// Bytes per node per second over `window` of steady state.
+fn steady_bytes(sim: &mut Sim, window: Duration) -> f64 {
+    let b0 = sim.stats.bytes_sent;
+    sim.run_for(window);
+    (sim.stats.bytes_sent - b0) as f64 / sim.ids().len() as f64 / window.as_secs_f64()
+}
+
+#[test]
+fn idle_exchanges_carry_liveness_for_a_fraction_of_the_bytes() {
+    let n = 30;
+    let mut with = cluster(1, n, Config::local());
+    let mut without = cluster(1, n, Config::local().idle_summary(false));
+    let (i0, m0) = idle_counts(&with);
+    let bytes_with = steady_bytes(&mut with, secs(20));
+    let bytes_without = steady_bytes(&mut without, secs(20));
+    let (i1, m1) = idle_counts(&with);
+    // Every node makes idle_fanout exchanges a round: 30 nodes, 10 rounds
+    // a second, 2 each, for 20 s (less what loss-free timing leaves out).
+    assert!(i1 - i0 > 10_000, "only {} idle exchanges", i1 - i0);
+    assert_eq!(m1, m0, "summaries of equal tables did not match");
+    assert!(
+        bytes_with * 2.0 < bytes_without,
+        "idle summaries {bytes_with:.0} B/node/s, digests {bytes_without:.0}"
+    );
+    assert!(with.all_see_all_live());
+    assert!(with
+        .events
+        .iter()
+        .all(|(_, _, e)| !matches!(e, Event::PeerDead { .. })));
+}
+
+#[test]
+fn news_spreads_and_crashes_are_found_while_exchanges_are_idle() {
+    for seed in 0..5 {
+        let mut sim = cluster(seed, 20, Config::local());
+        sim.set("n07", "role", "db");
+        let took = sim.run_until(secs(5), |s| s.all_have("n07", "role", Some("db")));
+        assert!(took.is_some(), "seed {seed}: key did not spread");
+        sim.run_for(secs(5));
+        sim.crash("n11");
+        let took = sim.run_until(secs(10), |s| s.all_report("n11", PeerStatus::Dead));
+        let took = took.unwrap_or_else(|| panic!("seed {seed}: crash not detected"));
+        assert!(took < secs(3), "seed {seed}: detection took {took:?}");
+    }
+}
+
+#[test]
+fn a_node_that_missed_the_news_pulls_it_through_a_mismatch() {
+    let mut sim = cluster(3, 10, Config::local());
+    let others: Vec<String> = sim.ids().into_iter().filter(|i| i != "n04").collect();
+    let others: Vec<&str> = others.iter().map(String::as_str).collect();
+    // Cut off briefly (less than it takes to find it dead) while a key is
+    // written: its table then differs from everyone else's summary.
+    sim.partition(&["n04"], &others);
+    sim.set("n01", "k", "v");
+    sim.run_until(secs(5), |s| {
+        s.ids()
+            .iter()
+            .filter(|i| *i != "n04")
+            .all(|i| s.engine(i).get(&"n01".into(), "k").is_some())
+    })
+    .expect("the key reaches the majority");
+    let (_, m0) = idle_counts(&sim);
+    sim.heal();
+    let took = sim.run_until(secs(10), |s| s.all_have("n01", "k", Some("v")));
+    assert!(took.is_some(), "n04 never pulled the key");
+    let (_, m1) = idle_counts(&sim);
+    assert!(m1 > m0, "no summary mismatch was seen");
+}
