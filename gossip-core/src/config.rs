@@ -30,7 +30,7 @@ pub struct Config {
     /// bytes. News switches back to `fanout` at once. 1 to `fanout`.
     pub idle_fanout: usize,
     /// While nothing has changed recently, send those idle partners a
-    /// summary of the table (a hash, and two bytes of heartbeat per peer)
+    /// summary of the table (a hash, and one byte of heartbeat per peer)
     /// instead of a digest entry per peer; a partner whose table differs
     /// answers with a full digest. On by default; off gives the digest on
     /// every exchange (for comparison).

@@ -663,14 +663,11 @@ impl Engine {
         (hash, self.peers.len() as u32)
     }
 
-    /// This node's summary: the table's hash and size, and the low 16 bits
+    /// This node's summary: the table's hash and size, and the low 8 bits
     /// of every heartbeat it holds, in id order.
     pub(crate) fn summary(&mut self) -> crate::wire::Summary {
         let (hash, peers) = self.summary_hash();
-        let mut heartbeats = Vec::with_capacity(2 * self.peers.len());
-        for p in self.peers.values() {
-            heartbeats.extend_from_slice(&(p.heartbeat as u16).to_le_bytes());
-        }
+        let heartbeats: Vec<u8> = self.peers.values().map(|p| p.heartbeat as u8).collect();
         crate::wire::Summary {
             hash,
             peers,
@@ -680,26 +677,20 @@ impl Engine {
 
     /// Takes the heartbeats of a summary whose hash and size match this
     /// node's: the two tables hold the same peers, in the same order, with
-    /// the same statuses. Each 16-bit value is read as the heartbeat
-    /// nearest this node's own (from 2^14 behind to 3·2^14 ahead of it), and
-    /// taken if higher: liveness moves, nothing else can change.
+    /// the same statuses. Each byte is read as the heartbeat nearest this
+    /// node's own with those low 8 bits, from 64 behind to 191 ahead of it
+    /// (`SUMMARY_BEHIND`), and taken if higher: liveness moves, nothing
+    /// else can change.
     pub(crate) fn take_summary_heartbeats(&mut self, now: Instant, heartbeats: &[u8]) {
         let params = self.params;
-        for ((id, p), b) in self.peers.iter_mut().zip(heartbeats.chunks_exact(2)) {
-            if *id == self.id {
+        for ((id, p), &low) in self.peers.iter_mut().zip(heartbeats) {
+            let held = p.heartbeat;
+            if held as u8 == low || *id == self.id {
                 continue;
             }
-            let low = u64::from(u16::from_le_bytes([b[0], b[1]]));
-            let held = p.heartbeat;
-            let mut hb = (held & !0xffff) | low;
-            if hb + (1 << 14) < held {
-                hb += 1 << 16;
-            } else if hb >= held + 3 * (1 << 14) {
-                match hb.checked_sub(1 << 16) {
-                    Some(v) => hb = v,
-                    None => continue,
-                }
-            }
+            let Some(hb) = summary_heartbeat(held, low) else {
+                continue;
+            };
             if hb > held {
                 let live = p.status == PeerStatus::Live;
                 let revived = p.take_heartbeat(now, p.generation, hb, live, &params);
@@ -847,6 +838,26 @@ impl Engine {
     }
 }
 
+/// How far behind the heartbeat this node holds a summary's 8-bit value
+/// may be read (the rest of the 256 values are ahead). A partner whose
+/// table matches holds every peer with the same status, so it cannot lag
+/// by that many rounds on a live peer: its detector (whose samples are
+/// capped) would have found the peer dead first, and then the statuses, so
+/// the hashes, would differ.
+const SUMMARY_BEHIND: u64 = 64;
+
+/// The heartbeat a summary's low byte `low` stands for, given the one held.
+fn summary_heartbeat(held: u64, low: u8) -> Option<u64> {
+    let base = held & !0xff;
+    let mut hb = base | u64::from(low);
+    if hb + SUMMARY_BEHIND < held {
+        hb += 256;
+    } else if hb >= held + (256 - SUMMARY_BEHIND) {
+        hb = hb.checked_sub(256)?;
+    }
+    Some(hb)
+}
+
 /// One peer's share of the summary hash: its id, generation, max_version,
 /// gc_floor and status, mixed (FNV-1a over the id, then a splitmix64
 /// finaliser per field), the same on every node and platform.
@@ -873,4 +884,24 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary_heartbeat;
+
+    #[test]
+    fn a_summary_byte_is_read_near_the_held_heartbeat() {
+        // Ahead by up to 191, behind by up to 64, across the byte's wrap.
+        for held in [0u64, 1, 63, 64, 200, 255, 256, 1_000, 65_535, 1 << 40] {
+            for d in -64i64..192 {
+                let truth = held as i64 + d;
+                if truth < 0 {
+                    continue;
+                }
+                let got = summary_heartbeat(held, truth as u8);
+                assert_eq!(got, Some(truth as u64), "held {held}, truth {truth}");
+            }
+        }
+    }
 }

@@ -85,9 +85,9 @@ pub struct Summary {
     pub hash: u64,
     /// How many peers the table holds, the node itself included (at least 1).
     pub peers: u32,
-    /// The low 16 bits of each peer's heartbeat, in id order,
-    /// little-endian: `2 * peers` bytes. Meaningful only to a receiver
-    /// whose own summary has the same hash and count.
+    /// The low 8 bits of each peer's heartbeat, in id order: `peers`
+    /// bytes. Meaningful only to a receiver whose own summary has the same
+    /// hash and count.
     pub heartbeats: Bytes,
 }
 
@@ -403,7 +403,7 @@ impl Summary {
     /// The encoded size of a summary of `peers` peers (its hash taken as
     /// non-zero), for budgeting before it is built.
     pub(crate) fn len_for(peers: usize) -> usize {
-        9 + len_u64(peers as u64) + len_bytes(2 * peers)
+        9 + len_u64(peers as u64) + len_bytes(peers)
     }
 }
 
@@ -869,7 +869,7 @@ impl Scan<'_> {
             (Msg::Digest, 7) => over(
                 "summary heartbeat bytes",
                 data.len(),
-                2 * max_deltas_per_frame(c),
+                max_deltas_per_frame(c),
                 "max_peers",
             ),
             (Msg::Syn, 2) | (Msg::SynAck, 3) | (Msg::Ack, 2) => {
@@ -1111,7 +1111,7 @@ impl Validator<'_> {
                 max_deltas_per_frame(c),
                 "max_peers",
             )?;
-            if d.heartbeats.len() != 2 * d.peer_count as usize {
+            if d.heartbeats.len() != d.peer_count as usize {
                 return Err(invalid(format!(
                     "summary of {} peers with {} heartbeat bytes",
                     d.peer_count,
@@ -1535,7 +1535,7 @@ mod tests {
             summary: Some(Summary {
                 hash,
                 peers,
-                heartbeats: (0..2 * peers).map(|i| (i * 37) as u8).collect(),
+                heartbeats: (0..peers).map(|i| (i * 37) as u8).collect(),
             }),
             ..Digest::default()
         };
@@ -1618,12 +1618,12 @@ mod tests {
                 ..Digest::default()
             }),
             with_digest(Digest {
-                summary: Some(sum(500, 1000)),
+                summary: Some(sum(500, 500)),
                 ..Digest::default()
             }),
             with_digest(Digest {
                 entries: vec![entry("peer", 1)],
-                summary: Some(sum(1, 2)),
+                summary: Some(sum(1, 1)),
                 ..Digest::default()
             }),
             with_digest(Digest {

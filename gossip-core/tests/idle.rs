@@ -1,5 +1,5 @@
 //! The idle exchange: when nothing changed, nodes swap a summary of their
-//! tables (a hash, two bytes of heartbeat per peer) instead of a digest
+//! tables (a hash, one byte of heartbeat per peer) instead of a digest
 //! entry per peer. Liveness must move as before, news must still spread,
 //! and a node that missed news must pull it through a summary mismatch.
 
