@@ -35,6 +35,11 @@ pub struct Config {
     /// answers with a full digest. On by default; off gives the digest on
     /// every exchange (for comparison).
     pub idle_summary: bool,
+    /// Frames this node must have accepted since a peer's last heartbeat
+    /// before it believes that peer's detector: fewer means its own links
+    /// are failing, and the verdict waits (at most until the silence is
+    /// twice what the detector allows). 0 turns the check off. 0 to 1,000.
+    pub liveness_evidence_frames: u32,
     /// Phi above which a peer is reported dead. 8 means a false positive
     /// chance of about 1e-8 per check under the fitted distribution. 1 to 100.
     pub phi_threshold: f64,
@@ -166,6 +171,7 @@ impl Default for Config {
             fanout: 3,
             idle_fanout: 2,
             idle_summary: true,
+            liveness_evidence_frames: 6,
             phi_threshold: 8.0,
             phi_window: 100,
             phi_min_std_dev: Duration::from_millis(500),
@@ -286,6 +292,9 @@ impl Config {
         }
         if !(1..=64).contains(&self.fanout) {
             return bad("fanout", "must be 1 to 64");
+        }
+        if self.liveness_evidence_frames > 1000 {
+            return bad("liveness_evidence_frames", "must be 0 to 1000");
         }
         if !(1..=self.fanout).contains(&self.idle_fanout) {
             return bad("idle_fanout", "must be 1 to fanout");

@@ -110,6 +110,11 @@ pub struct Engine {
     /// id, generation, max_version, gc_floor or status has changed since
     /// it was computed (`table_changed` forgets it).
     summary_cache: Option<(u64, u32)>,
+    /// Frames accepted so far, and its value at each recent round: how much
+    /// this node has heard since a peer's last heartbeat (local health,
+    /// see `check_liveness`).
+    pub(crate) frames_heard: u64,
+    heard_log: VecDeque<(Instant, u64)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -193,6 +198,8 @@ impl Engine {
             pubsub: Default::default(),
             queries: Default::default(),
             summary_cache: None,
+            frames_heard: 0,
+            heard_log: VecDeque::new(),
             config,
         })
     }
@@ -556,14 +563,49 @@ impl Engine {
         }
     }
 
+    /// Reports dead the live peers whose detector's deadline has passed.
+    ///
+    /// A silence is evidence against a peer only if this node was hearing
+    /// from the cluster meanwhile: when it has accepted fewer than
+    /// `liveness_evidence_frames` frames since the peer's last heartbeat
+    /// arrived (its own links are losing frames, or it was stalled), the
+    /// verdict waits, at most until the silence is twice what the detector
+    /// allows. This is Lifeguard's local health awareness (memberlist
+    /// scales its timeouts by the node's own missed acks) in a form that
+    /// needs no per-peer state: a log of the frame count at each round.
     fn check_liveness(&mut self, now: Instant) {
+        self.heard_log.push_back((now, self.frames_heard));
+        while self.heard_log.len() > HEARD_LOG_ROUNDS {
+            self.heard_log.pop_front();
+        }
+        let need = u64::from(self.config.liveness_evidence_frames);
+        let log = &self.heard_log;
+        let heard = self.frames_heard;
+        let heard_since = |at: Instant| -> u64 {
+            let i = log.partition_point(|(t, _)| *t < at);
+            if i == 0 {
+                // Older than the log: many rounds ago.
+                return u64::MAX;
+            }
+            heard - log.get(i).map_or(heard, |(_, n)| *n)
+        };
         let mut died = Vec::new();
         for (id, p) in self.peers.iter_mut() {
-            if *id != self.id && p.status == PeerStatus::Live && now > p.detector.deadline() {
-                p.status = PeerStatus::Dead;
-                p.status_since = now;
-                died.push(id.clone());
+            if *id == self.id || p.status != PeerStatus::Live {
+                continue;
             }
+            let deadline = p.detector.deadline();
+            if now <= deadline {
+                continue;
+            }
+            let last = p.detector.last();
+            let patience = deadline + deadline.saturating_duration_since(last);
+            if heard_since(last) < need && now <= patience {
+                continue;
+            }
+            p.status = PeerStatus::Dead;
+            p.status_since = now;
+            died.push(id.clone());
         }
         if !died.is_empty() {
             self.table_changed();
@@ -683,6 +725,7 @@ impl Engine {
     /// else can change.
     pub(crate) fn take_summary_heartbeats(&mut self, now: Instant, heartbeats: &[u8]) {
         let params = self.params;
+        let interval = self.config.gossip_interval;
         for ((id, p), &low) in self.peers.iter_mut().zip(heartbeats) {
             let held = p.heartbeat;
             if held as u8 == low || *id == self.id {
@@ -691,7 +734,13 @@ impl Engine {
             let Some(hb) = summary_heartbeat(held, low) else {
                 continue;
             };
-            if hb > held {
+            // No more rounds ahead than could have passed since the held
+            // heartbeat arrived (twice, plus slack for clock rates): a
+            // replayed old frame's byte, read as far ahead, is refused.
+            let since = now.saturating_duration_since(p.detector.last());
+            let rounds = since.as_secs_f64() / interval.as_secs_f64().max(1e-6);
+            let plausible = held + 2 * rounds as u64 + 4;
+            if hb > held && hb <= plausible {
                 let live = p.status == PeerStatus::Live;
                 let revived = p.take_heartbeat(now, p.generation, hb, live, &params);
                 debug_assert!(!revived, "a summary's heartbeat revived a peer");
@@ -837,6 +886,9 @@ impl Engine {
             .saturating_add(self.config.max_generation_skew.as_millis() as u64)
     }
 }
+
+/// Rounds of frame counts kept for `check_liveness`'s local health.
+const HEARD_LOG_ROUNDS: usize = 256;
 
 /// How far behind the heartbeat this node holds a summary's 8-bit value
 /// may be read (the rest of the 256 values are ahead). A partner whose

@@ -50,6 +50,7 @@ impl Engine {
             return Ok(());
         }
         Counters::add(&self.counters.frames_in, 1);
+        self.frames_heard += 1;
         Counters::add(&self.counters.bytes_in, bytes.len() as u64);
         self.last_sender = Some(frame.sender.id.clone());
         let broadcasts = frame.broadcasts;
