@@ -103,7 +103,7 @@ fn one(c: &Candidate<'_>, budget: usize, max_entries: usize, now: Instant) -> Op
     let mut d = PeerDelta {
         id: c.id.clone(),
         generation: p.generation,
-        addr: p.addr.clone(),
+        addr: p.addr.to_string(),
         heartbeat: p.heartbeat,
         from_version: from,
         to_version: p.max_version,
@@ -152,7 +152,7 @@ mod tests {
         let now = Instant::now();
         let mut p = Peer::new(
             3,
-            "addr".into(),
+            "addr",
             now,
             Duration::from_millis(100),
             &crate::phi::PhiParams::new(100, 50.0, 0.0, 8.0),

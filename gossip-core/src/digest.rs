@@ -38,7 +38,7 @@ pub(crate) struct Limits {
 pub(crate) fn build(
     peers: &BTreeMap<PeerId, Peer>,
     me: &PeerId,
-    hot: &VecDeque<(Instant, PeerId)>,
+    hot: &VecDeque<(crate::stamp::Stamp, PeerId)>,
     cursor: &mut Option<PeerId>,
     limits: Limits,
     now: Instant,
@@ -116,7 +116,7 @@ mod tests {
                     id,
                     Peer::new(
                         7,
-                        format!("addr-{i}"),
+                        &format!("addr-{i}"),
                         now,
                         Duration::from_millis(100),
                         &crate::phi::PhiParams::new(100, 50.0, 0.0, 8.0),

@@ -21,7 +21,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::Config;
 use crate::error::{ConfigError, KeyError};
+use crate::intern;
 use crate::phi::PhiParams;
+use crate::stamp::Stamp;
 use crate::state::{Entry, Peer};
 use crate::stats::{Counters, Stats};
 use crate::wire::{len_msg, Body, Frame, Sender, PROTOCOL_VERSION};
@@ -94,7 +96,7 @@ pub struct Engine {
     pub(crate) syns_seen: u32,
     /// Peers whose state changed recently, newest last, with the time they
     /// stop being news; they ride in every digest until then.
-    pub(crate) hot: VecDeque<(Instant, PeerId)>,
+    pub(crate) hot: VecDeque<(Stamp, PeerId)>,
     leaving: Option<u32>,
     transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
@@ -164,9 +166,10 @@ impl Engine {
             config.phi_acceptable_pause.as_secs_f64() * 1000.0,
             config.phi_threshold,
         );
-        let mut me = Peer::new(generation, addr, now, config.gossip_interval, &params);
+        let mut me = Peer::new(generation, &addr, now, config.gossip_interval, &params);
         me.heartbeat = 1;
         let mut peers = BTreeMap::new();
+        let id = intern::id(&id);
         peers.insert(id.clone(), me);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         // The first rejoin at a random point of the interval, so nodes
@@ -295,7 +298,7 @@ impl Engine {
         PeerView {
             id: id.clone(),
             generation: p.generation,
-            addr: p.addr.clone(),
+            addr: p.addr.to_string(),
             status: p.status,
             heartbeat: p.heartbeat,
             max_version: p.max_version,
@@ -315,6 +318,13 @@ impl Engine {
             .map(|(id, _)| id.clone())
             .collect()
     }
+    /// How many other peers are currently live (no allocation).
+    pub fn live_count(&self) -> usize {
+        self.peers
+            .iter()
+            .filter(|(id, p)| p.status == PeerStatus::Live && **id != self.id)
+            .count()
+    }
     /// Other peers currently live, sorted.
     pub fn live_peers(&self) -> Vec<PeerId> {
         self.peers_with(PeerStatus::Live)
@@ -327,16 +337,14 @@ impl Engine {
     pub fn get(&self, id: &PeerId, key: &str) -> Option<&Bytes> {
         self.peers
             .get(id)?
-            .keys
-            .get(key)
+            .entry(key)
             .filter(|e| !e.deleted)
             .map(|e| &e.value)
     }
     /// The live keys of peer `id`, sorted.
     pub fn keys(&self, id: &PeerId) -> Vec<(String, Bytes)> {
         self.peers.get(id).map_or_else(Vec::new, |p| {
-            p.keys
-                .iter()
+            p.entries()
                 .filter(|(_, e)| !e.deleted)
                 .map(|(k, e)| (k.clone(), e.value.clone()))
                 .collect()
@@ -387,7 +395,7 @@ impl Engine {
         }
         let max_keys = c.max_keys_per_peer;
         let me = self.peers.get_mut(&self.id).expect("own entry");
-        let is_new = me.keys.get(key).is_none_or(|e| e.deleted);
+        let is_new = me.entry(key).is_none_or(|e| e.deleted);
         if is_new && me.live_keys() >= max_keys {
             return Err(KeyError::TooManyKeys { max: max_keys });
         }
@@ -416,7 +424,7 @@ impl Engine {
             return Err(KeyError::Left);
         }
         let me = self.peers.get_mut(&self.id).expect("own entry");
-        if me.keys.get(key).is_none_or(|e| e.deleted) {
+        if me.entry(key).is_none_or(|e| e.deleted) {
             return Ok(None);
         }
         me.max_version += 1;
@@ -483,12 +491,13 @@ impl Engine {
             .filter(|(id, p)| **id != self.id && p.status != PeerStatus::Left)
             .map(|(_, p)| p)
             .partition(|p| p.status == PeerStatus::Live);
-        let live: Vec<&str> = live.iter().map(|p| p.addr.as_str()).collect();
-        let dead: Vec<&str> = dead.iter().map(|p| p.addr.as_str()).collect();
-        let own_addr = self.peers[&self.id].addr.clone();
+        let live: Vec<&str> = live.iter().map(|p| &*p.addr).collect();
+        let dead: Vec<&str> = dead.iter().map(|p| &*p.addr).collect();
+        let own_addr = self.peers[&self.id].addr.to_string();
         // News (a hot peer) goes to `fanout` peers a round; with nothing new
         // only heartbeats move, and `idle_fanout` partners suffice.
-        while self.hot.front().is_some_and(|(until, _)| *until <= now) {
+        let stamp = Stamp::of(now);
+        while self.hot.front().is_some_and(|(until, _)| *until <= stamp) {
             self.hot.pop_front();
         }
         let fanout = match self.leaving {
@@ -590,21 +599,21 @@ impl Engine {
             heard - log.get(i).map_or(heard, |(_, n)| *n)
         };
         let mut died = Vec::new();
+        let stamp = Stamp::of(now);
         for (id, p) in self.peers.iter_mut() {
-            if *id == self.id || p.status != PeerStatus::Live {
+            if p.status != PeerStatus::Live || *id == self.id {
                 continue;
             }
-            let deadline = p.detector.deadline();
-            if now <= deadline {
+            let deadline = p.detector.deadline_stamp();
+            if stamp <= deadline {
                 continue;
             }
-            let last = p.detector.last();
+            let (deadline, last) = (deadline.instant(), p.detector.last());
             let patience = deadline + deadline.saturating_duration_since(last);
             if heard_since(last) < need && now <= patience {
                 continue;
             }
-            p.status = PeerStatus::Dead;
-            p.status_since = now;
+            p.set_status(PeerStatus::Dead, now);
             died.push(id.clone());
         }
         if !died.is_empty() {
@@ -632,26 +641,32 @@ impl Engine {
     /// Marks `id` as news: it rides in every digest for about twice the
     /// rounds an epidemic needs to reach every known peer.
     pub(crate) fn mark_hot(&mut self, id: &PeerId, now: Instant) {
-        if let Some(p) = self.peers.get_mut(id) {
-            p.changed_at = now;
-        }
+        // The table's own copy of the id (a decoded one would keep its
+        // allocation alive while the peer is news).
+        let id = self
+            .peers
+            .get_key_value(id)
+            .map_or_else(|| id.clone(), |(k, _)| k.clone());
         let rounds = 2 * (usize::BITS - self.peers.len().leading_zeros()) + 2;
-        let until = now + self.config.gossip_interval * rounds;
-        self.hot.push_back((until, id.clone()));
+        let until = Stamp::of(now + self.config.gossip_interval * rounds);
+        self.hot.push_back((until, id));
     }
 
     fn collect_garbage(&mut self, now: Instant) {
         let grace = self.config.dead_peer_grace;
-        let gone: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(id, p)| {
-                **id != self.id
-                    && p.status != PeerStatus::Live
-                    && now.saturating_duration_since(p.status_since) >= grace
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
+        let tomb = self.config.tombstone_grace;
+        // One pass: peers gone long enough, and tombstones old enough.
+        let mut gone: Vec<PeerId> = Vec::new();
+        let mut floors_moved = false;
+        for (id, p) in self.peers.iter_mut() {
+            if p.status != PeerStatus::Live && p.status_age(now) >= grace && *id != self.id {
+                gone.push(id.clone());
+                continue;
+            }
+            let floor = p.gc_floor;
+            p.collect_garbage(now, tomb);
+            floors_moved |= p.gc_floor != floor;
+        }
         if !gone.is_empty() {
             self.table_changed();
         }
@@ -665,13 +680,6 @@ impl Engine {
         }
         self.removed
             .retain(|_, r| now.saturating_duration_since(r.at) < grace);
-        let tomb = self.config.tombstone_grace;
-        let mut floors_moved = false;
-        for p in self.peers.values_mut() {
-            let floor = p.gc_floor;
-            p.collect_garbage(now, tomb);
-            floors_moved |= p.gc_floor != floor;
-        }
         if floors_moved {
             self.table_changed();
         }
@@ -787,7 +795,7 @@ impl Engine {
         heartbeat: u64,
         now: Instant,
     ) {
-        let r = self.removed.entry(id.clone()).or_insert(Removed {
+        let r = self.removed.entry(intern::id(id)).or_insert(Removed {
             generation,
             heartbeat,
             at: now,
@@ -817,7 +825,7 @@ impl Engine {
         let sender = Sender {
             id: self.id.clone(),
             generation: self.generation,
-            addr: me.addr.clone(),
+            addr: me.addr.to_string(),
         };
         let max = self.config.max_frame_bytes - self.seal_overhead();
         max - (Frame::envelope_len(PROTOCOL_VERSION, &self.config.cluster_id, &sender, max)
@@ -840,7 +848,7 @@ impl Engine {
             sender: Sender {
                 id: self.id.clone(),
                 generation: self.generation,
-                addr: me.addr.clone(),
+                addr: me.addr.to_string(),
             },
             body,
             broadcasts,
@@ -862,7 +870,7 @@ impl Engine {
         PeerRecord {
             id: id.clone(),
             generation: p.generation,
-            addr: p.addr.clone(),
+            addr: p.addr.to_string(),
             status: p.status,
         }
     }

@@ -353,7 +353,7 @@ impl Engine {
                 let Some(p) = self.fresh_peer(now, &d, interval) else {
                     return;
                 };
-                self.peers.insert(d.id.clone(), p);
+                self.peers.insert(crate::intern::id(&d.id), p);
                 self.removed.remove(&d.id);
                 self.mark_hot(&d.id, now);
                 tracing::debug!(node = %self.id, peer = %d.id, addr = %d.addr, "peer joined");
@@ -407,8 +407,7 @@ impl Engine {
                 self.store(|s| s.clear_keys(&id).and_then(|_| s.put_peer(r)));
             }
             Some(p) => {
-                if p.addr != d.addr && !d.addr.is_empty() {
-                    p.addr = d.addr.clone();
+                if !d.addr.is_empty() && p.set_addr(&d.addr) {
                     let r = self.record(&d.id);
                     self.store(|s| s.put_peer(r));
                 }
@@ -425,7 +424,7 @@ impl Engine {
     /// that has not yet found a crash does not make a new node believe in it
     /// (counted as `stale_gossip_ignored`).
     fn fresh_peer(&self, now: Instant, d: &PeerDelta, interval: Duration) -> Option<Peer> {
-        let mut p = Peer::new(d.generation, d.addr.clone(), now, interval, &self.params);
+        let mut p = Peer::new(d.generation, &d.addr, now, interval, &self.params);
         p.heartbeat = d.heartbeat;
         let heard = now.checked_sub(Duration::from_millis(d.heartbeat_age_ms));
         if let Some(at) = heard {
@@ -475,7 +474,7 @@ impl Engine {
             if kv.version <= p.max_version {
                 continue;
             }
-            let is_new = p.keys.get(&kv.key).is_none_or(|e| e.deleted);
+            let is_new = p.entry(&kv.key).is_none_or(|e| e.deleted);
             if !kv.deleted && is_new && p.live_keys() >= max_keys {
                 // Stop here so what is held stays a gap-free prefix.
                 Counters::add(&self.counters.keys_refused, 1);
@@ -517,8 +516,7 @@ impl Engine {
             // Left when the sender says, so every node removes it at about
             // the same time.
             let age = Duration::from_millis(d.status_age_ms).min(self.config.dead_peer_grace);
-            p.status = PeerStatus::Left;
-            p.status_since = now.checked_sub(age).unwrap_or(now);
+            p.set_status(PeerStatus::Left, now.checked_sub(age).unwrap_or(now));
         }
         if self.storage.is_some() {
             for kv in writes {

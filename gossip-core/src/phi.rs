@@ -11,8 +11,9 @@
 //! depends on the threshold alone. The engine computes that deadline once
 //! per heartbeat instead of evaluating phi for every peer every round.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+use crate::stamp::Stamp;
 
 /// Parameters shared by every detector of a node.
 #[derive(Debug, Clone, Copy)]
@@ -60,102 +61,121 @@ pub(crate) fn crossing(threshold: f64) -> f64 {
 }
 
 /// Heartbeats a detector must have timed before it trusts its estimate.
-const WARMUP_SAMPLES: u8 = 2;
+const WARMUP_SAMPLES: u32 = 2;
 /// How much longer a pause a detector accepts while warming up (Akka's
 /// default pause is three intervals; ours, one).
 const WARMUP_PAUSE_FACTOR: f64 = 3.0;
 
-/// One peer's heartbeat history.
+/// One peer's heartbeat history, in 24 bytes.
+///
+/// The inter-arrival mean and variance are kept as running estimates, not
+/// as a window of samples: exact (Welford's running mean and population
+/// variance, the seed sample included) until `window` samples have been
+/// seen, then exponentially weighted with weight `1 / window`, which
+/// forgets old rhythm at the rate a window of that size would. A node holds
+/// one detector per peer, so a window of 100 `f64`s (800 bytes) per peer
+/// was most of a node's memory at a few thousand peers.
 #[derive(Debug, Clone)]
 pub(crate) struct Detector {
-    /// Heartbeats timed so far (saturating): until [`WARMUP_SAMPLES`], the
-    /// window holds mostly the seed guess, while the first heartbeats of a
-    /// peer just learned of still travel the cluster by slower paths than
-    /// the one that introduced it, so the acceptable pause is widened.
-    timed: u8,
-    samples: VecDeque<f64>,
-    sum: f64,
-    sum_sq: f64,
-    last: Instant,
-    /// When phi will cross the threshold if no heartbeat arrives.
-    deadline: Instant,
+    /// Samples in the estimate, the seed included (saturating): until
+    /// [`WARMUP_SAMPLES`] heartbeats have been timed, the estimate is mostly
+    /// the seed guess, while the first heartbeats of a peer just learned of
+    /// still travel the cluster by slower paths than the one that
+    /// introduced it, so the acceptable pause is widened.
+    samples: u32,
+    /// Mean inter-arrival, ms.
+    mean: f32,
+    /// Variance of the inter-arrival, ms².
+    var: f32,
+    /// When phi crosses the threshold, in ms after `last`.
+    deadline_ms: f32,
+    last: Stamp,
 }
 
 impl Detector {
-    /// A detector whose window is seeded with one sample of `expected`
-    /// (the gossip interval), the last heartbeat being `now`.
+    /// A detector seeded with one sample of `expected` (the gossip
+    /// interval), the last heartbeat being `now`.
     pub(crate) fn new(now: Instant, expected: Duration, p: &PhiParams) -> Detector {
         let ms = expected.as_secs_f64() * 1000.0;
-        let mut samples = VecDeque::with_capacity(4);
-        samples.push_back(ms);
         let mut d = Detector {
-            timed: 0,
-            samples,
-            sum: ms,
-            sum_sq: ms * ms,
-            last: now,
-            deadline: now,
+            samples: 1,
+            mean: ms as f32,
+            var: 0.0,
+            deadline_ms: 0.0,
+            last: Stamp::of(now),
         };
-        d.deadline = d.compute_deadline(p);
+        d.deadline_ms = d.compute_deadline_ms(p);
         d
     }
 
+    /// Heartbeats timed so far (saturating).
+    fn timed(&self) -> u32 {
+        self.samples - 1
+    }
+
     fn stats(&self, p: &PhiParams) -> (f64, f64) {
-        let n = self.samples.len() as f64;
-        let mean = self.sum / n;
-        let var = (self.sum_sq / n - mean * mean).max(0.0);
-        let pause = if self.timed < WARMUP_SAMPLES {
+        let pause = if self.timed() < WARMUP_SAMPLES {
             p.acceptable_pause_ms * WARMUP_PAUSE_FACTOR
         } else {
             p.acceptable_pause_ms
         };
-        (mean + pause, var.sqrt().max(p.min_std_dev_ms))
+        let std_dev = f64::from(self.var).max(0.0).sqrt();
+        (f64::from(self.mean) + pause, std_dev.max(p.min_std_dev_ms))
     }
 
-    fn compute_deadline(&self, p: &PhiParams) -> Instant {
+    fn compute_deadline_ms(&self, p: &PhiParams) -> f32 {
         let (mean, std_dev) = self.stats(p);
-        let ms = (mean + p.y_star * std_dev).clamp(0.0, 1e12);
-        self.last + Duration::from_secs_f64(ms / 1000.0)
+        (mean + p.y_star * std_dev).clamp(0.0, 1e12) as f32
     }
 
     /// When the last heartbeat arrived (or the clock was last reset).
     pub(crate) fn last(&self) -> Instant {
+        self.last.instant()
+    }
+
+    /// [`last`](Detector::last) as a stamp.
+    pub(crate) fn last_stamp(&self) -> Stamp {
         self.last
     }
 
     /// The instant phi crosses the threshold unless a heartbeat comes first.
     pub(crate) fn deadline(&self) -> Instant {
-        self.deadline
+        self.deadline_stamp().instant()
+    }
+
+    /// [`deadline`](Detector::deadline) as a stamp.
+    pub(crate) fn deadline_stamp(&self) -> Stamp {
+        self.last.plus_ms(f64::from(self.deadline_ms))
     }
 
     /// Records a new heartbeat arriving at `now`.
     pub(crate) fn record(&mut self, now: Instant, p: &PhiParams) {
-        let ms = now.saturating_duration_since(self.last).as_secs_f64() * 1000.0;
+        let now = Stamp::of(now);
+        let x = now.since(self.last).as_secs_f64() * 1000.0;
         self.last = now;
-        if self.samples.len() >= p.window {
-            if let Some(old) = self.samples.pop_front() {
-                self.sum -= old;
-                self.sum_sq -= old * old;
-            }
-        }
-        self.samples.push_back(ms);
-        self.sum += ms;
-        self.sum_sq += ms * ms;
-        self.timed = self.timed.saturating_add(1);
-        self.deadline = self.compute_deadline(p);
+        // Exact running mean and variance over the first `window` samples,
+        // then weight 1/window: var' = (1 - a)(var + a·δ²).
+        let k = (u64::from(self.samples) + 1).min(p.window.max(1) as u64);
+        let a = 1.0 / k as f64;
+        let (mean, var) = (f64::from(self.mean), f64::from(self.var));
+        let delta = x - mean;
+        self.mean = (mean + a * delta) as f32;
+        self.var = ((1.0 - a) * (var + a * delta * delta)) as f32;
+        self.samples = self.samples.saturating_add(1);
+        self.deadline_ms = self.compute_deadline_ms(p);
     }
 
     /// Restarts the clock without a sample (a peer came back after a
     /// silence that says nothing about its normal rhythm).
     pub(crate) fn reset_clock(&mut self, now: Instant, p: &PhiParams) {
-        self.last = now;
-        self.deadline = self.compute_deadline(p);
+        self.last = Stamp::of(now);
+        self.deadline_ms = self.compute_deadline_ms(p);
     }
 
     /// Phi at `now`.
     pub(crate) fn phi(&self, now: Instant, p: &PhiParams) -> f64 {
         let (mean, std_dev) = self.stats(p);
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64() * 1000.0;
+        let elapsed = Stamp::of(now).since(self.last).as_secs_f64() * 1000.0;
         phi(elapsed, mean, std_dev)
     }
 }
@@ -222,18 +242,29 @@ mod tests {
     }
 
     #[test]
-    fn window_is_bounded_and_sums_track_it() {
+    fn the_estimate_is_exact_within_the_window_and_then_follows_a_new_rhythm() {
         let p = PhiParams {
-            window: 3,
+            window: 10,
             ..params()
         };
         let t0 = Instant::now();
         let mut d = Detector::new(t0, Duration::from_millis(100), &p);
-        for i in 1..=10 {
-            d.record(t0 + Duration::from_millis(10 * i), &p);
+        // Seed 100 plus 80, 120, 100: mean 100, population variance 200.
+        let mut at = t0;
+        for gap in [80u64, 120, 100] {
+            at += Duration::from_millis(gap);
+            d.record(at, &p);
         }
-        assert_eq!(d.samples.len(), 3);
-        assert!((d.sum - 30.0).abs() < 1e-9);
+        assert!((f64::from(d.mean) - 100.0).abs() < 1e-3, "{}", d.mean);
+        assert!((f64::from(d.var) - 200.0).abs() < 1e-2, "{}", d.var);
+        // Long after the window filled, a new rhythm of 10 ms takes over.
+        for _ in 0..200 {
+            at += Duration::from_millis(10);
+            d.record(at, &p);
+        }
+        assert!((f64::from(d.mean) - 10.0).abs() < 0.1, "{}", d.mean);
+        assert!(f64::from(d.var) < 1.0, "{}", d.var);
+        assert_eq!(std::mem::size_of::<Detector>(), 24);
     }
 
     #[test]

@@ -594,7 +594,7 @@ impl Engine {
             || self
                 .peers
                 .get(&b.author)
-                .is_none_or(|p| p.addr.is_empty() || p.addr == b.reply_to)
+                .is_none_or(|p| p.addr.is_empty() || *p.addr == *b.reply_to)
     }
 
     /// Bytes of a frame body broadcasts may take.
@@ -615,8 +615,7 @@ impl Engine {
             b.author != *to
                 && (b.kind == BroadcastKind::Query
                     || peer
-                        .keys
-                        .get(&subscription_key(&b.topic))
+                        .entry(&subscription_key(&b.topic))
                         .is_some_and(|e| !e.deleted))
         };
         let limit = retransmit_limit(self.config.broadcast_retransmit_mult, self.live_count() + 1);
@@ -637,15 +636,8 @@ impl Engine {
     pub(crate) fn peer_at(&self, addr: &str) -> Option<PeerId> {
         self.peers
             .iter()
-            .find(|(id, p)| **id != self.id && p.addr == addr)
+            .find(|(id, p)| **id != self.id && *p.addr == *addr)
             .map(|(id, _)| id.clone())
-    }
-
-    fn live_count(&self) -> usize {
-        self.peers
-            .iter()
-            .filter(|(id, p)| **id != self.id && p.status == PeerStatus::Live)
-            .count()
     }
 
     /// The broadcast part of a round, after the ordinary Syns went to the
@@ -666,7 +658,7 @@ impl Engine {
             let subs = self.peers.iter().filter(|(id, p)| {
                 **id != self.id
                     && p.status == PeerStatus::Live
-                    && (query || p.keys.get(&key).is_some_and(|e| !e.deleted))
+                    && (query || p.entry(&key).is_some_and(|e| !e.deleted))
             });
             let (covered, rest): (Vec<_>, Vec<_>) = subs.partition(|(id, _)| reached.contains(*id));
             let need = fanout.saturating_sub(covered.len());
@@ -681,7 +673,7 @@ impl Engine {
             if broadcasts.is_empty() {
                 continue;
             }
-            let addr = self.peers[&id].addr.clone();
+            let addr = self.peers[&id].addr.to_string();
             self.send_with(addr, Body::Syn(Digest::default()), broadcasts);
         }
         let limit = retransmit_limit(self.config.broadcast_retransmit_mult, self.live_count() + 1);

@@ -139,7 +139,7 @@ impl Engine {
                 kind: BroadcastKind::Query,
                 hops: options.hops,
                 timeout_ms,
-                reply_to: self.peers[&self.id].addr.clone(),
+                reply_to: self.peers[&self.id].addr.to_string(),
                 filter_key,
                 filter_value,
                 ..Broadcast::message_defaults()

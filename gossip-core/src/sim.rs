@@ -366,6 +366,11 @@ impl Sim {
         &mut self.nodes[idx].engine
     }
 
+    /// The running nodes' engines, in the order they were added.
+    pub fn running(&self) -> impl Iterator<Item = &Engine> + '_ {
+        self.nodes.iter().filter(|n| n.up).map(|n| &n.engine)
+    }
+
     /// Ids of the running nodes.
     pub fn up_ids(&self) -> Vec<String> {
         self.index
@@ -380,13 +385,21 @@ impl Sim {
         let up: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| self.nodes[i].up)
             .collect();
+        // A node holding fewer peers than there are running nodes cannot
+        // see them all: cheap to rule out before looking up N² pairs.
+        if up
+            .iter()
+            .any(|&i| self.nodes[i].engine.peers.len() < up.len())
+        {
+            return false;
+        }
         up.iter().all(|&i| {
             let e = &self.nodes[i].engine;
             up.iter().all(|&j| {
+                let other = &self.nodes[j].engine;
                 i == j
-                    || e.peer(self.nodes[j].engine.id()).is_some_and(|p| {
-                        p.status == PeerStatus::Live
-                            && p.generation == self.nodes[j].engine.generation()
+                    || e.peers.get(other.id()).is_some_and(|p| {
+                        p.status == PeerStatus::Live && p.generation == other.generation()
                     })
             })
         })

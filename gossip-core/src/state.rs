@@ -3,9 +3,13 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
+use crate::intern;
 use crate::phi::{Detector, PhiParams};
+use crate::stamp::Stamp;
 use crate::wire::{DigestEntry, KeyValue};
 use crate::{PeerId, PeerStatus};
 
@@ -17,58 +21,89 @@ pub(crate) struct Entry {
     pub(crate) deleted: bool,
 }
 
-/// Everything a node knows of one peer (or of itself).
+/// A peer's keys: only peers that have any hold this (most peers of a
+/// large cluster advertise nothing, or little).
+#[derive(Debug, Clone, Default)]
+struct Keys {
+    keys: BTreeMap<String, Entry>,
+    /// Current entries by version, for building deltas in version order.
+    by_version: BTreeMap<u64, String>,
+    /// Tombstones in the order this node learned them: (when, version).
+    tombstones: VecDeque<(Stamp, u64)>,
+    live: usize,
+}
+
+/// Everything a node knows of one peer (or of itself): 96 bytes, the keys
+/// behind a pointer only for peers that have any, the id and address shared
+/// process-wide (see `intern.rs`), instants as 8-byte stamps.
 #[derive(Debug, Clone)]
 pub(crate) struct Peer {
     pub(crate) generation: u64,
-    pub(crate) addr: String,
     pub(crate) heartbeat: u64,
     /// Every version up to this one is reflected in `keys` (gap-free prefix).
     pub(crate) max_version: u64,
     /// Tombstones at or below this version have been garbage-collected.
     pub(crate) gc_floor: u64,
-    pub(crate) status: PeerStatus,
-    pub(crate) status_since: Instant,
-    pub(crate) keys: BTreeMap<String, Entry>,
-    /// Current entries by version, for building deltas in version order.
-    by_version: BTreeMap<u64, String>,
-    /// Tombstones in the order this node learned them: (when, version).
-    tombstones: VecDeque<(Instant, u64)>,
-    live_keys: usize,
+    pub(crate) addr: Arc<str>,
+    keys: Option<Box<Keys>>,
     pub(crate) detector: Detector,
-    /// When this node last learned something new of the peer (a version, a
-    /// generation, that it left): such peers ride in every digest for a
-    /// while so the news spreads as fast as a rumour.
-    pub(crate) changed_at: Instant,
+    status_since: Stamp,
     /// The last Syn (by the engine's count) whose digest named this peer:
     /// marks what a digest mentioned without a set of its ids.
     pub(crate) mentioned_in: u32,
+    pub(crate) status: PeerStatus,
 }
 
 impl Peer {
     pub(crate) fn new(
         generation: u64,
-        addr: String,
+        addr: &str,
         now: Instant,
         interval: Duration,
         p: &PhiParams,
     ) -> Peer {
         Peer {
             generation,
-            addr,
+            addr: intern::name(addr),
             heartbeat: 0,
             max_version: 0,
             gc_floor: 0,
             status: PeerStatus::Live,
-            status_since: now,
-            keys: BTreeMap::new(),
-            by_version: BTreeMap::new(),
-            tombstones: VecDeque::new(),
-            live_keys: 0,
+            status_since: Stamp::of(now),
+            keys: None,
             detector: Detector::new(now, interval, p),
-            changed_at: now,
             mentioned_in: 0,
         }
+    }
+
+    /// Sets the address (interned) if it differs; returns whether it did.
+    pub(crate) fn set_addr(&mut self, addr: &str) -> bool {
+        if *self.addr == *addr {
+            return false;
+        }
+        self.addr = intern::name(addr);
+        true
+    }
+
+    /// Sets the status, as of `since`.
+    pub(crate) fn set_status(&mut self, status: PeerStatus, since: Instant) {
+        self.status = status;
+        self.status_since = Stamp::of(since);
+    }
+
+    /// How long the peer has had its status.
+    pub(crate) fn status_age(&self, now: Instant) -> Duration {
+        Stamp::of(now).since(self.status_since)
+    }
+
+    /// The entry under `key`, value or tombstone.
+    pub(crate) fn entry(&self, key: &str) -> Option<&Entry> {
+        self.keys.as_ref()?.keys.get(key)
+    }
+
+    /// Every entry, values and tombstones, by key.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&String, &Entry)> + '_ {
+        self.keys.iter().flat_map(|k| k.keys.iter())
     }
 
     /// Takes heartbeat `hb` of `generation` if it is newer than the one
@@ -95,8 +130,7 @@ impl Peer {
         self.heartbeat = hb;
         self.detector.record(now, p);
         if self.status == PeerStatus::Dead {
-            self.status = PeerStatus::Live;
-            self.status_since = now;
+            self.set_status(PeerStatus::Live, now);
             self.detector.reset_clock(now, p);
             return true;
         }
@@ -104,7 +138,7 @@ impl Peer {
     }
 
     pub(crate) fn live_keys(&self) -> usize {
-        self.live_keys
+        self.keys.as_ref().map_or(0, |k| k.live)
     }
 
     /// Stores `entry` under `key` unless the key already holds a version at
@@ -115,69 +149,77 @@ impl Peer {
         entry: Entry,
         now: Instant,
     ) -> Result<Option<Entry>, ()> {
-        if let Some(old) = self.keys.get(key) {
+        if let Some(old) = self.entry(key) {
             if old.version >= entry.version {
                 return Err(());
             }
         }
+        let k = self.keys.get_or_insert_with(Default::default);
         let version = entry.version;
         let deleted = entry.deleted;
-        let old = self.keys.insert(key.to_string(), entry);
+        let old = k.keys.insert(key.to_string(), entry);
         if let Some(old) = &old {
-            self.by_version.remove(&old.version);
+            k.by_version.remove(&old.version);
             if !old.deleted {
-                self.live_keys -= 1;
+                k.live -= 1;
             }
         }
-        self.by_version.insert(version, key.to_string());
+        k.by_version.insert(version, key.to_string());
         if deleted {
-            self.tombstones.push_back((now, version));
+            k.tombstones.push_back((Stamp::of(now), version));
         } else {
-            self.live_keys += 1;
+            k.live += 1;
         }
         Ok(old)
     }
 
     /// Drops every key and tombstone; returns the keys that were live.
     pub(crate) fn clear(&mut self) -> Vec<(String, Entry)> {
-        let keys = std::mem::take(&mut self.keys);
-        self.by_version.clear();
-        self.tombstones.clear();
-        self.live_keys = 0;
-        keys.into_iter().filter(|(_, e)| !e.deleted).collect()
+        let Some(k) = self.keys.take() else {
+            return Vec::new();
+        };
+        k.keys.into_iter().filter(|(_, e)| !e.deleted).collect()
     }
 
     /// Entries with a version above `from`, in version order.
     pub(crate) fn entries_after(&self, from: u64) -> impl Iterator<Item = KeyValue> + '_ {
-        self.by_version.range(from + 1..).map(|(&version, key)| {
-            let e = &self.keys[key];
-            KeyValue {
-                key: key.clone(),
-                value: e.value.clone(),
-                version,
-                deleted: e.deleted,
-            }
+        self.keys.iter().flat_map(move |k| {
+            k.by_version.range(from + 1..).map(|(&version, key)| {
+                let e = &k.keys[key];
+                KeyValue {
+                    key: key.clone(),
+                    value: e.value.clone(),
+                    version,
+                    deleted: e.deleted,
+                }
+            })
         })
     }
 
     /// Forgets tombstones older than `grace`, raising the GC floor.
     pub(crate) fn collect_garbage(&mut self, now: Instant, grace: Duration) {
-        while let Some(&(at, version)) = self.tombstones.front() {
-            if now.saturating_duration_since(at) < grace {
+        let Some(k) = self.keys.as_mut() else {
+            return;
+        };
+        let now = Stamp::of(now);
+        while let Some(&(at, version)) = k.tombstones.front() {
+            if now.since(at) < grace {
                 break;
             }
-            self.tombstones.pop_front();
-            if let Some(key) = self.by_version.get(&version) {
-                if self
-                    .keys
+            k.tombstones.pop_front();
+            if let Some(key) = k.by_version.get(&version) {
+                if k.keys
                     .get(key)
                     .is_some_and(|e| e.deleted && e.version == version)
                 {
-                    self.keys.remove(key);
-                    self.by_version.remove(&version);
+                    k.keys.remove(key);
+                    k.by_version.remove(&version);
                     self.gc_floor = self.gc_floor.max(version);
                 }
             }
+        }
+        if k.keys.is_empty() && k.tombstones.is_empty() {
+            self.keys = None;
         }
     }
 
@@ -187,15 +229,14 @@ impl Peer {
         if self.status == PeerStatus::Live {
             0
         } else {
-            now.saturating_duration_since(self.status_since).as_millis() as u64
+            self.status_age(now).as_millis() as u64
         }
     }
 
     /// How long ago this node saw the peer's current heartbeat arrive, in
     /// milliseconds (for a node itself: since its last round).
     pub(crate) fn heartbeat_age_ms(&self, now: Instant) -> u64 {
-        now.saturating_duration_since(self.detector.last())
-            .as_millis() as u64
+        Stamp::of(now).since(self.detector.last_stamp()).as_millis() as u64
     }
 
     pub(crate) fn digest_entry(&self, id: &PeerId, now: Instant) -> DigestEntry {
@@ -232,7 +273,7 @@ mod tests {
         let now = Instant::now();
         let mut p = Peer::new(
             1,
-            "a".into(),
+            "a",
             now,
             Duration::from_millis(100),
             &PhiParams::new(100, 50.0, 0.0, 8.0),
@@ -240,7 +281,7 @@ mod tests {
         p.put("k", entry(5, false), now).unwrap();
         assert!(p.put("k", entry(4, false), now).is_err());
         assert!(p.put("k", entry(5, true), now).is_err());
-        assert_eq!(p.keys["k"].version, 5);
+        assert_eq!(p.entry("k").map(|e| e.version), Some(5));
         assert_eq!(p.entries_after(0).count(), 1);
     }
 
@@ -250,7 +291,7 @@ mod tests {
         let grace = Duration::from_secs(10);
         let mut p = Peer::new(
             1,
-            "a".into(),
+            "a",
             now,
             Duration::from_millis(100),
             &PhiParams::new(100, 50.0, 0.0, 8.0),
@@ -259,10 +300,16 @@ mod tests {
         p.put("k", entry(2, true), now).unwrap();
         assert_eq!(p.live_keys(), 0);
         p.collect_garbage(now + Duration::from_secs(5), grace);
-        assert!(p.keys.contains_key("k"));
+        assert!(p.entry("k").is_some());
         p.collect_garbage(now + grace, grace);
-        assert!(!p.keys.contains_key("k"));
+        assert!(p.entry("k").is_none());
+        assert!(p.keys.is_none(), "no keys left: nothing allocated");
         assert_eq!(p.gc_floor, 2);
         assert_eq!(p.entries_after(0).count(), 0);
+    }
+
+    #[test]
+    fn a_peer_is_small() {
+        assert_eq!(std::mem::size_of::<Peer>(), 96);
     }
 }

@@ -15,6 +15,11 @@ impl PeerId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The shared string behind the id.
+    pub fn as_arc(&self) -> &Arc<str> {
+        &self.0
+    }
 }
 
 impl fmt::Debug for PeerId {
@@ -38,6 +43,13 @@ impl From<&str> for PeerId {
 impl From<String> for PeerId {
     fn from(s: String) -> Self {
         PeerId(Arc::from(s))
+    }
+}
+
+impl From<Arc<str>> for PeerId {
+    /// Shares the string (an interned id costs no allocation per holder).
+    fn from(s: Arc<str>) -> Self {
+        PeerId(s)
     }
 }
 

@@ -1,0 +1,68 @@
+//! The simulator at scale, with a line per round: how many (node, peer)
+//! pairs are known live, memory, wall time. For profiling and for watching
+//! how far a large cluster gets (`gossip-bench sim` is the measurement).
+//!
+//! ```text
+//! cargo run --release -p gossip-core --example sim_scale -- 10000 [max_rounds]
+//! ```
+use std::time::Instant;
+
+use gossip_core::{sim::Sim, Config};
+
+fn status(field: &str) -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let max_rounds: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(60);
+    let wall = Instant::now();
+    let config = Config::local();
+    let interval = config.gossip_interval;
+    let mut s = Sim::new(42, config);
+    s.record_events = false;
+    s.add_node("n00000", &[]);
+    for i in 1..n {
+        s.add_node(&format!("n{i:05}"), &["n00000"]);
+    }
+    let pairs = (n * (n - 1)) as f64;
+    let mut key_at = None;
+    for round in 1..=max_rounds {
+        let t = Instant::now();
+        s.run_for(interval);
+        let known: usize = s.running().map(|engine| engine.live_count()).sum();
+        let done = known as f64 == pairs;
+        println!(
+            "round {round:3}: live pairs {:6.2}%  rss {:7.0} MiB  peak {:7.0} MiB  round {:6.2} s  wall {:7.1} s  bytes {}",
+            100.0 * known as f64 / pairs,
+            status("VmRSS:"),
+            status("VmHWM:"),
+            t.elapsed().as_secs_f64(),
+            wall.elapsed().as_secs_f64(),
+            s.stats.bytes_sent,
+        );
+        if done && key_at.is_none() {
+            s.set("n00001", "news", "v");
+            key_at = Some(round);
+        }
+        if let Some(k) = key_at {
+            if s.all_have("n00001", "news", Some("v")) {
+                println!(
+                    "converged by round {k}; the key reached all {} rounds later; wall {:.1} s; peak {:.0} MiB ({:.0} B per pair)",
+                    round - k,
+                    wall.elapsed().as_secs_f64(),
+                    status("VmHWM:"),
+                    status("VmHWM:") * 1048576.0 / pairs
+                );
+                return;
+            }
+        }
+    }
+    println!("not done in {max_rounds} rounds");
+}

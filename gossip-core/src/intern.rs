@@ -1,0 +1,65 @@
+//! Process-wide interning of peer ids and addresses.
+//!
+//! Every node holds an entry for every peer, keyed by the peer's id and
+//! naming its address; decoded from frames, each would be an allocation of
+//! its own in every node that holds it. Several engines in one process (the
+//! simulator, a test cluster, a process that runs many nodes) share one
+//! copy instead: a table of weak references, so a name no engine holds any
+//! longer is freed and its slot purged when the table has doubled since the
+//! last purge. Interning happens when a peer enters a table, not per frame.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use crate::PeerId;
+
+#[derive(Default)]
+struct Table {
+    names: HashMap<Box<str>, Weak<str>>,
+    /// Size after the last purge: the next purge comes at twice it.
+    purged_at: usize,
+}
+
+static TABLE: OnceLock<Mutex<Table>> = OnceLock::new();
+
+/// The shared copy of `s`.
+pub(crate) fn name(s: &str) -> Arc<str> {
+    let table = TABLE.get_or_init(Default::default);
+    // A poisoned lock only means another thread panicked while holding it;
+    // the table is still a valid cache.
+    let mut t = table.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(arc) = t.names.get(s).and_then(Weak::upgrade) {
+        return arc;
+    }
+    if t.names.len() >= 2 * t.purged_at.max(512) {
+        t.names.retain(|_, w| w.strong_count() > 0);
+        t.purged_at = t.names.len();
+    }
+    let arc: Arc<str> = Arc::from(s);
+    t.names.insert(s.into(), Arc::downgrade(&arc));
+    arc
+}
+
+/// The shared copy of `id`.
+pub(crate) fn id(id: &PeerId) -> PeerId {
+    PeerId::from(name(id.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_copy_while_held_and_freed_after() {
+        let a = name("intern-test-a");
+        let b = name("intern-test-a");
+        assert!(Arc::ptr_eq(&a, &b));
+        let weak = Arc::downgrade(&a);
+        drop((a, b));
+        assert!(weak.upgrade().is_none(), "no engine holds it: freed");
+        let c = name("intern-test-a");
+        assert_eq!(&*c, "intern-test-a");
+        let p = id(&PeerId::from("intern-test-a"));
+        assert!(Arc::ptr_eq(p.as_arc(), &c));
+    }
+}
