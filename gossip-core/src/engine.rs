@@ -537,14 +537,17 @@ impl Engine {
                 targets.push(s);
             }
         }
-        // With nothing new, the live peers chosen (the first picks) get a
-        // summary instead of a digest: the idle exchange.
-        let idle_picks =
-            if self.leaving.is_none() && self.hot.is_empty() && self.config.idle_summary {
-                fanout.min(live.len())
-            } else {
-                0
-            };
+        // The live peers chosen (the first picks) get a summary first, news
+        // or not: a partner whose table matches swaps heartbeats (the idle
+        // exchange), one whose table differs answers with its digest and a
+        // full exchange runs the other way. While news spreads, the pairs
+        // that already share it then stay idle instead of swapping whole
+        // digests for the rest of the news's hot rounds.
+        let idle_picks = if self.leaving.is_none() && self.config.idle_summary {
+            fanout.min(live.len())
+        } else {
+            0
+        };
         let mut reached = std::collections::BTreeSet::new();
         for (i, to) in targets.into_iter().enumerate() {
             // Pending broadcasts the target wants take their share first

@@ -79,7 +79,10 @@ struct Fixture {
 }
 
 fn config() -> Config {
-    Config::local().rng_seed(7)
+    // Digests on every exchange: the fixture captures a Syn answered by a
+    // SynAck with deltas (with summaries first, a table that differs is
+    // answered by a Syn the other way).
+    Config::local().rng_seed(7).idle_summary(false)
 }
 
 fn fixture() -> Fixture {
