@@ -359,11 +359,19 @@ impl Engine {
 
     /// The next frame to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let t = self.transmits.pop_front();
+        if t.is_none() {
+            release_burst(&mut self.transmits);
+        }
+        t
     }
     /// The next event for the user, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        if e.is_none() {
+            release_burst(&mut self.events);
+        }
+        e
     }
     /// When `handle_tick` should be called next.
     pub fn poll_timeout(&self) -> Instant {
@@ -499,6 +507,10 @@ impl Engine {
         let stamp = Stamp::of(now);
         while self.hot.front().is_some_and(|(until, _)| *until <= stamp) {
             self.hot.pop_front();
+        }
+        // The join's burst of news gone cold: give its room back.
+        if self.hot.len() < self.hot.capacity() / 4 {
+            self.hot.shrink_to(2 * self.hot.len() + QUEUE_KEPT);
         }
         let fanout = match self.leaving {
             Some(_) => self.config.fanout.max(live.len().min(32)),
@@ -908,6 +920,18 @@ const HEARD_LOG_ROUNDS: usize = 256;
 /// capped) would have found the peer dead first, and then the statuses, so
 /// the hashes, would differ.
 const SUMMARY_BEHIND: u64 = 64;
+
+/// Room kept in an output queue once it is drained: a join's delta queues
+/// an event per peer it introduces, and a queue that kept that burst's
+/// capacity would cost every node some 90 bytes per peer for good.
+const QUEUE_KEPT: usize = 32;
+
+/// Gives back a drained queue's room beyond [`QUEUE_KEPT`].
+fn release_burst<T>(q: &mut VecDeque<T>) {
+    if q.capacity() > 4 * QUEUE_KEPT {
+        q.shrink_to(QUEUE_KEPT);
+    }
+}
 
 /// The heartbeat a summary's low byte `low` stands for, given the one held.
 fn summary_heartbeat(held: u64, low: u8) -> Option<u64> {
