@@ -499,8 +499,8 @@ impl Engine {
             .filter(|(id, p)| **id != self.id && p.status != PeerStatus::Left)
             .map(|(_, p)| p)
             .partition(|p| p.status == PeerStatus::Live);
-        let live: Vec<&str> = live.iter().map(|p| &*p.addr).collect();
-        let dead: Vec<&str> = dead.iter().map(|p| &*p.addr).collect();
+        let live: Vec<&str> = live.iter().map(|p| p.addr.as_str()).collect();
+        let dead: Vec<&str> = dead.iter().map(|p| p.addr.as_str()).collect();
         let own_addr = self.peers[&self.id].addr.to_string();
         // News (a hot peer) goes to `fanout` peers a round; with nothing new
         // only heartbeats move, and `idle_fanout` partners suffice.

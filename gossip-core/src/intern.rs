@@ -13,18 +13,31 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::PeerId;
 
-#[derive(Default)]
-struct Table {
-    names: HashMap<Box<str>, Weak<str>>,
+struct Table<T: ?Sized> {
+    names: HashMap<Box<str>, Weak<T>>,
     /// Size after the last purge: the next purge comes at twice it.
     purged_at: usize,
 }
 
-static TABLE: OnceLock<Mutex<Table>> = OnceLock::new();
+impl<T: ?Sized> Table<T> {
+    fn new() -> Self {
+        Table {
+            names: HashMap::new(),
+            purged_at: 0,
+        }
+    }
+}
 
-/// The shared copy of `s`.
-pub(crate) fn name(s: &str) -> Arc<str> {
-    let table = TABLE.get_or_init(Default::default);
+static NAMES: OnceLock<Mutex<Table<str>>> = OnceLock::new();
+static ADDRS: OnceLock<Mutex<Table<String>>> = OnceLock::new();
+
+/// The shared copy of `s` in `table`, made by `make` if none is held.
+fn shared<T: ?Sized>(
+    table: &OnceLock<Mutex<Table<T>>>,
+    s: &str,
+    make: fn(&str) -> Arc<T>,
+) -> Arc<T> {
+    let table = table.get_or_init(|| Mutex::new(Table::new()));
     // A poisoned lock only means another thread panicked while holding it;
     // the table is still a valid cache.
     let mut t = table.lock().unwrap_or_else(|e| e.into_inner());
@@ -35,9 +48,20 @@ pub(crate) fn name(s: &str) -> Arc<str> {
         t.names.retain(|_, w| w.strong_count() > 0);
         t.purged_at = t.names.len();
     }
-    let arc: Arc<str> = Arc::from(s);
+    let arc = make(s);
     t.names.insert(s.into(), Arc::downgrade(&arc));
     arc
+}
+
+/// The shared copy of `s`.
+pub(crate) fn name(s: &str) -> Arc<str> {
+    shared(&NAMES, s, |s| Arc::from(s))
+}
+
+/// The shared copy of address `s`: a thin pointer (8 bytes where an
+/// `Arc<str>` is 16), since every node holds one per peer.
+pub(crate) fn addr(s: &str) -> Arc<String> {
+    shared(&ADDRS, s, |s| Arc::new(s.to_owned()))
 }
 
 /// The shared copy of `id`.

@@ -33,7 +33,7 @@ struct Keys {
     live: usize,
 }
 
-/// Everything a node knows of one peer (or of itself): 96 bytes, the keys
+/// Everything a node knows of one peer (or of itself): 88 bytes, the keys
 /// behind a pointer only for peers that have any, the id and address shared
 /// process-wide (see `intern.rs`), instants as 8-byte stamps.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ pub(crate) struct Peer {
     pub(crate) max_version: u64,
     /// Tombstones at or below this version have been garbage-collected.
     pub(crate) gc_floor: u64,
-    pub(crate) addr: Arc<str>,
+    pub(crate) addr: Arc<String>,
     keys: Option<Box<Keys>>,
     pub(crate) detector: Detector,
     status_since: Stamp,
@@ -64,7 +64,7 @@ impl Peer {
     ) -> Peer {
         Peer {
             generation,
-            addr: intern::name(addr),
+            addr: intern::addr(addr),
             heartbeat: 0,
             max_version: 0,
             gc_floor: 0,
@@ -81,7 +81,7 @@ impl Peer {
         if *self.addr == *addr {
             return false;
         }
-        self.addr = intern::name(addr);
+        self.addr = intern::addr(addr);
         true
     }
 
@@ -310,6 +310,6 @@ mod tests {
 
     #[test]
     fn a_peer_is_small() {
-        assert_eq!(std::mem::size_of::<Peer>(), 96);
+        assert_eq!(std::mem::size_of::<Peer>(), 88);
     }
 }
