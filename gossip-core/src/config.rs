@@ -29,11 +29,11 @@ pub struct Config {
     /// move then, and fewer exchanges carry them for a fraction of the
     /// bytes. News switches back to `fanout` at once. 1 to `fanout`.
     pub idle_fanout: usize,
-    /// While nothing has changed recently, send those idle partners a
-    /// summary of the table (a hash, and one byte of heartbeat per peer)
-    /// instead of a digest entry per peer; a partner whose table differs
-    /// answers with a full digest. On by default; off gives the digest on
-    /// every exchange (for comparison).
+    /// Send live partners a summary of the table first (a hash, and one
+    /// byte of heartbeat per peer) instead of a digest entry per peer, news
+    /// or not: a partner whose table matches swaps heartbeats, one whose
+    /// table differs answers with a full digest. On by default; off gives
+    /// the digest on every exchange (for comparison).
     pub idle_summary: bool,
     /// Frames this node must have accepted since a peer's last heartbeat
     /// before it believes that peer's detector: fewer means its own links
