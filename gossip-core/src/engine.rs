@@ -637,8 +637,7 @@ impl Engine {
         for id in died {
             tracing::debug!(node = %self.id, peer = %id, "peer dead");
             self.events.push_back(Event::PeerDead { peer: id.clone() });
-            let r = self.record(&id);
-            self.store(|s| s.put_peer(r));
+            self.store_peer(&id);
         }
     }
 
@@ -888,6 +887,12 @@ impl Engine {
             addr: p.addr.to_string(),
             status: p.status,
         }
+    }
+
+    /// Writes `id`'s record through to the storage, if there is one (the
+    /// record, an allocation, is made only then).
+    pub(crate) fn store_peer(&self, id: &PeerId) {
+        self.store(|s| s.put_peer(self.record(id)));
     }
 
     pub(crate) fn store(&self, f: impl FnOnce(&dyn Storage) -> Result<(), StorageError>) {

@@ -314,8 +314,7 @@ impl Engine {
         self.table_changed();
         tracing::debug!(node = %self.id, peer = %id, "peer live again");
         self.events.push_back(Event::PeerLive { peer: id.clone() });
-        let r = self.record(id);
-        self.store(|s| s.put_peer(r));
+        self.store_peer(id);
     }
 
     /// Applies one peer's delta. Deltas that do not connect to what this node
@@ -361,8 +360,7 @@ impl Engine {
                     peer: d.id.clone(),
                     addr: d.addr.clone(),
                 });
-                let r = self.record(&d.id);
-                self.store(|s| s.put_peer(r));
+                self.store_peer(&d.id);
             }
             Some(p) if d.generation < p.generation => return,
             Some(p) if d.generation > p.generation => {
@@ -403,13 +401,11 @@ impl Engine {
                 if was != PeerStatus::Live {
                     self.events.push_back(Event::PeerLive { peer: id.clone() });
                 }
-                let r = self.record(&id);
-                self.store(|s| s.clear_keys(&id).and_then(|_| s.put_peer(r)));
+                self.store(|s| s.clear_keys(&id).and_then(|_| s.put_peer(self.record(&id))));
             }
             Some(p) => {
                 if !d.addr.is_empty() && p.set_addr(&d.addr) {
-                    let r = self.record(&d.id);
-                    self.store(|s| s.put_peer(r));
+                    self.store_peer(&d.id);
                 }
                 let relay_live = d.status == PeerStatus::Live;
                 self.heartbeat(now, &d.id, d.generation, d.heartbeat, relay_live);
@@ -542,8 +538,7 @@ impl Engine {
         if became_left {
             tracing::debug!(node = %self.id, peer = %id, "peer left");
             self.events.push_back(Event::PeerLeft { peer: id.clone() });
-            let r = self.record(&id);
-            self.store(|s| s.put_peer(r));
+            self.store_peer(&id);
         }
     }
 }
