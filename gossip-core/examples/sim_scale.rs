@@ -3,8 +3,12 @@
 //! how far a large cluster gets (`gossip-bench sim` is the measurement).
 //!
 //! ```text
-//! cargo run --release -p gossip-core --example sim_scale -- 10000 [max_rounds]
+//! cargo run --release -p gossip-core --example sim_scale -- 10000 [max_rounds] [idle_rounds]
 //! ```
+//!
+//! With `idle_rounds`, it then runs that many more rounds once the key has
+//! spread (the join's news gone cold) and prints their mean wall time and
+//! bytes per node per round: the steady state's cost at this N.
 use std::time::Instant;
 
 use gossip_core::{sim::Sim, Config};
@@ -22,6 +26,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let max_rounds: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(60);
+    let idle_rounds: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
     let wall = Instant::now();
     let config = Config::local();
     let interval = config.gossip_interval;
@@ -60,9 +65,37 @@ fn main() {
                     status("VmHWM:"),
                     status("VmHWM:") * 1048576.0 / pairs
                 );
+                if idle_rounds > 0 {
+                    idle(&mut s, n, idle_rounds, interval);
+                }
                 return;
             }
         }
     }
     println!("not done in {max_rounds} rounds");
+}
+
+/// Runs `rounds` rounds after the news has gone cold (2·log2 N + 2 rounds
+/// of it first) and prints their cost.
+fn idle(s: &mut Sim, n: usize, rounds: u32, interval: std::time::Duration) {
+    let cold = 2 * (usize::BITS - n.leading_zeros()) + 2;
+    s.run_for(interval * cold);
+    let counts = |s: &Sim| {
+        s.running().fold((0, 0), |(i, m), e| {
+            let st = e.stats();
+            (i + st.idle_exchanges, m + st.summary_mismatches)
+        })
+    };
+    let (i0, m0) = counts(s);
+    let (t, b0) = (Instant::now(), s.stats.bytes_sent);
+    s.run_for(interval * rounds);
+    let (i1, m1) = counts(s);
+    let wall = t.elapsed().as_secs_f64() / f64::from(rounds);
+    let bytes = (s.stats.bytes_sent - b0) as f64 / n as f64 / f64::from(rounds);
+    println!(
+        "idle: {rounds} rounds after {cold} cold ones: {wall:.3} s wall and {bytes:.0} bytes per node per round; idle exchanges {}, summary mismatches {}; all live: {}",
+        i1 - i0,
+        m1 - m0,
+        s.all_see_all_live()
+    );
 }

@@ -322,7 +322,7 @@ impl Engine {
     pub fn live_count(&self) -> usize {
         self.peers
             .iter()
-            .filter(|(id, p)| p.status == PeerStatus::Live && **id != self.id)
+            .filter(|(id, p)| p.status == PeerStatus::Live && !is_table_key(id, &self.id))
             .count()
     }
     /// Other peers currently live, sorted.
@@ -496,7 +496,7 @@ impl Engine {
         let (live, dead): (Vec<&Peer>, Vec<&Peer>) = self
             .peers
             .iter()
-            .filter(|(id, p)| **id != self.id && p.status != PeerStatus::Left)
+            .filter(|(id, p)| !is_table_key(id, &self.id) && p.status != PeerStatus::Left)
             .map(|(_, p)| p)
             .partition(|p| p.status == PeerStatus::Live);
         let live: Vec<&str> = live.iter().map(|p| p.addr.as_str()).collect();
@@ -616,7 +616,7 @@ impl Engine {
         let mut died = Vec::new();
         let stamp = Stamp::of(now);
         for (id, p) in self.peers.iter_mut() {
-            if p.status != PeerStatus::Live || *id == self.id {
+            if p.status != PeerStatus::Live || is_table_key(id, &self.id) {
                 continue;
             }
             let deadline = p.detector.deadline_stamp();
@@ -673,7 +673,10 @@ impl Engine {
         let mut gone: Vec<PeerId> = Vec::new();
         let mut floors_moved = false;
         for (id, p) in self.peers.iter_mut() {
-            if p.status != PeerStatus::Live && p.status_age(now) >= grace && *id != self.id {
+            if p.status != PeerStatus::Live
+                && p.status_age(now) >= grace
+                && !is_table_key(id, &self.id)
+            {
                 gone.push(id.clone());
                 continue;
             }
@@ -748,9 +751,10 @@ impl Engine {
     pub(crate) fn take_summary_heartbeats(&mut self, now: Instant, heartbeats: &[u8]) {
         let params = self.params;
         let interval = self.config.gossip_interval;
+        let stamp = Stamp::of(now);
         for ((id, p), &low) in self.peers.iter_mut().zip(heartbeats) {
             let held = p.heartbeat;
-            if held as u8 == low || *id == self.id {
+            if held as u8 == low || is_table_key(id, &self.id) {
                 continue;
             }
             let Some(hb) = summary_heartbeat(held, low) else {
@@ -759,7 +763,7 @@ impl Engine {
             // No more rounds ahead than could have passed since the held
             // heartbeat arrived (twice, plus slack for clock rates): a
             // replayed old frame's byte, read as far ahead, is refused.
-            let since = now.saturating_duration_since(p.detector.last());
+            let since = stamp.since(p.detector.last_stamp());
             let rounds = since.as_secs_f64() / interval.as_secs_f64().max(1e-6);
             let plausible = held + 2 * rounds as u64 + 4;
             if hb > held && hb <= plausible {
@@ -925,6 +929,14 @@ const HEARD_LOG_ROUNDS: usize = 256;
 /// capped) would have found the peer dead first, and then the statuses, so
 /// the hashes, would differ.
 const SUMMARY_BEHIND: u64 = 64;
+
+/// Whether `key`, a key of the engine's peer table, is the engine's own
+/// id: the table's own entry is keyed by the same allocation as
+/// `Engine::id` (both interned in `Engine::new`), so a pointer comparison
+/// says it, where a string comparison per peer per round showed in profiles.
+fn is_table_key(key: &PeerId, own: &PeerId) -> bool {
+    std::ptr::eq(key.as_str(), own.as_str())
+}
 
 /// Room kept in an output queue once it is drained: a join's delta queues
 /// an event per peer it introduces, and a queue that kept that burst's
