@@ -30,8 +30,6 @@ pub struct Setup {
     pub seed: u64,
     /// Our engine's configuration (ignored by chitchat).
     pub config: Config,
-    /// chitchat's compressed-digest format instead of its default V0.
-    pub chitchat_v1: bool,
 }
 
 /// Operations both implementations offer, observed from outside.
@@ -260,7 +258,8 @@ fn cc_addr(i: usize) -> SocketAddr {
 }
 
 impl Chit {
-    pub async fn start(s: &Setup) -> Chit {
+    /// `v1`: chitchat's compressed-digest wire format instead of its default V0.
+    pub async fn start(s: &Setup, v1: bool) -> Chit {
         let transport = Lossy {
             inner: ChannelTransport::default(),
             loss: s.loss,
@@ -286,7 +285,7 @@ impl Chit {
                 marked_for_deletion_grace_period: Duration::from_secs(3600),
                 catchup_callback: None,
                 extra_liveness_predicate: None,
-                protocol_version: if s.chitchat_v1 {
+                protocol_version: if v1 {
                     chitchat::ProtocolVersion::V1
                 } else {
                     chitchat::ProtocolVersion::V0
@@ -405,24 +404,38 @@ impl Drop for DeathCounter {
     }
 }
 
-/// Which implementation.
+/// Which implementation: ours, or chitchat 0.13 with one of its two wire
+/// formats (V0, its compatibility default, sends whole digests; V1
+/// compresses each digest with zstd).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Impl {
     Ours,
-    Chitchat,
+    ChitchatV0,
+    ChitchatV1,
 }
 
 impl Impl {
+    pub const ALL: [Impl; 3] = [Impl::Ours, Impl::ChitchatV0, Impl::ChitchatV1];
     pub fn name(self) -> &'static str {
         match self {
             Impl::Ours => "ours",
-            Impl::Chitchat => "chitchat",
+            Impl::ChitchatV0 => "chitchat V0",
+            Impl::ChitchatV1 => "chitchat V1",
+        }
+    }
+    /// The short name of a ratio column: `ours/V0`.
+    pub fn short(self) -> &'static str {
+        match self {
+            Impl::Ours => "ours",
+            Impl::ChitchatV0 => "V0",
+            Impl::ChitchatV1 => "V1",
         }
     }
     pub async fn start(self, s: &Setup) -> Box<dyn Cluster> {
         match self {
             Impl::Ours => Box::new(Ours::start(s).await),
-            Impl::Chitchat => Box::new(Chit::start(s).await),
+            Impl::ChitchatV0 => Box::new(Chit::start(s, false).await),
+            Impl::ChitchatV1 => Box::new(Chit::start(s, true).await),
         }
     }
 }

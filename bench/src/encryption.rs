@@ -24,7 +24,6 @@ async fn steady(o: &Opts, n: usize, keyed: bool, seed: u64, window: Duration) ->
         loss: 0.0,
         seed,
         config,
-        chitchat_v1: false,
     };
     steady_window(o, Impl::Ours, &setup, window)
         .await

@@ -2,11 +2,11 @@
 //! side in one process, and the sans-IO engine alone in the simulator.
 //!
 //! ```text
-//! cargo run --release -p gossip-bench -- <join|propagate|steady|detect|stable|sim|broadcast|encryption|storage|all> [flags]
+//! cargo run --release -p gossip-bench -- <join|propagate|steady|detect|sweep|stable|sim|broadcast|encryption|storage|all> [flags]
 //! ```
 //!
 //! Every scenario prints markdown tables with medians over repetitions and the
-//! ratio ours/chitchat. `all` runs everything and writes BENCHMARKS.md and SVG
+//! ratios ours/chitchat V0 and ours/chitchat V1. `all` runs everything and writes BENCHMARKS.md and SVG
 //! plots. Numbers are measured, never asserted: the smoke test only checks
 //! that the program runs.
 #![allow(missing_docs, unreachable_pub)]
@@ -21,13 +21,15 @@ mod storage;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cluster::Impl;
 use measure::Table;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const HELP: &str = "\
-gossip-bench: measure this gossip engine against chitchat 0.13.
+gossip-bench: measure this gossip engine against chitchat 0.13 (its V0 and
+V1 wire formats).
 
 USAGE:
     cargo run --release -p gossip-bench -- SCENARIO [FLAGS]
@@ -36,33 +38,47 @@ SCENARIOS:
     join        time until every node sees all N live (N = --sizes)
     propagate   after join, time until a new key reaches every node
     steady      bytes, frames and CPU per node per second with nothing changing
+                (N = 50; N = 200 at 200 ms rounds; bytes against N)
     detect      time until all report a crashed node dead; false deaths under loss
-    stable      N = 1,000 of our nodes: convergence, then 60 s without a flap
-    sim         the sans-IO engine in the simulator at N = 1,000 and 10,000
+    sweep       N = 50, for each gossip interval (--sweep-intervals): steady
+                bytes per node per second and crash detection time, every
+                implementation; plot in bench/plots/sweep.svg (with `all`)
+    stable      N = 1,000 of our nodes at 200 ms rounds: convergence, then
+                flaps over the 60 s from convergence, peak memory
+    sim         the sans-IO engine in the simulator at N = 1,000 and 10,000,
+                each size in a child process with its own memory and wall budget
     broadcast   pub/sub in the simulator at N = 50 and 1,000 (--sizes): rounds
                 until all subscribers have a message, copies and bytes per message
     encryption  steady cost with and without a keyring; seal + open per frame
     storage     rounds and CPU per node with RedbStorage against MemoryStorage
                 at N = 50 under key churn (not part of `all`)
-    all         everything; writes BENCHMARKS.md and plots
+    all         everything but storage; writes BENCHMARKS.md and plots
 
 FLAGS:
     --sizes 10,50,200,1000   cluster sizes for join/propagate (default), and for
                              broadcast when given (its default: 50,1000)
     --reps N                 repetitions per measurement (default 3)
-    --interval MS            gossip interval of both implementations (default 50)
+    --interval MS            gossip interval of every implementation (default 50)
     --steady-secs S          steady-state window at N = 50 (default 30)
     --loss-secs S            false-death window per loss rate (default 60)
     --quick                  tiny sizes and short windows (the test suite's smoke run)
     --out DIR                where `all` writes BENCHMARKS.md and plots (default: .)
+    --chitchat v0,v1         which chitchat wire formats to measure (default: both;
+                             join/propagate use the first of them only)
     --no-chitchat            measure ours only
-    --chitchat-v1            chitchat's compressed-digest wire format (default: V0, its default)
+    --chitchat-v1            chitchat V1 only (the same as --chitchat v1)
+    --no-sweep               steady: skip the bytes-against-N table (not the
+                             `sweep` scenario)
+    --sweep-intervals MS,..  intervals of `sweep` (default 50,100,200,500,1000,2000)
+    --nodes 1000,10000       cluster sizes for sim (default; alias --sim-sizes)
+    --sim-wall-secs S        sim: wall-time budget per size (default 300)
+    --sim-mem-gib G          sim: kill a size's child process above this resident
+                             memory (default: 0.75 x MemTotal, or 90% of the
+                             memory available at start if that is less)
     --digest-entries N       our max_digest_entries (experiments)
     --fanout N               our fanout (experiments)
-    --no-sweep               steady: skip the sweep over N
     --idle-fanout N          our idle_fanout (experiments)
     --pause K                our phi acceptable pause, in intervals (experiments)
-    --sim-sizes 1000,10000   cluster sizes for sim (default)
     --min-std-ms MS          our phi minimum standard deviation (experiments)
     -h, --help               this text
 
@@ -79,14 +95,19 @@ pub struct Opts {
     pub loss_secs: u64,
     pub quick: bool,
     pub out: PathBuf,
-    pub chitchat: bool,
+    /// The chitchat wire formats measured beside ours (empty: ours only).
+    pub chitchat: Vec<Impl>,
     pub sim_sizes: Vec<usize>,
+    /// Wall-time budget of each sim size.
+    pub sim_wall_secs: u64,
+    /// Resident-memory limit of each sim child process (None: the default).
+    pub sim_mem_gib: Option<f64>,
+    /// Gossip intervals of the `sweep` scenario.
+    pub sweep_intervals: Vec<Duration>,
     /// Cluster sizes for `broadcast`: `--sizes` when given, else 50 and 1,000.
     pub broadcast_sizes: Vec<usize>,
     pub stable_n: usize,
     pub stable_secs: u64,
-    /// chitchat's wire format: V0 (its compatibility default, full digests) or V1.
-    pub chitchat_v1: bool,
     /// Overrides of our configuration, for experiments.
     pub digest_entries: Option<usize>,
     pub fanout: Option<usize>,
@@ -109,12 +130,16 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
         loss_secs: 60,
         quick: false,
         out: PathBuf::from("."),
-        chitchat: true,
+        chitchat: vec![Impl::ChitchatV0, Impl::ChitchatV1],
         sim_sizes: vec![1000, 10_000],
+        sim_wall_secs: 300,
+        sim_mem_gib: None,
+        sweep_intervals: [50, 100, 200, 500, 1000, 2000]
+            .map(Duration::from_millis)
+            .to_vec(),
         broadcast_sizes: vec![50, 1000],
         stable_n: 1000,
         stable_secs: 60,
-        chitchat_v1: false,
         digest_entries: None,
         fanout: None,
         pause: None,
@@ -123,6 +148,17 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
         no_sweep: false,
     };
     let mut sizes_set = false;
+    let mut sweep_set = false;
+    let mut sim_set = false;
+    let list = |flag: &str, v: &str| -> Result<Vec<u64>, lexopt::Error> {
+        v.split(',')
+            .map(|x| {
+                x.trim()
+                    .parse::<u64>()
+                    .map_err(|e| format!("--{flag} {v:?}: {e}").into())
+            })
+            .collect()
+    };
     while let Some(arg) = p.next()? {
         match arg {
             Long("sizes") => {
@@ -143,23 +179,44 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
             Long("loss-secs") => o.loss_secs = p.value()?.parse()?,
             Long("quick") => o.quick = true,
             Long("out") => o.out = PathBuf::from(p.value()?.string()?),
-            Long("no-chitchat") => o.chitchat = false,
-            Long("chitchat-v1") => o.chitchat_v1 = true,
+            Long("no-chitchat") => o.chitchat.clear(),
+            Long("chitchat-v1") => o.chitchat = vec![Impl::ChitchatV1],
+            Long("chitchat") => {
+                let v = p.value()?.string()?;
+                o.chitchat = Vec::new();
+                for x in v.split(',') {
+                    let imp = match x.trim().to_ascii_lowercase().as_str() {
+                        "v0" => Impl::ChitchatV0,
+                        "v1" => Impl::ChitchatV1,
+                        "" | "none" => continue,
+                        other => {
+                            return Err(format!("--chitchat {v:?}: {other:?} is not v0 or v1").into())
+                        }
+                    };
+                    if !o.chitchat.contains(&imp) {
+                        o.chitchat.push(imp);
+                    }
+                }
+            }
             Long("digest-entries") => o.digest_entries = Some(p.value()?.parse()?),
             Long("fanout") => o.fanout = Some(p.value()?.parse()?),
             Long("no-sweep") => o.no_sweep = true,
             Long("idle-fanout") => o.idle_fanout = Some(p.value()?.parse()?),
             Long("pause") => o.pause = Some(p.value()?.parse()?),
-            Long("sim-sizes") => {
+            Long("sim-sizes") | Long("nodes") => {
                 let v = p.value()?.string()?;
-                o.sim_sizes = v
-                    .split(',')
-                    .map(|x| {
-                        x.trim()
-                            .parse::<usize>()
-                            .map_err(|e| format!("--sim-sizes {v:?}: {e}"))
-                    })
-                    .collect::<Result<_, _>>()?;
+                o.sim_sizes = list("nodes", &v)?.into_iter().map(|n| n as usize).collect();
+                sim_set = true;
+            }
+            Long("sim-wall-secs") => o.sim_wall_secs = p.value()?.parse()?,
+            Long("sim-mem-gib") => o.sim_mem_gib = Some(p.value()?.parse()?),
+            Long("sweep-intervals") => {
+                let v = p.value()?.string()?;
+                o.sweep_intervals = list("sweep-intervals", &v)?
+                    .into_iter()
+                    .map(Duration::from_millis)
+                    .collect();
+                sweep_set = true;
             }
             Long("min-std-ms") => o.min_std_ms = Some(p.value()?.parse()?),
             Short('h') | Long("help") => {
@@ -177,7 +234,13 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
         o.reps = 1;
         o.steady_secs = 1;
         o.loss_secs = 2;
-        o.sim_sizes = vec![50, 200];
+        if !sim_set {
+            o.sim_sizes = vec![50, 100];
+        }
+        o.sim_wall_secs = o.sim_wall_secs.min(60);
+        if !sweep_set {
+            o.sweep_intervals = vec![Duration::from_millis(50), Duration::from_millis(200)];
+        }
         if !sizes_set {
             o.broadcast_sizes = vec![10, 30];
         }
@@ -187,8 +250,11 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
     if sizes_set {
         o.broadcast_sizes = o.sizes.clone();
     }
-    if o.reps == 0 || o.sizes.iter().any(|&n| n < 2) {
+    if o.reps == 0 || o.sizes.iter().chain(&o.sim_sizes).any(|&n| n < 2) {
         return Err("--reps must be positive and every size at least 2".into());
+    }
+    if o.sweep_intervals.iter().any(|d| d.is_zero()) || o.interval.is_zero() {
+        return Err("every interval must be at least 1 ms".into());
     }
     Ok((scenario.ok_or("a scenario is required")?, o))
 }
@@ -211,7 +277,13 @@ fn main() {
         "steady" => rt.block_on(scenarios::steady(&opts)).0,
         "detect" => rt.block_on(scenarios::detect(&opts)),
         "stable" => rt.block_on(scenarios::stable(&opts)),
+        "sweep" => rt.block_on(scenarios::sweep(&opts)).0,
         "sim" => scenarios::sim(&opts),
+        // One size of `sim` in a child process (what `sim` runs; hidden).
+        "sim-child" => {
+            scenarios::sim_child(&opts);
+            return;
+        }
         "broadcast" => scenarios::broadcast(&opts),
         "encryption" => rt.block_on(encryption::encryption(&opts)),
         "storage" => rt.block_on(storage::storage(&opts)),
@@ -221,12 +293,14 @@ fn main() {
             let (steady, bytes_vs_n) = rt.block_on(scenarios::steady(&opts));
             t.extend(steady);
             t.extend(rt.block_on(scenarios::detect(&opts)));
+            let (sweep, sweep_points) = rt.block_on(scenarios::sweep(&opts));
+            t.extend(sweep);
             t.extend(rt.block_on(scenarios::stable(&opts)));
             t.extend(scenarios::sim(&opts));
             t.extend(scenarios::broadcast(&opts));
             t.extend(rt.block_on(encryption::encryption(&opts)));
             let took = started.elapsed();
-            if let Err(e) = scenarios::write_report(&opts, &t, &curves, &bytes_vs_n, took) {
+            if let Err(e) = scenarios::write_report(&opts, &t, &curves, &bytes_vs_n, &sweep_points, took) {
                 eprintln!("gossip-bench: writing the report failed: {e}");
                 std::process::exit(1);
             }

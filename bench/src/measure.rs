@@ -43,6 +43,31 @@ pub fn mem_total_gib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0 / 1024.0)
 }
 
+/// Memory available for new allocations in GiB (MemAvailable).
+pub fn mem_available_gib() -> f64 {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    info.lines()
+        .find(|l| l.starts_with("MemAvailable:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0)
+}
+
+/// Resident memory of process `pid` in KiB (VmRSS), `None` once it is gone.
+pub fn rss_kib_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Peak resident memory of this process in KiB (VmHWM).
+pub fn peak_rss_kib() -> f64 {
+    status_kib("VmHWM:")
+}
+
 /// Resets the peak-RSS counter so the next reading covers what follows.
 pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -76,6 +101,14 @@ impl Table {
         Table {
             title: title.to_string(),
             header: header.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+    pub fn with_header(title: &str, header: Vec<String>) -> Table {
+        Table {
+            title: title.to_string(),
+            header,
             rows: Vec::new(),
             notes: Vec::new(),
         }

@@ -5,12 +5,13 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::cluster::Impl;
-use crate::scenarios::Curve;
+use crate::scenarios::{Curve, SweepPoint, MEMBERLIST_QUOTED};
 
 fn color(i: Impl) -> RGBColor {
     match i {
         Impl::Ours => RGBColor(31, 119, 180),
-        Impl::Chitchat => RGBColor(214, 39, 40),
+        Impl::ChitchatV0 => RGBColor(214, 39, 40),
+        Impl::ChitchatV1 => RGBColor(255, 127, 14),
     }
 }
 
@@ -76,7 +77,7 @@ pub fn bytes_vs_n(path: &Path, points: &[(Impl, usize, f64)]) -> Result<(), Stri
         .y_desc("bytes per node per second")
         .draw()
         .map_err(|e| e.to_string())?;
-    for imp in [Impl::Ours, Impl::Chitchat] {
+    for imp in Impl::ALL {
         let series: Vec<(f64, f64)> = points
             .iter()
             .filter(|p| p.0 == imp && p.2.is_finite())
@@ -99,6 +100,107 @@ pub fn bytes_vs_n(path: &Path, points: &[(Impl, usize, f64)]) -> Result<(), Stri
         .configure_series_labels()
         .border_style(BLACK)
         .background_style(WHITE)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
+
+/// Steady bytes per node per second against crash detection time, one
+/// curve per implementation, each point labelled with its gossip interval;
+/// memberlist's quoted figures drawn apart (hollow grey triangles). Both
+/// axes logarithmic.
+pub fn sweep(path: &Path, points: &[SweepPoint]) -> Result<(), String> {
+    let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let ok = |p: &&SweepPoint| p.2.is_finite() && p.3.is_finite() && p.2 > 0.0 && p.3 > 0.0;
+    let xs = points
+        .iter()
+        .filter(ok)
+        .map(|p| p.3)
+        .chain(MEMBERLIST_QUOTED.iter().map(|q| q.2));
+    let ys = points
+        .iter()
+        .filter(ok)
+        .map(|p| p.2)
+        .chain(MEMBERLIST_QUOTED.iter().map(|q| q.1));
+    let (x0, x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+    let (y0, y1) = ys.fold((f64::MAX, f64::MIN), |(a, b), y| (a.min(y), b.max(y)));
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "steady traffic against crash detection time, N = 50, by gossip interval",
+            ("sans-serif", 18),
+        )
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(
+            (x0 / 1.5..x1 * 1.5).log_scale(),
+            (y0 / 2.0..y1 * 2.0).log_scale(),
+        )
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("time until every node reports a crashed node dead (s, log scale)")
+        .y_desc("bytes per node per second (log scale)")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for imp in Impl::ALL {
+        let mut series: Vec<(f64, f64, u128)> = points
+            .iter()
+            .filter(ok)
+            .filter(|p| p.0 == imp)
+            .map(|p| (p.3, p.2, p.1.as_millis()))
+            .collect();
+        if series.is_empty() {
+            continue;
+        }
+        series.sort_by_key(|p| p.2);
+        let col = color(imp);
+        chart
+            .draw_series(LineSeries::new(
+                series.iter().map(|p| (p.0, p.1)),
+                col.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label(imp.name())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2)));
+        chart
+            .draw_series(series.iter().map(|p| Circle::new((p.0, p.1), 3, col.filled())))
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(series.iter().map(|p| {
+                Text::new(
+                    format!("{} ms", p.2),
+                    (p.0, p.1),
+                    ("sans-serif", 11).into_font().color(&col),
+                )
+            }))
+            .map_err(|e| e.to_string())?;
+    }
+    let grey = RGBColor(110, 110, 110);
+    chart
+        .draw_series(
+            MEMBERLIST_QUOTED
+                .iter()
+                .map(|q| TriangleMarker::new((q.2, q.1), 6, grey.stroke_width(2))),
+        )
+        .map_err(|e| e.to_string())?
+        .label("memberlist (quoted in issue 13, not measured)")
+        .legend(move |(x, y)| TriangleMarker::new((x + 8, y), 5, grey.stroke_width(2)));
+    chart
+        .draw_series(MEMBERLIST_QUOTED.iter().map(|q| {
+            Text::new(
+                q.0.to_string(),
+                (q.2, q.1),
+                ("sans-serif", 11).into_font().color(&grey),
+            )
+        }))
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .position(SeriesLabelPosition::UpperRight)
         .draw()
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())

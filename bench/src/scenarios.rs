@@ -14,11 +14,54 @@ use crate::{plot, Opts};
 /// Fraction of nodes holding a new key against time: (impl, n, points).
 pub type Curve = (Impl, usize, Vec<(f64, f64)>);
 
+/// Ours, then the chitchat wire formats asked for (both by default).
 fn impls(o: &Opts) -> Vec<Impl> {
-    if o.chitchat {
-        vec![Impl::Ours, Impl::Chitchat]
+    let mut v = vec![Impl::Ours];
+    v.extend(o.chitchat.iter().copied());
+    v
+}
+
+/// Ours and at most one chitchat (the first asked for): join and propagate,
+/// whose 1,000-node runs are the longest part of `all`.
+fn impls_one_chitchat(o: &Opts) -> Vec<Impl> {
+    impls(o).into_iter().take(2).collect()
+}
+
+/// A header: `first`, one column per implementation, then ours/each chitchat.
+fn impl_header(first: &str, imps: &[Impl]) -> Vec<String> {
+    let mut h = vec![first.to_string()];
+    h.extend(imps.iter().map(|i| i.name().to_string()));
+    h.extend(imps.iter().skip(1).map(|i| format!("ours/{}", i.short())));
+    h
+}
+
+/// A row matching [`impl_header`]: `vals[k]` belongs to `imps[k]`, `vals[0]` is ours.
+fn impl_row(label: String, vals: &[f64], fmt: impl Fn(f64) -> String) -> Vec<String> {
+    let mut r = vec![label];
+    r.extend(vals.iter().map(|&v| fmt(v)));
+    let ours = vals.first().copied().unwrap_or(f64::NAN);
+    r.extend(vals.iter().skip(1).map(|&v| ratio(ours, v)));
+    r
+}
+
+/// The value of implementation `imp` in a row measured over `imps`.
+fn value_of(imps: &[Impl], vals: &[f64], imp: Impl) -> f64 {
+    imps.iter()
+        .position(|&i| i == imp)
+        .and_then(|k| vals.get(k).copied())
+        .unwrap_or(f64::NAN)
+}
+
+/// "met" / "not met" for ours/theirs against a bound on the ratio.
+fn target(ours: f64, theirs: f64, max_ratio: f64) -> String {
+    if ours.is_finite() && theirs.is_finite() && theirs > 0.0 {
+        let r = ours / theirs;
+        format!(
+            "{} (ours/theirs {r:.2}, target at most {max_ratio:.2})",
+            if r <= max_ratio { "met" } else { "not met" }
+        )
     } else {
-        vec![Impl::Ours]
+        "not measured".to_string()
     }
 }
 
@@ -51,7 +94,6 @@ fn setup(o: &Opts, n: usize, loss: f64, seed: u64) -> Setup {
         loss,
         seed,
         config: our_config(o),
-        chitchat_v1: o.chitchat_v1,
     }
 }
 
@@ -109,29 +151,30 @@ fn f(d: Option<Duration>) -> f64 {
 
 /// join and propagate, measured on the same clusters.
 pub async fn join_propagate(o: &Opts) -> (Vec<Table>, Vec<Curve>) {
-    let mut join = Table::new(
+    let imps = impls_one_chitchat(o);
+    let mut join = Table::with_header(
         &format!(
             "join: time until every node sees all N live ({} ms interval, median of {})",
             o.interval.as_millis(),
             o.reps
         ),
-        &["N", "ours", "chitchat", "ours/chitchat"],
+        impl_header("N", &imps),
     );
-    let mut prop = Table::new(
+    let mut prop = Table::with_header(
         &format!(
             "propagate: time until a new key reaches every node ({} ms interval, median of {})",
             o.interval.as_millis(),
             o.reps
         ),
-        &["N", "ours", "chitchat", "ours/chitchat"],
+        impl_header("N", &imps),
     );
     let mut curves = Vec::new();
     for &n in &o.sizes {
-        let mut j = [Vec::new(), Vec::new()];
-        let mut p = [Vec::new(), Vec::new()];
+        let mut j = vec![Vec::new(); imps.len()];
+        let mut p = vec![Vec::new(); imps.len()];
         // One repetition at 1,000 nodes and above keeps `all` within its time.
         let reps = if n >= 1000 { 1 } else { o.reps };
-        for (k, imp) in impls(o).into_iter().enumerate() {
+        for (k, &imp) in imps.iter().enumerate() {
             for rep in 0..reps {
                 eprintln!("join/propagate: {} N={n} rep {}", imp.name(), rep + 1);
                 let c = imp.start(&setup(o, n, 0.0, rep as u64)).await;
@@ -163,13 +206,13 @@ pub async fn join_propagate(o: &Opts) -> (Vec<Table>, Vec<Curve>) {
                 c.stop().await;
             }
         }
-        let (jo, jc) = (median(&j[0]), median(&j[1]));
-        let (po, pc) = (median(&p[0]), median(&p[1]));
-        join.row(vec![n.to_string(), secs(jo), secs(jc), ratio(jo, jc)]);
-        prop.row(vec![n.to_string(), secs(po), secs(pc), ratio(po, pc)]);
+        let jm: Vec<f64> = j.iter().map(|v| median(v)).collect();
+        let pm: Vec<f64> = p.iter().map(|v| median(v)).collect();
+        join.row(impl_row(n.to_string(), &jm, secs));
+        prop.row(impl_row(n.to_string(), &pm, secs));
     }
     for t in [&mut join, &mut prop] {
-        t.notes.push("Times run from the moment every node has been started. \"not reached\" means the limit (20 s + N/20 s) passed first.".into());
+        t.notes.push("Times run from the moment every node has been started. \"not reached\" means the limit (20 s + N/20 s) passed first. Only the first chitchat wire format asked for runs here (V0 by default; `--chitchat v1` picks V1): the other scenarios compare both.".into());
     }
     (vec![join, prop], curves)
 }
@@ -214,40 +257,70 @@ pub async fn steady_window(
     ))
 }
 
-pub async fn steady(o: &Opts) -> (Vec<Table>, Vec<(Impl, usize, f64)>) {
-    let n = if o.quick { 10 } else { 50 };
-    let window = Duration::from_secs(o.steady_secs);
-    let mut t = Table::new(
+/// A table of (bytes, frames, CPU) per node per second for every
+/// implementation of `imps` at size `n`, over `window`; also returns the
+/// bytes of each implementation.
+async fn steady_table(o: &Opts, imps: &[Impl], n: usize, window: Duration) -> (Table, Vec<f64>) {
+    let mut t = Table::with_header(
         &format!(
             "steady: N = {n}, {} s with nothing changing, {} ms interval",
-            o.steady_secs,
+            window.as_secs(),
             o.interval.as_millis()
         ),
-        &["", "ours", "chitchat", "ours/chitchat"],
+        impl_header("", imps),
     );
     let mut got = Vec::new();
-    for imp in impls(o) {
-        eprintln!("steady: {} N={n}", imp.name());
+    for &imp in imps {
+        eprintln!(
+            "steady: {} N={n} at {} ms",
+            imp.name(),
+            o.interval.as_millis()
+        );
         got.push(steady_one(o, imp, n, window).await);
     }
-    let get = |i: usize, k: usize| {
-        got.get(i)
-            .copied()
-            .flatten()
-            .map_or(f64::NAN, |x: (f64, f64, f64)| [x.0, x.1, x.2][k])
+    let col = |k: usize| -> Vec<f64> {
+        got.iter()
+            .map(|x| x.map_or(f64::NAN, |x: (f64, f64, f64)| [x.0, x.1, x.2][k]))
+            .collect()
     };
     let names = ["bytes / node / s", "frames / node / s", "CPU s / node / s"];
     for (k, name) in names.iter().enumerate() {
-        let (a, b) = (get(0, k), get(1, k));
         let fmt = |v: f64| {
-            if k == 2 {
+            if !v.is_finite() {
+                "did not converge".to_string()
+            } else if k == 2 {
                 format!("{v:.5}")
             } else {
                 format!("{v:.0}")
             }
         };
-        t.row(vec![name.to_string(), fmt(a), fmt(b), ratio(a, b)]);
+        t.row(impl_row(name.to_string(), &col(k), fmt));
     }
+    let bytes = col(0);
+    t.notes.push(format!(
+        "Issue 13's target, ours at most half of chitchat V1's bytes at N = {n}: {}. CPU is the whole process's, divided by N.",
+        target(
+            bytes[0],
+            value_of(imps, &bytes, Impl::ChitchatV1),
+            0.5
+        )
+    ));
+    (t, bytes)
+}
+
+pub async fn steady(o: &Opts) -> (Vec<Table>, Vec<(Impl, usize, f64)>) {
+    let imps = impls(o);
+    let n = if o.quick { 10 } else { 50 };
+    let (t, _) = steady_table(o, &imps, n, Duration::from_secs(o.steady_secs)).await;
+    // Issue 13 measures N = 200 at 200 ms rounds (chitchat is CPU-bound at
+    // 200 nodes and 50 ms).
+    let o200 = &Opts {
+        interval: Duration::from_millis(200),
+        ..o.clone()
+    };
+    let n200 = if o.quick { 20 } else { 200 };
+    let win200 = Duration::from_secs(if o.quick { 1 } else { 10 });
+    let (t200, _) = steady_table(o200, &imps, n200, win200).await;
     // Bytes per node per second against N, with a shorter window.
     let sweep: Vec<usize> = if o.no_sweep {
         Vec::new()
@@ -257,23 +330,23 @@ pub async fn steady(o: &Opts) -> (Vec<Table>, Vec<(Impl, usize, f64)>) {
         vec![10, 50, 200]
     };
     let win = Duration::from_secs(if o.quick { 1 } else { 5 });
-    let mut by_n = Table::new(
+    let mut by_n = Table::with_header(
         &format!(
-            "steady: bytes per node per second against N ({} s windows)",
-            win.as_secs()
+            "steady: bytes per node per second against N ({} s windows, {} ms interval)",
+            win.as_secs(),
+            o.interval.as_millis()
         ),
-        &["N", "ours", "chitchat", "ours/chitchat"],
+        impl_header("N", &imps),
     );
     let mut points = Vec::new();
     for &m in &sweep {
         let mut row = Vec::new();
-        for imp in impls(o) {
-            eprintln!("steady sweep: {} N={m}", imp.name());
+        for &imp in &imps {
+            eprintln!("steady against N: {} N={m}", imp.name());
             let v = steady_one(o, imp, m, win).await.map_or(f64::NAN, |x| x.0);
             points.push((imp, m, v));
             row.push(v);
         }
-        let (a, b) = (row[0], row.get(1).copied().unwrap_or(f64::NAN));
         let bytes = |v: f64| {
             if v.is_finite() {
                 format!("{v:.0}")
@@ -281,19 +354,47 @@ pub async fn steady(o: &Opts) -> (Vec<Table>, Vec<(Impl, usize, f64)>) {
                 "did not converge".to_string()
             }
         };
-        by_n.row(vec![m.to_string(), bytes(a), bytes(b), ratio(a, b)]);
+        by_n.row(impl_row(m.to_string(), &row, bytes));
     }
-    (vec![t, by_n], points)
+    if !sweep.is_empty() {
+        by_n.notes.push("Issue 13's target: ours at most half of chitchat V1's bytes (ours/V1 at most 0.50) at N = 50 and N = 200; its N = 200 figure is at 200 ms rounds (the table above).".into());
+    }
+    let mut tables = vec![t, t200];
+    if !sweep.is_empty() {
+        tables.push(by_n);
+    }
+    (tables, points)
+}
+
+/// Crashes node `victim` of `c` and returns the seconds until `others`
+/// running nodes report it dead, or NaN if that takes longer than `limit`.
+async fn time_to_detect(c: &mut dyn Cluster, victim: usize, others: usize, limit: Duration) -> f64 {
+    c.crash(victim).await;
+    let start = Instant::now();
+    loop {
+        if c.count_reporting_dead(victim).await >= others {
+            return start.elapsed().as_secs_f64();
+        }
+        if start.elapsed() > limit {
+            eprintln!(
+                "  only {} of {others} report it dead after {limit:?}",
+                c.count_reporting_dead(victim).await,
+            );
+            return f64::NAN;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 pub async fn detect(o: &Opts) -> Vec<Table> {
+    let imps = impls(o);
     let n = if o.quick { 10 } else { 50 };
-    let mut t = Table::new(
-        &format!("detect: N = {n}, time until every other node reports a crashed node dead (median of {})", o.reps),
-        &["", "ours", "chitchat", "ours/chitchat"],
+    let mut t = Table::with_header(
+        &format!("detect: N = {n}, time until every other node reports a crashed node dead ({} ms interval, median of {})", o.interval.as_millis(), o.reps),
+        impl_header("", &imps),
     );
-    let mut times = [Vec::new(), Vec::new()];
-    for (k, imp) in impls(o).into_iter().enumerate() {
+    let mut times = vec![Vec::new(); imps.len()];
+    for (k, &imp) in imps.iter().enumerate() {
         for rep in 0..o.reps {
             eprintln!("detect: {} rep {}", imp.name(), rep + 1);
             let mut c = imp.start(&setup(o, n, 0.0, 100 + rep as u64)).await;
@@ -303,42 +404,33 @@ pub async fn detect(o: &Opts) -> Vec<Table> {
                 continue;
             }
             tokio::time::sleep(o.interval * 20).await;
-            let victim = n - 1;
-            c.crash(victim).await;
-            let start = Instant::now();
-            let took = loop {
-                if c.count_reporting_dead(victim).await == n - 1 {
-                    break Some(start.elapsed());
-                }
-                if start.elapsed() > limit(o, n) {
-                    eprintln!(
-                        "  only {} of {} report it dead",
-                        c.count_reporting_dead(victim).await,
-                        n - 1
-                    );
-                    break None;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            };
-            times[k].push(f(took));
+            times[k].push(time_to_detect(c.as_mut(), n - 1, n - 1, limit(o, n)).await);
             c.stop().await;
         }
     }
-    let (a, b) = (median(&times[0]), median(&times[1]));
-    t.row(vec![
-        "crash detected by all".into(),
-        secs(a),
-        secs(b),
-        ratio(a, b),
-    ]);
+    let med: Vec<f64> = times.iter().map(|v| median(v)).collect();
+    t.row(impl_row("crash detected by all".into(), &med, secs));
+    for imp in [Impl::ChitchatV0, Impl::ChitchatV1] {
+        if imps.contains(&imp) {
+            t.notes.push(format!(
+                "Issue 13's target, detection no slower than {} at the same interval: {}.",
+                imp.name(),
+                target(med[0], value_of(&imps, &med, imp), 1.0)
+            ));
+        }
+    }
 
     let mut fd = Table::new(
         &format!(
             "detect: false deaths at N = {n} over {} s of frame loss (no node crashed)",
             o.loss_secs
         ),
-        &["loss", "ours", "chitchat"],
+        &[],
     );
+    fd.header = std::iter::once("loss")
+        .chain(imps.iter().map(|i| i.name()))
+        .map(String::from)
+        .collect();
     for loss in [0.0, 0.1, 0.3] {
         let mut row = vec![format!("{:.0}%", loss * 100.0)];
         // Both implementations side by side in the same window (50 nodes
@@ -355,18 +447,42 @@ pub async fn detect(o: &Opts) -> Vec<Table> {
             c.stop().await;
             cell
         };
-        if o.chitchat {
-            let (a, b) = tokio::join!(one(Impl::Ours), one(Impl::Chitchat));
-            row.extend([a, b]);
-        } else {
-            row.push(one(Impl::Ours).await);
-        }
+        // Every implementation's cluster at the same time.
+        let cells = futures_join_all(imps.iter().map(|&imp| one(imp))).await;
+        row.extend(cells);
         fd.row(row);
     }
     fd.notes.push(
-        "A false death is one (observer, peer) pair newly reported dead, sampled every 25 ms; both clusters run at the same time in the same process. Loss drops each frame with that probability (chitchat's in-memory transport is wrapped to do the same).".into(),
+        format!("A false death is one (observer, peer) pair newly reported dead, sampled every 25 ms; the {} clusters run at the same time in the same process. Loss drops each frame with that probability (chitchat's in-memory transport is wrapped to do the same).", imps.len()),
     );
     vec![t, fd]
+}
+
+/// Runs the futures concurrently on this task and returns their outputs in order.
+async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (k, f) in set.iter_mut().enumerate() {
+            if out[k].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[k] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|v| v.expect("ready")).collect()
 }
 
 /// Counts (observer, peer) pairs that newly appear dead while polling.
@@ -388,13 +504,120 @@ async fn count_flaps(c: &dyn Cluster, window: Duration) -> usize {
     flaps
 }
 
-/// The round of the `stable` scenario: 1,000 nodes in one process share two
-/// cores, so it runs at chitchat's default interval (1 s) unless asked slower.
+/// One point of the interval sweep: (implementation, interval, steady
+/// bytes per node per second, median crash detection time in s).
+pub type SweepPoint = (Impl, Duration, f64, f64);
+
+/// memberlist's figures quoted in issue 13 (not measured here: no Go
+/// toolchain): (label, bytes per node per second, detection s).
+pub const MEMBERLIST_QUOTED: [(&str, f64, f64); 2] = [
+    ("memberlist LAN defaults, 1 s probes (quoted)", 140.0, 8.7),
+    ("memberlist, 250 ms probes (quoted)", 570.0, 1.9),
+];
+
+/// Rounds a join's news stays hot in our digests: 2·log2(N) + 2.
+fn hot_rounds(n: usize) -> u32 {
+    2 * (usize::BITS - n.leading_zeros()) + 2
+}
+
+/// Steady bytes and crash detection time against the gossip interval, every
+/// implementation, N = 50.
+pub async fn sweep(o: &Opts) -> (Vec<Table>, Vec<SweepPoint>) {
+    let imps = impls(o);
+    let n = if o.quick { 10 } else { 50 };
+    let reps = o.reps.min(n / 4).max(1);
+    let mut header = vec!["interval".to_string()];
+    for i in &imps {
+        header.push(format!("{} bytes / node / s", i.name()));
+        header.push(format!("{} detection", i.name()));
+    }
+    let mut t = Table::with_header(
+        &format!("sweep: N = {n}, steady bytes per node per second and time until every other node reports a crashed node dead, against the gossip interval (detection: median of {reps})"),
+        header,
+    );
+    let started = Instant::now();
+    let mut points = Vec::new();
+    for &iv in &o.sweep_intervals {
+        let oi = &Opts {
+            interval: iv,
+            ..o.clone()
+        };
+        let mut row = vec![format!("{} ms", iv.as_millis())];
+        for &imp in &imps {
+            let (b, d) = sweep_one(oi, imp, n, reps).await;
+            eprintln!(
+                "sweep: {} at {} ms: {b:.0} B/node/s, detected in {d:.3} s ({:.0} s into the sweep)",
+                imp.name(),
+                iv.as_millis(),
+                started.elapsed().as_secs_f64()
+            );
+            row.push(if b.is_finite() {
+                format!("{b:.0}")
+            } else {
+                "did not converge".into()
+            });
+            row.push(secs(d));
+            points.push((imp, iv, b, d));
+        }
+        t.row(row);
+    }
+    t.notes.push(format!(
+        "Each implementation at each interval: one cluster of {n}, seeded with the first node; once converged, {} rounds for the join's news to drain, then bytes over max(5 s, 10 rounds) with nothing changing, then {reps} crashes one after another (nodes N-1, N-2, ...; 5 rounds apart), each timed until every running node reports it dead. Our configuration is `Config::local` scaled to the interval (`with_interval`), chitchat's is its default with the interval and the same phi threshold (8), as in the other scenarios.",
+        hot_rounds(n)
+    ));
+    t.notes.push(format!(
+        "Not measured here (no Go toolchain on this machine), quoted in issue 13 for comparison, and drawn apart in the plot: {}.",
+        MEMBERLIST_QUOTED
+            .iter()
+            .map(|(l, b, d)| format!("{l}: about {b:.0} B/s per node, crashes detected in about {d} s"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    ));
+    (vec![t], points)
+}
+
+/// One implementation at one interval (`o.interval`): (steady bytes per node
+/// per second, median detection seconds over `reps` crashes).
+async fn sweep_one(o: &Opts, imp: Impl, n: usize, reps: usize) -> (f64, f64) {
+    let iv = o.interval;
+    // Long intervals need more time to join and to detect; bounded either way.
+    let wait = limit(o, n).max(iv * 40);
+    eprintln!("sweep: {} at {} ms, N={n}", imp.name(), iv.as_millis());
+    let mut c = imp.start(&setup(o, n, 0.0, 400)).await;
+    if wait_converged(c.as_ref(), wait).await.is_none() {
+        c.stop().await;
+        return (f64::NAN, f64::NAN);
+    }
+    tokio::time::sleep(if o.quick { iv } else { iv * hot_rounds(n) }).await;
+    let window = if o.quick {
+        Duration::from_secs(1).max(iv * 3)
+    } else {
+        Duration::from_secs(5).max(iv * 10)
+    };
+    let (_, b0) = c.wire();
+    let t0 = Instant::now();
+    tokio::time::sleep(window).await;
+    let (_, b1) = c.wire();
+    let bytes = (b1 - b0) as f64 / n as f64 / t0.elapsed().as_secs_f64();
+    let mut times = Vec::new();
+    for rep in 0..reps {
+        if rep > 0 {
+            tokio::time::sleep(iv * 5).await;
+        }
+        let victim = n - 1 - rep;
+        times.push(time_to_detect(c.as_mut(), victim, n - 1 - rep, wait).await);
+    }
+    c.stop().await;
+    (bytes, median(&times))
+}
+
+/// The round of the `stable` scenario: issue 13's target is 1,000 nodes at
+/// a 200 ms round; a longer `--interval` is used as given.
 pub fn stable_interval(o: &Opts) -> Duration {
     if o.quick {
         o.interval
     } else {
-        o.interval.max(Duration::from_secs(1))
+        o.interval.max(Duration::from_millis(200))
     }
 }
 
@@ -411,156 +634,415 @@ pub async fn stable(o: &Opts) -> Vec<Table> {
         ),
         &["", "value"],
     );
-    eprintln!("stable: ours N={n}");
+    eprintln!("stable: ours N={n} at {} ms", o.interval.as_millis());
+    // This scenario's own peak, not the earlier scenarios' of `all`.
+    measure::reset_peak_rss();
     let c = Impl::Ours.start(&setup(o, n, 0.0, 300)).await;
     let joined = wait_converged(c.as_ref(), limit(o, n) * 3).await;
     t.row(vec!["time to converge".into(), secs(f(joined))]);
     if joined.is_some() {
         // Every PeerDead event of every node, not a sampled poll: polling the
         // dead lists of 1,000 nodes every 25 ms cost more CPU than gossip.
-        let fmt = |d: &crate::cluster::DeathCounter| {
-            let (flaps, lagged) = (d.get(), d.lagged());
+        let deaths = c.count_deaths().expect("our nodes have events");
+        let fmt = |flaps: usize, lagged: usize| {
             if lagged > 0 {
                 format!("{flaps} (and {lagged} events missed by a lagging reader)")
             } else {
                 flaps.to_string()
             }
         };
+        let cpu0 = measure::cpu_seconds();
+        let from = Instant::now();
         // Peers learned in the join stay "hot" (in every digest, fanout 3)
-        // for 2·log2(N) + 2 rounds after the last change: the window starts
-        // once that traffic has drained, and what happens before is shown.
-        let rounds = 2 * (usize::BITS - n.leading_zeros()) + 2;
+        // for 2·log2(N) + 2 rounds after the last change: what happens in
+        // them is shown apart, inside the whole window.
         let settle = if o.quick {
             o.interval
         } else {
-            o.interval * rounds
+            o.interval * hot_rounds(n)
         };
-        let deaths = c.count_deaths().expect("our nodes have events");
+        let window = Duration::from_secs(o.stable_secs).max(settle);
         tokio::time::sleep(settle).await;
+        let (early, early_lagged) = (deaths.get(), deaths.lagged());
+        tokio::time::sleep(window.saturating_sub(from.elapsed())).await;
+        let (all, lagged) = (deaths.get(), deaths.lagged());
+        let cpu = (measure::cpu_seconds() - cpu0) / from.elapsed().as_secs_f64();
+        drop(deaths);
         t.row(vec![
             format!(
-                "peers reported dead in the {:.0} s after convergence (join traffic draining)",
+                "**peers reported dead in the {} s from convergence** (target: 0)",
+                window.as_secs()
+            ),
+            format!("**{}**", fmt(all, lagged)),
+        ]);
+        t.row(vec![
+            format!(
+                "of which in the first {} rounds ({:.1} s, join traffic draining)",
+                settle.as_nanos() / o.interval.as_nanos().max(1),
                 settle.as_secs_f64()
             ),
-            fmt(&deaths),
+            fmt(early, early_lagged),
         ]);
-        drop(deaths);
-        let cpu0 = measure::cpu_seconds();
-        let deaths = c.count_deaths().expect("our nodes have events");
-        tokio::time::sleep(Duration::from_secs(o.stable_secs)).await;
-        let cpu = (measure::cpu_seconds() - cpu0) / o.stable_secs as f64;
         t.row(vec![
-            format!("peers reported dead in the next {} s", o.stable_secs),
-            fmt(&deaths),
+            format!(
+                "of which in the {:.1} s after those",
+                (window - settle).as_secs_f64()
+            ),
+            fmt(all - early, lagged - early_lagged),
         ]);
-        drop(deaths);
         t.row(vec!["process CPU (cores busy)".into(), format!("{cpu:.2}")]);
-        t.row(vec![
-            "peak memory".into(),
-            format!("{:.0} MiB", measure::peak_rss_mib()),
-        ]);
     }
+    let peak = measure::peak_rss_mib();
+    t.row(vec![
+        "peak memory (target: under 1 GiB)".into(),
+        format!(
+            "{peak:.0} MiB ({})",
+            if peak < 1024.0 { "met" } else { "not met" }
+        ),
+    ]);
     c.stop().await;
+    t.notes.push("A flap is one `PeerDead` event at any node (every event of every node is counted, from the moment convergence was seen). Peak memory is the process's resident peak (VmHWM) from the start of this scenario, all nodes, the runtime and the bench included.".into());
     vec![t]
 }
 
-pub fn sim(o: &Opts) -> Vec<Table> {
-    let mut t = Table::new(
-        "sim: the sans-IO engine in the simulator (Config::local, 1 ms latency, no loss), single-threaded",
-        &["N", "rounds to converge", "rounds for a key to reach all", "2·log2(N)", "bytes / node / round", "wall time", "peak memory", "node-rounds / s"],
-    );
-    for &n in &o.sim_sizes {
-        // Every node holds every peer: N = 1,000 peaked at 3.7 to 4.4 GiB,
-        // about 4 KiB per (node, peer) pair with maps, detector windows and
-        // the storage each node writes through to, so 10,000 nodes would need
-        // ~380 GiB. The in-run memory guard is checked once a round, too late
-        // at that size (the process was killed by the kernel), so refuse up
-        // front.
-        let need_gib = (n * n) as f64 * 4096.0 / (1u64 << 30) as f64;
-        let have_gib = measure::mem_total_gib();
-        if need_gib > have_gib * 0.6 {
-            eprintln!("sim: N={n} skipped, needs ~{need_gib:.0} GiB");
-            t.row(vec![
-                n.to_string(),
-                format!("not run: needs ~{need_gib:.0} GiB, machine has {have_gib:.0} GiB"),
-                "-".into(),
-                format!("{:.1}", 2.0 * (n as f64).log2()),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-            ]);
-            continue;
-        }
-        eprintln!("sim: N={n}");
-        measure::reset_peak_rss();
-        let wall = Instant::now();
-        let mut config = Config::local();
-        if let Some(d) = o.digest_entries {
-            config.max_digest_entries = d;
-        }
-        let interval = config.gossip_interval;
-        let mut s = Sim::new(42, config);
-        s.record_events = false;
-        s.add_node("n00000", &[]);
-        for i in 1..n {
-            s.add_node(&format!("n{i:05}"), &["n00000"]);
-        }
-        let budget = Duration::from_secs(if o.quick { 30 } else { 110 });
-        let mut stopped = None;
-        let joined = s.run_until(interval * 200, |s| {
-            if wall.elapsed() > budget {
-                stopped = Some(format!("stopped: wall time over {budget:?}"));
-                return true;
-            }
-            if measure::rss_mib() > 16.0 * 1024.0 {
-                stopped = Some("stopped: memory over 16 GiB".to_string());
-                return true;
-            }
-            s.all_see_all_live()
-        });
-        let rounds =
-            |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() / interval.as_secs_f64());
-        let joined_rounds = if stopped.is_some() {
-            f64::NAN
-        } else {
-            rounds(joined)
-        };
-        let (b0, elapsed0) = (s.stats.bytes_sent, s.elapsed());
-        let key_rounds = if stopped.is_none() {
-            s.set("n00001", "news", "v");
-            rounds(s.run_until(interval * 200, |s| s.all_have("n00001", "news", Some("v"))))
-        } else {
-            f64::NAN
-        };
-        let sim_rounds = (s.elapsed() - elapsed0).as_secs_f64() / interval.as_secs_f64();
-        let bytes_per = if sim_rounds > 0.0 {
-            (s.stats.bytes_sent - b0) as f64 / n as f64 / sim_rounds
-        } else {
-            f64::NAN
-        };
-        let total_rounds = s.elapsed().as_secs_f64() / interval.as_secs_f64();
-        let w = wall.elapsed().as_secs_f64();
-        let fmt = |r: f64| {
-            if r.is_finite() {
-                format!("{r:.1}")
-            } else {
-                stopped.clone().unwrap_or("not reached".into())
-            }
-        };
-        t.row(vec![
-            n.to_string(),
-            fmt(joined_rounds),
-            fmt(key_rounds),
-            format!("{:.1}", 2.0 * (n as f64).log2()),
-            format!("{bytes_per:.0}"),
-            format!("{w:.1} s"),
-            format!("{:.0} MiB", measure::peak_rss_mib()),
-            format!("{:.0}", n as f64 * total_rounds / w),
-        ]);
-        drop(s);
+/// The result line a `sim-child` prints on stdout, `key=value` pairs with
+/// `stopped=` last (its value may hold spaces).
+const SIM_RESULT: &str = "SIM-RESULT";
+/// The progress lines a `sim-child` prints on stderr.
+const SIM_PROGRESS: &str = "SIM-PROGRESS";
+
+/// One size of `sim`, run in this process (the child `sim` starts):
+/// prints progress lines on stderr and one result line on stdout.
+pub fn sim_child(o: &Opts) {
+    let n = o.sim_sizes.first().copied().unwrap_or(1000);
+    let wall = Instant::now();
+    let budget = Duration::from_secs(o.sim_wall_secs);
+    let mut config = Config::local();
+    if let Some(d) = o.digest_entries {
+        config.max_digest_entries = d;
     }
-    t.notes.push("Rounds are gossip intervals of virtual time; every node starts within the first interval, seeded with the first node. Bytes per node per round are measured while the key spreads, after convergence.".into());
+    let interval = config.gossip_interval;
+    let ids: Vec<String> = (0..n).map(|i| format!("n{i:05}")).collect();
+    let mut s = Sim::new(42, config);
+    s.record_events = false;
+    s.add_node(&ids[0], &[]);
+    for id in &ids[1..] {
+        s.add_node(id, &[&ids[0]]);
+    }
+    let all_pairs = (n * (n - 1)) as u64;
+    // Live (node, peer) pairs: the convergence test (nodes start once, so a
+    // peer seen live is seen in its only generation).
+    let pairs = |s: &Sim| -> u64 {
+        ids.iter()
+            .map(|id| s.engine(id).live_peers().len() as u64)
+            .sum()
+    };
+    let rounds_of = |d: Duration| d.as_secs_f64() / interval.as_secs_f64();
+    // Steps of a tenth of a round; the pairs are counted every step up to
+    // 2,000 nodes, every round above (a count visits every pair).
+    let step = interval / 10;
+    let count_every = if n <= 2000 { 1 } else { 10 };
+    let progress_every = if n >= 1000 { 10 } else { usize::MAX };
+    let mut stopped: Option<String> = None;
+    let mut known = 0u64;
+    let mut joined = None;
+    let mut k = 0usize;
+    let start = s.elapsed();
+    while s.elapsed() - start < interval * 200 {
+        if k % count_every == 0 {
+            known = pairs(&s);
+            if known == all_pairs {
+                joined = Some(s.elapsed() - start);
+                break;
+            }
+        }
+        if k % progress_every == 0 {
+            eprintln!(
+                "{SIM_PROGRESS} n={n} round={:.1} pairs={known} of={all_pairs} rss_kib={:.0} wall={:.1}",
+                rounds_of(s.elapsed()),
+                measure::rss_mib() * 1024.0,
+                wall.elapsed().as_secs_f64()
+            );
+        }
+        if wall.elapsed() > budget {
+            stopped = Some(format!(
+                "wall time over {} s at round {:.1}",
+                budget.as_secs(),
+                rounds_of(s.elapsed())
+            ));
+            break;
+        }
+        s.run_for(step);
+        k += 1;
+    }
+    if joined.is_none() && stopped.is_none() {
+        stopped = Some("not converged in 200 rounds".into());
+    }
+    let (b0, elapsed0) = (s.stats.bytes_sent, s.elapsed());
+    let mut key_rounds = f64::NAN;
+    if stopped.is_none() {
+        s.set(&ids[1], "news", "v");
+        while s.elapsed() - elapsed0 < interval * 200 {
+            if s.all_have(&ids[1], "news", Some("v")) {
+                key_rounds = rounds_of(s.elapsed() - elapsed0);
+                break;
+            }
+            if wall.elapsed() > budget {
+                stopped = Some(format!(
+                    "wall time over {} s while the key spread",
+                    budget.as_secs()
+                ));
+                break;
+            }
+            s.run_for(step);
+        }
+    }
+    let spread_rounds = rounds_of(s.elapsed() - elapsed0);
+    let bytes_per = if spread_rounds > 0.0 {
+        (s.stats.bytes_sent - b0) as f64 / n as f64 / spread_rounds
+    } else {
+        f64::NAN
+    };
+    println!(
+        "{SIM_RESULT} n={n} joined={} key={key_rounds} bytes_per={bytes_per} wall={} peak_kib={} rounds={} pairs={known} of={all_pairs} stopped={}",
+        joined.map_or(f64::NAN, rounds_of),
+        wall.elapsed().as_secs_f64(),
+        measure::peak_rss_kib(),
+        rounds_of(s.elapsed()),
+        stopped.unwrap_or_else(|| "-".into())
+    );
+}
+
+/// `key=value` fields of a child's line; `stopped` takes the rest of the line.
+fn fields(line: &str) -> std::collections::HashMap<String, String> {
+    let mut m = std::collections::HashMap::new();
+    let (head, stopped) = match line.split_once(" stopped=") {
+        Some((h, s)) => (h, Some(s)),
+        None => (line, None),
+    };
+    for kv in head.split_whitespace() {
+        if let Some((k, v)) = kv.split_once('=') {
+            m.insert(k.to_string(), v.to_string());
+        }
+    }
+    if let Some(s) = stopped {
+        m.insert("stopped".into(), s.trim().to_string());
+    }
+    m
+}
+
+/// The sans-IO engine in the simulator, each size in a child process of
+/// its own (this program, `sim-child`): its peak memory is its own, and a
+/// size that outgrows the machine is stopped (killed above the memory limit)
+/// without taking the benchmark with it.
+pub fn sim(o: &Opts) -> Vec<Table> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+
+    let total = measure::mem_total_gib();
+    let available = measure::mem_available_gib();
+    let limit_gib = o
+        .sim_mem_gib
+        .unwrap_or_else(|| (0.75 * total).min(0.9 * available));
+    let limit_kib = (limit_gib * 1024.0 * 1024.0) as u64;
+    let mut t = Table::new(
+        "sim: the sans-IO engine in the simulator (Config::local, 100 ms rounds, 1 ms latency, no loss), single-threaded, one child process per size",
+        &[
+            "N",
+            "rounds to converge",
+            "rounds for a key to reach all",
+            "2·log2(N)",
+            "bytes / node / round",
+            "wall time",
+            "peak memory",
+            "peak memory / (node, peer) pair",
+            "node-rounds / s",
+        ],
+    );
+    let exe = std::env::current_exe().expect("the benchmark's own path");
+    for &n in &o.sim_sizes {
+        eprintln!("sim: N={n} in a child process (memory limit {limit_gib:.1} GiB, wall budget {} s)", o.sim_wall_secs);
+        let mut cmd = Command::new(&exe);
+        cmd.args(["sim-child", "--nodes", &n.to_string()])
+            .args(["--sim-wall-secs", &o.sim_wall_secs.to_string()]);
+        if let Some(d) = o.digest_entries {
+            cmd.args(["--digest-entries", &d.to_string()]);
+        }
+        let started = Instant::now();
+        let mut child = match cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("sim: N={n}: cannot start a child: {e}");
+                let mut r = vec![n.to_string(), format!("not run: {e}")];
+                r.resize(9, "-".into());
+                t.row(r);
+                continue;
+            }
+        };
+        let pid = child.id();
+        // The child's last progress line, read (and echoed) as it comes.
+        let last: Arc<Mutex<Option<String>>> = Arc::default();
+        let err = child.stderr.take().expect("piped");
+        let err_thread = {
+            let last = last.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                    if line.starts_with(SIM_PROGRESS) {
+                        let f = fields(&line);
+                        let get = |k: &str| f.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+                        eprintln!(
+                            "  sim N={}: round {:.1}, pairs live {:.0} of {:.0} ({:.1}%), RSS {:.2} GiB, wall {:.0} s",
+                            f.get("n").map_or("?", |s| s.as_str()),
+                            get("round"),
+                            get("pairs"),
+                            get("of"),
+                            100.0 * get("pairs") / get("of"),
+                            get("rss_kib") / 1024.0 / 1024.0,
+                            get("wall")
+                        );
+                        *last.lock().expect("progress") = Some(line);
+                    } else {
+                        eprintln!("  sim child: {line}");
+                    }
+                }
+            })
+        };
+        let out = child.stdout.take().expect("piped");
+        let out_thread = std::thread::spawn(move || {
+            std::io::BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .find(|l| l.starts_with(SIM_RESULT))
+        });
+        // The child stops itself at its wall budget, checked between steps;
+        // a step that never ends is killed a minute later.
+        let hard = Duration::from_secs(o.sim_wall_secs + 60);
+        let mut peak_seen = 0u64;
+        let mut killed: Option<String> = None;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(st)) => break Some(st),
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("sim: N={n}: waiting for the child: {e}");
+                    break None;
+                }
+            }
+            let rss = measure::rss_kib_of(pid).unwrap_or(0);
+            peak_seen = peak_seen.max(rss);
+            let over_mem = rss > limit_kib;
+            let over_time = started.elapsed() > hard;
+            if over_mem || over_time {
+                let round = last
+                    .lock()
+                    .expect("progress")
+                    .as_deref()
+                    .map(fields)
+                    .and_then(|f| f.get("round").cloned())
+                    .unwrap_or_else(|| "?".into());
+                killed = Some(if over_mem {
+                    format!("stopped: memory over {limit_gib:.1} GiB at round {round}")
+                } else {
+                    format!("stopped: killed after {} s at round {round}", hard.as_secs())
+                });
+                let _ = child.kill();
+                break child.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let result = out_thread.join().ok().flatten();
+        let _ = err_thread.join();
+        let wall = started.elapsed().as_secs_f64();
+        let two_log = format!("{:.1}", 2.0 * (n as f64).log2());
+        let pairs_all = (n * (n - 1)) as f64;
+        let per_pair = |kib: f64| format!("{:.0} B", kib * 1024.0 / pairs_all);
+        let mib = |kib: f64| {
+            if kib >= 1024.0 * 1024.0 {
+                format!("{:.2} GiB", kib / 1024.0 / 1024.0)
+            } else {
+                format!("{:.0} MiB", kib / 1024.0)
+            }
+        };
+        let wall_cell = |w: f64| {
+            format!(
+                "{w:.1} s ({} 2 min)",
+                if w < 120.0 { "under" } else { "over" }
+            )
+        };
+        match (result.map(|l| fields(&l)), killed) {
+            (Some(f), None) => {
+                let num = |k: &str| f.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+                let stopped = f.get("stopped").filter(|s| *s != "-").cloned();
+                let cell = |r: f64| {
+                    if r.is_finite() {
+                        format!("{r:.1}")
+                    } else {
+                        match &stopped {
+                            Some(s) => format!(
+                                "stopped: {s} ({:.1}% of pairs live)",
+                                100.0 * num("pairs") / num("of")
+                            ),
+                            None => "not reached".into(),
+                        }
+                    }
+                };
+                let peak = num("peak_kib");
+                let bytes = num("bytes_per");
+                t.row(vec![
+                    n.to_string(),
+                    cell(num("joined")),
+                    cell(num("key")),
+                    two_log,
+                    if bytes.is_finite() {
+                        format!("{bytes:.0}")
+                    } else {
+                        "-".into()
+                    },
+                    wall_cell(num("wall")),
+                    mib(peak),
+                    per_pair(peak),
+                    format!("{:.0}", n as f64 * num("rounds") / num("wall")),
+                ]);
+            }
+            (result, killed) => {
+                let why = killed.unwrap_or_else(|| {
+                    format!(
+                        "child failed ({}) without a result",
+                        status.map_or("?".to_string(), |s| s.to_string())
+                    )
+                });
+                let _ = result;
+                let progress = last.lock().expect("progress").as_deref().map(fields);
+                let (round, frac, rss) = progress.map_or((f64::NAN, f64::NAN, f64::NAN), |f| {
+                    let g = |k: &str| f.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+                    (g("round"), g("pairs") / g("of"), g("rss_kib"))
+                });
+                eprintln!("sim: N={n}: {why}");
+                let peak = peak_seen as f64;
+                t.row(vec![
+                    n.to_string(),
+                    format!("{why} ({:.1}% of pairs live at the last count)", 100.0 * frac),
+                    "-".into(),
+                    two_log,
+                    "-".into(),
+                    wall_cell(wall),
+                    format!("over {}", mib(peak)),
+                    format!(
+                        "{} so far ({:.0} B per live pair at the last count)",
+                        per_pair(peak),
+                        rss * 1024.0 / (frac * pairs_all)
+                    ),
+                    if round.is_finite() {
+                        format!("{:.0}", n as f64 * round / wall)
+                    } else {
+                        "-".into()
+                    },
+                ]);
+            }
+        }
+    }
+    t.notes.push(format!("Rounds are gossip intervals of virtual time; every node starts within the first interval, seeded with the first node, and convergence is every node seeing every other live (checked every tenth of a round up to 2,000 nodes, every round above). Bytes per node per round are measured while the key spreads, after convergence. Each size runs in a child process (`gossip-bench sim-child --nodes N`): peak memory is the child's VmHWM, and the parent kills the child when its resident memory passes {limit_gib:.1} GiB (`--sim-mem-gib`; the default is 0.75 x MemTotal, or 90% of the memory available at the start if that is less; this machine has {total:.1} GiB) or when it runs a minute past its wall budget of {} s (`--sim-wall-secs`). Issue 13's targets: N = 10,000 converging within 2·log2(N) rounds in under 2 minutes, at most 200 B of peak memory per (node, peer) pair.", o.sim_wall_secs));
     vec![t]
 }
 
@@ -569,6 +1051,7 @@ pub fn write_report(
     tables: &[Table],
     curves: &[Curve],
     bytes_vs_n: &[(Impl, usize, f64)],
+    sweep: &[SweepPoint],
     took: Duration,
 ) -> std::io::Result<()> {
     let plots = o.out.join("bench/plots");
@@ -582,10 +1065,11 @@ pub fn write_report(
     let chosen: Vec<&Curve> = curves.iter().filter(|c| c.1 == n_curve).collect();
     plot::propagation(&plots.join("propagation.svg"), &chosen).map_err(std::io::Error::other)?;
     plot::bytes_vs_n(&plots.join("bytes_vs_n.svg"), bytes_vs_n).map_err(std::io::Error::other)?;
+    plot::sweep(&plots.join("sweep.svg"), sweep).map_err(std::io::Error::other)?;
     let mut md = String::from("# Benchmarks\n\n");
     let _ = writeln!(
         md,
-        "Generated by `cargo run --release -p gossip-bench -- all{}` in {:.0} s. Ours runs on `MemNetwork`, chitchat 0.13 on its `ChannelTransport`, both as real async nodes in one process on a 2-worker tokio runtime, with the same gossip interval ({} ms), phi threshold (8) and seed layout (every node seeded with the first). Medians over repetitions; ratios are ours/chitchat from the same run.\n",
+        "Generated by `cargo run --release -p gossip-bench -- all{}` in {:.0} s. Ours runs on `MemNetwork`, chitchat 0.13 on its `ChannelTransport`, both as real async nodes in one process on a 2-worker tokio runtime, with the same gossip interval ({} ms), phi threshold (8) and seed layout (every node seeded with the first). Medians over repetitions; ratios are ours/chitchat V0 and ours/chitchat V1 from the same run (V0 is chitchat's compatibility default and sends whole digests, V1 compresses each digest with zstd).\n",
         if o.quick { " --quick" } else { "" },
         took.as_secs_f64(),
         o.interval.as_millis()
@@ -597,7 +1081,7 @@ pub fn write_report(
     }
     let _ = writeln!(
         md,
-        "## Plots\n\n![fraction of nodes holding a new key against time, N = {n_curve}](bench/plots/propagation.svg)\n\n![bytes per node per second against N](bench/plots/bytes_vs_n.svg)\n"
+        "## Plots\n\n![fraction of nodes holding a new key against time, N = {n_curve}](bench/plots/propagation.svg)\n\n![bytes per node per second against N](bench/plots/bytes_vs_n.svg)\n\n![steady bytes per node per second against crash detection time, by gossip interval, N = 50; memberlist's points are quoted, not measured](bench/plots/sweep.svg)\n"
     );
     if let Ok(notes) = std::fs::read_to_string(o.out.join("bench/NOTES.md")) {
         md.push_str(&notes);

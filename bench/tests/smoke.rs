@@ -1,5 +1,5 @@
-//! Smoke run of the benchmark program: tiny clusters, short windows, both
-//! implementations, every scenario, and the report with its plots. It keeps
+//! Smoke run of the benchmark program: tiny clusters, short windows, all
+//! three implementations (ours, chitchat V0 and V1), every scenario, and the report with its plots. It keeps
 //! the benchmark compiling and running; no timing is asserted.
 
 use std::process::Command;
@@ -23,6 +23,7 @@ fn the_benchmark_runs_every_scenario_and_writes_its_report() {
         "propagate",
         "steady",
         "detect",
+        "sweep",
         "stable",
         "sim",
         "broadcast",
@@ -33,7 +34,10 @@ fn the_benchmark_runs_every_scenario_and_writes_its_report() {
             "no {section} table in the report"
         );
     }
-    for plot in ["propagation.svg", "bytes_vs_n.svg"] {
+    for v in ["chitchat V0", "chitchat V1", "ours/V1"] {
+        assert!(report.contains(v), "no {v:?} column in the report");
+    }
+    for plot in ["propagation.svg", "bytes_vs_n.svg", "sweep.svg"] {
         let svg =
             std::fs::read_to_string(out.join("bench/plots").join(plot)).expect("plot written");
         assert!(svg.contains("<svg"), "{plot} is not an SVG");
