@@ -42,21 +42,49 @@ bin="$target/release/examples/sim_workload"
 cg="$out/callgrind.out.N$nodes"
 echo "== valgrind --tool=callgrind $bin $nodes" >&2
 start=$(date +%s)
-valgrind --tool=callgrind --callgrind-out-file="$cg" "$bin" "$nodes"
+valgrind --tool=callgrind --callgrind-out-file="$cg" "$bin" "$nodes" >&2
 echo "== callgrind took $(( $(date +%s) - start )) s" >&2
 
 ann="$out/annotate.N$nodes.txt"
-{
-  echo "## commit $(git rev-parse --short HEAD), sim_workload $nodes"
-  echo
-  echo "### inclusive (top $top)"
-  callgrind_annotate --inclusive=yes --threshold=100 "$cg" 2>/dev/null \
-    | grep -E '^ *[0-9,]+ ' | grep -v 'PROGRAM TOTALS' | head -n "$top"
-  echo
-  echo "### self (top $top)"
-  callgrind_annotate --inclusive=no --threshold=100 "$cg" 2>/dev/null \
-    | grep -E '^ *[0-9,]+ ' | grep -v 'PROGRAM TOTALS' | head -n "$top"
-} | tee "$ann"
-echo
-grep -m1 -E 'PROGRAM TOTALS' <(callgrind_annotate "$cg" 2>/dev/null) | sed 's/^/total Ir: /'
+callgrind_annotate --auto=no --inclusive=yes --threshold=100 "$cg" >"$out/inclusive.N$nodes.txt" 2>/dev/null
+callgrind_annotate --auto=no --inclusive=no --threshold=100 "$cg" >"$out/self.N$nodes.txt" 2>/dev/null
+# callgrind_annotate lists a function once per source file its instructions
+# came from (inlining) and once more per object; fold those by function name
+# (inclusive: the largest entry; self: the sum), drop the runtime's start-up
+# frames, and print markdown tables.
+python3 - "$out/inclusive.N$nodes.txt" "$out/self.N$nodes.txt" "$top" "$(git rev-parse --short HEAD)" "$nodes" <<'PY' | tee "$ann"
+import re, sys
+inc_path, self_path, top, commit, nodes = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+line = re.compile(r"^\s*([\d,]+) \(\s*([\d.]+)%\)\s+(.*)$")
+skip = re.compile(r"\(below main\)|__libc_start|lang_start|__rust_begin_short_backtrace|^0x[0-9a-f]+$|^main$|::main$|^_start$|^\?\?\?$")
+def read(path, fold):
+    total, acc = None, {}
+    for l in open(path, errors="replace"):
+        m = line.match(l)
+        if not m:
+            continue
+        ir, rest = int(m.group(1).replace(",", "")), m.group(3)
+        if "=>" in rest or "events annotated" in rest:
+            continue
+        if "PROGRAM TOTALS" in rest:
+            total = ir
+            continue
+        rest = re.sub(r"\s+\[[^\]]*\]$", "", rest)
+        fn = rest.partition(":")[2] if ":" in rest else rest
+        if skip.search(fn):
+            continue
+        acc[fn] = fold(acc.get(fn, 0), ir)
+    return total, sorted(acc.items(), key=lambda kv: -kv[1])
+total, inc = read(inc_path, max)
+_, slf = read(self_path, lambda a, b: a + b)
+g = lambda ir: f"{ir / 1e9:.3f} G" if ir >= 1e8 else f"{ir / 1e6:.1f} M"
+pct = lambda ir: f"{100 * ir / total:.1f}%" if total else "-"
+print(f"commit {commit}, `sim_workload {nodes}`: total {total:,} Ir ({g(total or 0)})\n")
+for title, rows in (("inclusive", inc), ("self", slf)):
+    print(f"| function ({title}, top {top}) | Ir | share |\n|---|---|---|")
+    for fn, ir in rows[:top]:
+        fn = fn.replace("|", "\\|")
+        print(f"| `{fn}` | {g(ir)} | {pct(ir)} |")
+    print()
+PY
 echo "(callgrind output: $cg; annotated: $ann)"
