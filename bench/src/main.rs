@@ -190,7 +190,9 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
                         "v1" => Impl::ChitchatV1,
                         "" | "none" => continue,
                         other => {
-                            return Err(format!("--chitchat {v:?}: {other:?} is not v0 or v1").into())
+                            return Err(
+                                format!("--chitchat {v:?}: {other:?} is not v0 or v1").into()
+                            )
                         }
                     };
                     if !o.chitchat.contains(&imp) {
@@ -300,7 +302,9 @@ fn main() {
             t.extend(scenarios::broadcast(&opts));
             t.extend(rt.block_on(encryption::encryption(&opts)));
             let took = started.elapsed();
-            if let Err(e) = scenarios::write_report(&opts, &t, &curves, &bytes_vs_n, &sweep_points, took) {
+            if let Err(e) =
+                scenarios::write_report(&opts, &t, &curves, &bytes_vs_n, &sweep_points, took)
+            {
                 eprintln!("gossip-bench: writing the report failed: {e}");
                 std::process::exit(1);
             }

@@ -55,10 +55,19 @@ pub fn mem_available_gib() -> f64 {
 
 /// Resident memory of process `pid` in KiB (VmRSS), `None` once it is gone.
 pub fn rss_kib_of(pid: u32) -> Option<u64> {
+    status_kib_of(pid, "VmRSS:")
+}
+
+/// Peak resident memory of process `pid` in KiB (VmHWM), `None` if unreadable.
+pub fn hwm_kib_of(pid: u32) -> Option<u64> {
+    status_kib_of(pid, "VmHWM:")
+}
+
+fn status_kib_of(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
 }

@@ -165,7 +165,11 @@ pub fn sweep(path: &Path, points: &[SweepPoint]) -> Result<(), String> {
             .label(imp.name())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2)));
         chart
-            .draw_series(series.iter().map(|p| Circle::new((p.0, p.1), 3, col.filled())))
+            .draw_series(
+                series
+                    .iter()
+                    .map(|p| Circle::new((p.0, p.1), 3, col.filled())),
+            )
             .map_err(|e| e.to_string())?;
         chart
             .draw_series(series.iter().map(|p| {
@@ -185,7 +189,7 @@ pub fn sweep(path: &Path, points: &[SweepPoint]) -> Result<(), String> {
                 .map(|q| TriangleMarker::new((q.2, q.1), 6, grey.stroke_width(2))),
         )
         .map_err(|e| e.to_string())?
-        .label("memberlist (quoted in issue 13, not measured)")
+        .label("memberlist (quoted, not measured)")
         .legend(move |(x, y)| TriangleMarker::new((x + 8, y), 5, grey.stroke_width(2)));
     chart
         .draw_series(MEMBERLIST_QUOTED.iter().map(|q| {

@@ -320,7 +320,7 @@ pub async fn steady(o: &Opts) -> (Vec<Table>, Vec<(Impl, usize, f64)>) {
     };
     let n200 = if o.quick { 20 } else { 200 };
     let win200 = Duration::from_secs(if o.quick { 1 } else { 10 });
-    let (t200, _) = steady_table(o200, &imps, n200, win200).await;
+    let (t200, bytes200) = steady_table(o200, &imps, n200, win200).await;
     // Bytes per node per second against N, with a shorter window.
     let sweep: Vec<usize> = if o.no_sweep {
         Vec::new()
@@ -357,6 +357,18 @@ pub async fn steady(o: &Opts) -> (Vec<Table>, Vec<(Impl, usize, f64)>) {
         by_n.row(impl_row(m.to_string(), &row, bytes));
     }
     if !sweep.is_empty() {
+        // The 200 ms row is the table above's (not in the plot: another interval).
+        by_n.row(impl_row(
+            format!("{n200} (200 ms interval, {} s window)", win200.as_secs()),
+            &bytes200,
+            |v: f64| {
+                if v.is_finite() {
+                    format!("{v:.0}")
+                } else {
+                    "did not converge".to_string()
+                }
+            },
+        ));
         by_n.notes.push("Issue 13's target: ours at most half of chitchat V1's bytes (ours/V1 at most 0.50) at N = 50 and N = 200; its N = 200 figure is at 200 ms rounds (the table above).".into());
     }
     let mut tables = vec![t, t200];
@@ -459,7 +471,9 @@ pub async fn detect(o: &Opts) -> Vec<Table> {
 }
 
 /// Runs the futures concurrently on this task and returns their outputs in order.
-async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
     let mut set = Vec::new();
     for f in futs {
         set.push(Box::pin(f));
@@ -511,8 +525,16 @@ pub type SweepPoint = (Impl, Duration, f64, f64);
 /// memberlist's figures quoted in issue 13 (not measured here: no Go
 /// toolchain): (label, bytes per node per second, detection s).
 pub const MEMBERLIST_QUOTED: [(&str, f64, f64); 2] = [
-    ("memberlist LAN defaults, 1 s probes (quoted)", 140.0, 8.7),
-    ("memberlist, 250 ms probes (quoted)", 570.0, 1.9),
+    (
+        "memberlist (quoted, not measured): LAN defaults, 1 s probes",
+        140.0,
+        8.7,
+    ),
+    (
+        "memberlist (quoted, not measured): 250 ms probes",
+        570.0,
+        1.9,
+    ),
 ];
 
 /// Rounds a join's news stays hot in our digests: 2·log2(N) + 2.
@@ -543,8 +565,19 @@ pub async fn sweep(o: &Opts) -> (Vec<Table>, Vec<SweepPoint>) {
             ..o.clone()
         };
         let mut row = vec![format!("{} ms", iv.as_millis())];
-        for &imp in &imps {
-            let (b, d) = sweep_one(oi, imp, n, reps).await;
+        // At long intervals the clusters are idle most of the time: every
+        // implementation runs at once, which keeps the sweep within minutes.
+        // At short ones each runs alone, so none takes CPU from another.
+        let results: Vec<(f64, f64)> = if iv >= CONCURRENT_FROM {
+            futures_join_all(imps.iter().map(|&imp| sweep_one(oi, imp, n, reps))).await
+        } else {
+            let mut v = Vec::new();
+            for &imp in &imps {
+                v.push(sweep_one(oi, imp, n, reps).await);
+            }
+            v
+        };
+        for (&imp, &(b, d)) in imps.iter().zip(&results) {
             eprintln!(
                 "sweep: {} at {} ms: {b:.0} B/node/s, detected in {d:.3} s ({:.0} s into the sweep)",
                 imp.name(),
@@ -562,8 +595,14 @@ pub async fn sweep(o: &Opts) -> (Vec<Table>, Vec<SweepPoint>) {
         t.row(row);
     }
     t.notes.push(format!(
-        "Each implementation at each interval: one cluster of {n}, seeded with the first node; once converged, {} rounds for the join's news to drain, then bytes over max(5 s, 10 rounds) with nothing changing, then {reps} crashes one after another (nodes N-1, N-2, ...; 5 rounds apart), each timed until every running node reports it dead. Our configuration is `Config::local` scaled to the interval (`with_interval`), chitchat's is its default with the interval and the same phi threshold (8), as in the other scenarios.",
-        hot_rounds(n)
+        "Each implementation at each interval: one cluster of {n}, seeded with the first node; once converged, {} rounds for the join's news to drain, then bytes over max(5 s, 10 rounds) with nothing changing, then {reps} nodes crash at once (N-1, N-2, ...), each timed from its crash until every node still running reports it dead; the detection column is the median of those. From {} ms on the implementations' clusters run at the same time (each is idle most of a round), below that one after another. Our configuration is `Config::local` scaled to the interval (`with_interval`), chitchat's is its default with the interval and the same phi threshold (8), as in the other scenarios.",
+        hot_rounds(n),
+        CONCURRENT_FROM.as_millis()
+    ));
+    let (bml, dml) = (MEMBERLIST_QUOTED[0].1, MEMBERLIST_QUOTED[0].2);
+    t.notes.push(format!(
+        "Ours against memberlist's LAN defaults ({bml:.0} B/s per node at {dml} s detection, quoted): {}.",
+        against_memberlist(&points, bml, dml)
     ));
     t.notes.push(format!(
         "Not measured here (no Go toolchain on this machine), quoted in issue 13 for comparison, and drawn apart in the plot: {}.",
@@ -575,6 +614,59 @@ pub async fn sweep(o: &Opts) -> (Vec<Table>, Vec<SweepPoint>) {
     ));
     (vec![t], points)
 }
+
+/// Whether our sweep curve is at or below `bytes` B/s at `detect_s` s of
+/// detection: our bytes interpolated (log-log, between the two measured
+/// points around that detection time) at `detect_s`; a measured point that
+/// detects at least as fast for at most `bytes` also counts as met.
+pub fn against_memberlist(points: &[SweepPoint], bytes: f64, detect_s: f64) -> String {
+    let mut ours: Vec<(f64, f64, u128)> = points
+        .iter()
+        .filter(|p| {
+            p.0 == Impl::Ours && p.2.is_finite() && p.3.is_finite() && p.2 > 0.0 && p.3 > 0.0
+        })
+        .map(|p| (p.3, p.2, p.1.as_millis()))
+        .collect();
+    if ours.is_empty() {
+        return "not measured (no point of ours)".into();
+    }
+    ours.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let pts = ours
+        .iter()
+        .map(|p| format!("{} ms: {:.0} B/s at {:.2} s", p.2, p.1, p.0))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let bracket = ours
+        .windows(2)
+        .find(|w| w[0].0 <= detect_s && detect_s <= w[1].0);
+    if let Some(w) = bracket {
+        let (a, b) = (w[0], w[1]);
+        let t = if b.0 > a.0 {
+            (detect_s.ln() - a.0.ln()) / (b.0.ln() - a.0.ln())
+        } else {
+            0.0
+        };
+        let at = (a.1.ln() + t * (b.1.ln() - a.1.ln())).exp();
+        return format!(
+            "{} (ours interpolated at {detect_s} s: {at:.0} B/s, between {} ms and {} ms; target at most {bytes:.0} B/s)",
+            if at <= bytes { "met" } else { "not met" },
+            a.2,
+            b.2
+        );
+    }
+    if let Some(p) = ours.iter().find(|p| p.0 <= detect_s && p.1 <= bytes) {
+        return format!(
+            "met (our {} ms point detects in {:.2} s, faster than {detect_s} s, for {:.0} B/s, at most {bytes:.0}; no point of ours as slow as {detect_s} s to interpolate; ours: {pts})",
+            p.2, p.0, p.1
+        );
+    }
+    format!(
+        "not met (no point of ours detects in {detect_s} s or later to interpolate, and none faster costs at most {bytes:.0} B/s; ours: {pts})"
+    )
+}
+
+/// From this interval on, `sweep` runs every implementation's cluster at once.
+const CONCURRENT_FROM: Duration = Duration::from_millis(500);
 
 /// One implementation at one interval (`o.interval`): (steady bytes per node
 /// per second, median detection seconds over `reps` crashes).
@@ -599,13 +691,31 @@ async fn sweep_one(o: &Opts, imp: Impl, n: usize, reps: usize) -> (f64, f64) {
     tokio::time::sleep(window).await;
     let (_, b1) = c.wire();
     let bytes = (b1 - b0) as f64 / n as f64 / t0.elapsed().as_secs_f64();
-    let mut times = Vec::new();
-    for rep in 0..reps {
-        if rep > 0 {
-            tokio::time::sleep(iv * 5).await;
+    // `reps` nodes crash at once; each is timed from its own crash until
+    // every node still running reports it dead.
+    let victims: Vec<usize> = (0..reps).map(|r| n - 1 - r).collect();
+    let mut crashed_at = Vec::new();
+    for &v in &victims {
+        c.crash(v).await;
+        crashed_at.push(Instant::now());
+    }
+    let others = n - reps;
+    let mut times = vec![f64::NAN; reps];
+    let poll = (iv / 50).max(Duration::from_millis(5));
+    while times.iter().any(|t| t.is_nan()) && crashed_at[0].elapsed() < wait {
+        for (k, &v) in victims.iter().enumerate() {
+            if times[k].is_nan() && c.count_reporting_dead(v).await >= others {
+                times[k] = crashed_at[k].elapsed().as_secs_f64();
+            }
         }
-        let victim = n - 1 - rep;
-        times.push(time_to_detect(c.as_mut(), victim, n - 1 - rep, wait).await);
+        tokio::time::sleep(poll).await;
+    }
+    if times.iter().any(|t| t.is_nan()) {
+        eprintln!(
+            "  sweep: {} at {} ms: not every crash detected by all within {wait:?}",
+            imp.name(),
+            iv.as_millis()
+        );
     }
     c.stop().await;
     (bytes, median(&times))
@@ -690,6 +800,17 @@ pub async fn stable(o: &Opts) -> Vec<Table> {
             ),
             fmt(all - early, lagged - early_lagged),
         ]);
+        t.row(vec![
+            format!(
+                "target: no peer reported dead in the {} s from convergence",
+                window.as_secs()
+            ),
+            if all == 0 && lagged == 0 {
+                "met".to_string()
+            } else {
+                format!("not met ({all} reported dead, {lagged} events missed)")
+            },
+        ]);
         t.row(vec!["process CPU (cores busy)".into(), format!("{cpu:.2}")]);
     }
     let peak = measure::peak_rss_mib();
@@ -697,7 +818,13 @@ pub async fn stable(o: &Opts) -> Vec<Table> {
         "peak memory (target: under 1 GiB)".into(),
         format!(
             "{peak:.0} MiB ({})",
-            if peak < 1024.0 { "met" } else { "not met" }
+            if peak <= 0.0 {
+                "not measured: VmHWM unreadable".to_string()
+            } else if peak < 1024.0 {
+                "met".to_string()
+            } else {
+                format!("not met: {peak:.0} MiB over 1,024")
+            }
         ),
     ]);
     c.stop().await;
@@ -708,6 +835,9 @@ pub async fn stable(o: &Opts) -> Vec<Table> {
 /// The result line a `sim-child` prints on stdout, `key=value` pairs with
 /// `stopped=` last (its value may hold spaces).
 const SIM_RESULT: &str = "SIM-RESULT";
+/// How long past its wall budget a `sim-child` may run (it stops itself at
+/// the budget, between steps) before the parent kills it.
+const SIM_KILL_GRACE_SECS: u64 = 15;
 /// The progress lines a `sim-child` prints on stderr.
 const SIM_PROGRESS: &str = "SIM-PROGRESS";
 
@@ -731,35 +861,30 @@ pub fn sim_child(o: &Opts) {
     }
     let all_pairs = (n * (n - 1)) as u64;
     // Live (node, peer) pairs: the convergence test (nodes start once, so a
-    // peer seen live is seen in its only generation).
-    let pairs = |s: &Sim| -> u64 {
-        ids.iter()
-            .map(|id| s.engine(id).live_peers().len() as u64)
-            .sum()
-    };
+    // peer seen live is seen in its only generation). `live_count` walks a
+    // node's table without allocating, cheap next to a step.
+    let pairs = |s: &Sim| -> u64 { s.running().map(|e| e.live_count() as u64).sum() };
     let rounds_of = |d: Duration| d.as_secs_f64() / interval.as_secs_f64();
-    // Steps of a tenth of a round; the pairs are counted every step up to
-    // 2,000 nodes, every round above (a count visits every pair).
+    // Steps of a tenth of a round, the pairs counted after every step; a
+    // progress line every round (every step above 2,000 nodes, where one
+    // step of the join can take minutes).
     let step = interval / 10;
-    let count_every = if n <= 2000 { 1 } else { 10 };
-    let progress_every = if n >= 1000 { 10 } else { usize::MAX };
+    let progress_every = if n > 2000 { 1 } else { 10 };
     let mut stopped: Option<String> = None;
-    let mut known = 0u64;
+    let mut known;
     let mut joined = None;
     let mut k = 0usize;
     let start = s.elapsed();
-    while s.elapsed() - start < interval * 200 {
-        if k % count_every == 0 {
-            known = pairs(&s);
-            if known == all_pairs {
-                joined = Some(s.elapsed() - start);
-                break;
-            }
+    loop {
+        known = pairs(&s);
+        if known == all_pairs {
+            joined = Some(s.elapsed() - start);
+            break;
         }
         if k % progress_every == 0 {
             eprintln!(
                 "{SIM_PROGRESS} n={n} round={:.1} pairs={known} of={all_pairs} rss_kib={:.0} wall={:.1}",
-                rounds_of(s.elapsed()),
+                rounds_of(s.elapsed() - start),
                 measure::rss_mib() * 1024.0,
                 wall.elapsed().as_secs_f64()
             );
@@ -768,8 +893,11 @@ pub fn sim_child(o: &Opts) {
             stopped = Some(format!(
                 "wall time over {} s at round {:.1}",
                 budget.as_secs(),
-                rounds_of(s.elapsed())
+                rounds_of(s.elapsed() - start)
             ));
+            break;
+        }
+        if s.elapsed() - start >= interval * 200 {
             break;
         }
         s.run_for(step);
@@ -862,7 +990,10 @@ pub fn sim(o: &Opts) -> Vec<Table> {
     );
     let exe = std::env::current_exe().expect("the benchmark's own path");
     for &n in &o.sim_sizes {
-        eprintln!("sim: N={n} in a child process (memory limit {limit_gib:.1} GiB, wall budget {} s)", o.sim_wall_secs);
+        eprintln!(
+            "sim: N={n} in a child process (memory limit {limit_gib:.1} GiB, wall budget {} s)",
+            o.sim_wall_secs
+        );
         let mut cmd = Command::new(&exe);
         cmd.args(["sim-child", "--nodes", &n.to_string()])
             .args(["--sim-wall-secs", &o.sim_wall_secs.to_string()]);
@@ -890,7 +1021,11 @@ pub fn sim(o: &Opts) -> Vec<Table> {
                 for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
                     if line.starts_with(SIM_PROGRESS) {
                         let f = fields(&line);
-                        let get = |k: &str| f.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+                        let get = |k: &str| {
+                            f.get(k)
+                                .and_then(|v| v.parse::<f64>().ok())
+                                .unwrap_or(f64::NAN)
+                        };
                         eprintln!(
                             "  sim N={}: round {:.1}, pairs live {:.0} of {:.0} ({:.1}%), RSS {:.2} GiB, wall {:.0} s",
                             f.get("n").map_or("?", |s| s.as_str()),
@@ -917,7 +1052,7 @@ pub fn sim(o: &Opts) -> Vec<Table> {
         });
         // The child stops itself at its wall budget, checked between steps;
         // a step that never ends is killed a minute later.
-        let hard = Duration::from_secs(o.sim_wall_secs + 60);
+        let hard = Duration::from_secs(o.sim_wall_secs + SIM_KILL_GRACE_SECS);
         let mut peak_seen = 0u64;
         let mut killed: Option<String> = None;
         let status = loop {
@@ -930,7 +1065,10 @@ pub fn sim(o: &Opts) -> Vec<Table> {
                 }
             }
             let rss = measure::rss_kib_of(pid).unwrap_or(0);
-            peak_seen = peak_seen.max(rss);
+            // VmHWM when readable (the kernel's own peak), else the polled maximum.
+            peak_seen = peak_seen
+                .max(rss)
+                .max(measure::hwm_kib_of(pid).unwrap_or(0));
             let over_mem = rss > limit_kib;
             let over_time = started.elapsed() > hard;
             if over_mem || over_time {
@@ -944,7 +1082,10 @@ pub fn sim(o: &Opts) -> Vec<Table> {
                 killed = Some(if over_mem {
                     format!("stopped: memory over {limit_gib:.1} GiB at round {round}")
                 } else {
-                    format!("stopped: killed after {} s at round {round}", hard.as_secs())
+                    format!(
+                        "stopped: killed after {} s at round {round}",
+                        hard.as_secs()
+                    )
                 });
                 let _ = child.kill();
                 break child.wait().ok();
@@ -972,7 +1113,11 @@ pub fn sim(o: &Opts) -> Vec<Table> {
         };
         match (result.map(|l| fields(&l)), killed) {
             (Some(f), None) => {
-                let num = |k: &str| f.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+                let num = |k: &str| {
+                    f.get(k)
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .unwrap_or(f64::NAN)
+                };
                 let stopped = f.get("stopped").filter(|s| *s != "-").cloned();
                 let cell = |r: f64| {
                     if r.is_finite() {
@@ -1015,14 +1160,21 @@ pub fn sim(o: &Opts) -> Vec<Table> {
                 let _ = result;
                 let progress = last.lock().expect("progress").as_deref().map(fields);
                 let (round, frac, rss) = progress.map_or((f64::NAN, f64::NAN, f64::NAN), |f| {
-                    let g = |k: &str| f.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+                    let g = |k: &str| {
+                        f.get(k)
+                            .and_then(|v| v.parse::<f64>().ok())
+                            .unwrap_or(f64::NAN)
+                    };
                     (g("round"), g("pairs") / g("of"), g("rss_kib"))
                 });
                 eprintln!("sim: N={n}: {why}");
                 let peak = peak_seen as f64;
                 t.row(vec![
                     n.to_string(),
-                    format!("{why} ({:.1}% of pairs live at the last count)", 100.0 * frac),
+                    format!(
+                        "{why} ({:.1}% of pairs live at the last count)",
+                        100.0 * frac
+                    ),
                     "-".into(),
                     two_log,
                     "-".into(),
@@ -1042,7 +1194,7 @@ pub fn sim(o: &Opts) -> Vec<Table> {
             }
         }
     }
-    t.notes.push(format!("Rounds are gossip intervals of virtual time; every node starts within the first interval, seeded with the first node, and convergence is every node seeing every other live (checked every tenth of a round up to 2,000 nodes, every round above). Bytes per node per round are measured while the key spreads, after convergence. Each size runs in a child process (`gossip-bench sim-child --nodes N`): peak memory is the child's VmHWM, and the parent kills the child when its resident memory passes {limit_gib:.1} GiB (`--sim-mem-gib`; the default is 0.75 x MemTotal, or 90% of the memory available at the start if that is less; this machine has {total:.1} GiB) or when it runs a minute past its wall budget of {} s (`--sim-wall-secs`). Issue 13's targets: N = 10,000 converging within 2·log2(N) rounds in under 2 minutes, at most 200 B of peak memory per (node, peer) pair.", o.sim_wall_secs));
+    t.notes.push(format!("Rounds are gossip intervals of virtual time; every node starts within the first interval, seeded with the first node, and convergence is every node seeing every other live (checked after every step of a tenth of a round). Bytes per node per round are measured while the key spreads, after convergence. Each size runs in a child process (`gossip-bench sim-child --nodes N`): peak memory is the child's VmHWM, and the parent kills the child when its resident memory passes {limit_gib:.1} GiB (`--sim-mem-gib`; the default is 0.75 x MemTotal, or 90% of the memory available at the start if that is less; this machine has {total:.1} GiB) or when it runs {SIM_KILL_GRACE_SECS} s past its wall budget of {} s (`--sim-wall-secs`; the child stops itself at the budget between steps of a tenth of a round and reports what it reached). Issue 13's targets: N = 10,000 converging within 2·log2(N) rounds in under 2 minutes, at most 200 B of peak memory per (node, peer) pair.", o.sim_wall_secs));
     vec![t]
 }
 
