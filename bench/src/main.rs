@@ -63,8 +63,7 @@ FLAGS:
     --loss-secs S            false-death window per loss rate (default 60)
     --quick                  tiny sizes and short windows (the test suite's smoke run)
     --out DIR                where `all` writes BENCHMARKS.md and plots (default: .)
-    --chitchat v0,v1         which chitchat wire formats to measure (default: both;
-                             join/propagate use the first of them only)
+    --chitchat v0,v1         which chitchat wire formats to measure (default: both)
     --no-chitchat            measure ours only
     --chitchat-v1            chitchat V1 only (the same as --chitchat v1)
     --no-sweep               steady: skip the bytes-against-N table (not the
