@@ -15,9 +15,15 @@
 # figures of two commits compare even on a shared machine; bench/NOTES.md
 # ("Profile (callgrind)") keeps a before/after pair made with this script.
 #
+# PROFILE_AT=<commit> profiles the engine of another commit instead of the
+# working tree: `git archive` of that commit into target-profile/src-<commit>
+# (the repository itself is not touched), with this tree's
+# bench/examples/sim_workload.rs copied in so the workload is the same, built
+# into the same target directory (the dependencies are reused).
+#
 # Output files (not in git, see .gitignore): target-profile/callgrind.out.N<NODES>
-# and the annotated text beside it. Environment: CARGO_TARGET_DIR (default:
-# target), JOBS (cargo -j, default 2).
+# (callgrind.out.<commit>.N<NODES> with PROFILE_AT) and the annotated text beside it.
+# Environment: CARGO_TARGET_DIR (default: target), JOBS (cargo -j, default 2).
 set -euo pipefail
 
 nodes="${1:-100}"
@@ -27,6 +33,18 @@ cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
 out="$root/target-profile"
 mkdir -p "$out"
+src="$root"
+tag="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- gossip-core gossip-storage bench/examples || echo +dirty)"
+suffix=""
+if [ -n "${PROFILE_AT:-}" ]; then
+  tag="$(git rev-parse --short "$PROFILE_AT")"
+  src="$out/src-$tag"
+  rm -rf "$src"
+  mkdir -p "$src"
+  git archive "$tag" | tar -x -C "$src"
+  cp "$root/bench/examples/sim_workload.rs" "$src/bench/examples/sim_workload.rs"
+  suffix=".$tag"
+fi
 
 command -v valgrind >/dev/null || { echo "profile.sh: valgrind not found" >&2; exit 1; }
 
@@ -35,24 +53,26 @@ debug=()
 for p in gossip gossip-core gossip-storage gossip-bench; do
   debug+=(--config "profile.release.package.$p.debug=true")
 done
-CARGO_TARGET_DIR="$target" cargo build -j"${JOBS:-2}" --release -p gossip-bench \
-  --example sim_workload "${debug[@]}"
+(cd "$src" && CARGO_TARGET_DIR="$target" cargo build -j"${JOBS:-2}" --release -p gossip-bench \
+  --example sim_workload "${debug[@]}")
 
-bin="$target/release/examples/sim_workload"
-cg="$out/callgrind.out.N$nodes"
+# A copy: a build of another commit writes the same path.
+bin="$out/sim_workload$suffix"
+cp "$target/release/examples/sim_workload" "$bin"
+cg="$out/callgrind.out$suffix.N$nodes"
 echo "== valgrind --tool=callgrind $bin $nodes" >&2
 start=$(date +%s)
 valgrind --tool=callgrind --callgrind-out-file="$cg" "$bin" "$nodes" >&2
 echo "== callgrind took $(( $(date +%s) - start )) s" >&2
 
-ann="$out/annotate.N$nodes.txt"
-callgrind_annotate --auto=no --inclusive=yes --threshold=100 "$cg" >"$out/inclusive.N$nodes.txt" 2>/dev/null
-callgrind_annotate --auto=no --inclusive=no --threshold=100 "$cg" >"$out/self.N$nodes.txt" 2>/dev/null
+ann="$out/annotate$suffix.N$nodes.txt"
+callgrind_annotate --auto=no --inclusive=yes --threshold=100 "$cg" >"$out/inclusive$suffix.N$nodes.txt" 2>/dev/null
+callgrind_annotate --auto=no --inclusive=no --threshold=100 "$cg" >"$out/self$suffix.N$nodes.txt" 2>/dev/null
 # callgrind_annotate lists a function once per source file its instructions
 # came from (inlining) and once more per object; fold those by function name
 # (inclusive: the largest entry; self: the sum), drop the runtime's start-up
 # frames, and print markdown tables.
-python3 - "$out/inclusive.N$nodes.txt" "$out/self.N$nodes.txt" "$top" "$(git rev-parse --short HEAD)" "$nodes" <<'PY' | tee "$ann"
+python3 - "$out/inclusive$suffix.N$nodes.txt" "$out/self$suffix.N$nodes.txt" "$top" "$tag" "$nodes" <<'PY' | tee "$ann"
 import re, sys
 inc_path, self_path, top, commit, nodes = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 line = re.compile(r"^\s*([\d,]+) \(\s*([\d.]+)%\)\s+(.*)$")

@@ -809,6 +809,10 @@ pub async fn stable(o: &Opts) -> Vec<Table> {
     }
     let peak = measure::peak_rss_mib();
     t.row(vec![
+        "resident memory at the end (after the window)".into(),
+        format!("{:.0} MiB", measure::rss_mib()),
+    ]);
+    t.row(vec![
         "peak memory (target: under 1 GiB)".into(),
         format!(
             "{peak:.0} MiB ({})",
