@@ -48,11 +48,20 @@ fn value_of(imps: &[Impl], vals: &[f64], imp: Impl) -> f64 {
 
 /// "met" / "not met" for ours/theirs against a bound on the ratio.
 fn target(ours: f64, theirs: f64, max_ratio: f64) -> String {
+    let v = |x: f64| {
+        if x >= 100.0 {
+            format!("{x:.0}")
+        } else {
+            format!("{x:.4}")
+        }
+    };
     if ours.is_finite() && theirs.is_finite() && theirs > 0.0 {
         let r = ours / theirs;
         format!(
-            "{} (ours/theirs {r:.2}, target at most {max_ratio:.2})",
-            if r <= max_ratio { "met" } else { "not met" }
+            "{} (ours {}, theirs {}, ours/theirs {r:.3}, target at most {max_ratio:.2})",
+            if r <= max_ratio { "met" } else { "not met" },
+            v(ours),
+            v(theirs)
         )
     } else {
         "not measured".to_string()
@@ -989,22 +998,38 @@ pub fn sim(o: &Opts) -> Vec<Table> {
         ],
     );
     // Issue 13's three targets for one size, from what that size measured.
-    let targets = |n: usize, rounds: f64, wall: f64, peak_kib: f64| {
+    // `live` is the fraction of (node, peer) pairs live at the end: 1 when
+    // the size converged; a stopped size is judged on what it reached.
+    let targets = |n: usize, rounds: f64, wall: f64, peak_kib: f64, live: f64| {
         let bound = 2.0 * (n as f64).log2();
-        let per_pair = peak_kib * 1024.0 / (n * (n - 1)) as f64;
+        let all = (n * (n - 1)) as f64;
+        let per_pair = peak_kib * 1024.0 / all;
         let yes = |ok: bool| if ok { "met" } else { "not met" };
-        let r = if rounds.is_finite() {
+        let converged = rounds.is_finite();
+        let r = if converged {
             format!("{} ({rounds:.1} ≤ {bound:.1})", yes(rounds <= bound))
         } else {
             "not met (did not converge)".to_string()
         };
-        let w = yes(wall < 120.0);
-        let m = if per_pair > 0.0 {
-            format!("{} ({per_pair:.0} B)", yes(per_pair <= 200.0))
+        let w = if converged {
+            format!("{} ({wall:.0} s)", yes(wall < 120.0))
         } else {
-            "memory not measured".to_string()
+            format!("not met (not converged after {wall:.0} s)")
         };
-        format!("{r}; {w} ({wall:.0} s); {m}")
+        let m = if per_pair <= 0.0 {
+            "memory not measured".to_string()
+        } else if converged {
+            format!("{} ({per_pair:.0} B)", yes(per_pair <= 200.0))
+        } else if live > 0.0 {
+            format!(
+                "not judged: stopped with {:.1}% of pairs live, {:.0} B per live pair so far",
+                100.0 * live,
+                per_pair / live
+            )
+        } else {
+            "not judged: stopped before any pair was live".to_string()
+        };
+        format!("{r}; {w}; {m}")
     };
     let exe = std::env::current_exe().expect("the benchmark's own path");
     for &n in &o.sim_sizes {
@@ -1123,11 +1148,15 @@ pub fn sim(o: &Opts) -> Vec<Table> {
                 format!("{:.0} MiB", kib / 1024.0)
             }
         };
-        let wall_cell = |w: f64| {
-            format!(
-                "{w:.1} s ({} 2 min)",
-                if w < 120.0 { "under" } else { "over" }
-            )
+        let wall_cell = |w: f64, converged: bool| {
+            if converged {
+                format!(
+                    "{w:.1} s ({} 2 min)",
+                    if w < 120.0 { "under" } else { "over" }
+                )
+            } else {
+                format!("{w:.1} s (stopped)")
+            }
         };
         match (result.map(|l| fields(&l)), killed) {
             (Some(f), None) => {
@@ -1155,18 +1184,28 @@ pub fn sim(o: &Opts) -> Vec<Table> {
                 t.row(vec![
                     n.to_string(),
                     cell(num("joined")),
-                    cell(num("key")),
+                    if num("joined").is_finite() {
+                        cell(num("key"))
+                    } else {
+                        "-".into()
+                    },
                     two_log,
                     if bytes.is_finite() {
                         format!("{bytes:.0}")
                     } else {
                         "-".into()
                     },
-                    wall_cell(num("wall")),
+                    wall_cell(num("wall"), num("joined").is_finite()),
                     mib(peak),
                     per_pair(peak),
                     format!("{:.0}", n as f64 * num("rounds") / num("wall")),
-                    targets(n, num("joined"), num("wall"), peak),
+                    targets(
+                        n,
+                        num("joined"),
+                        num("wall"),
+                        peak,
+                        num("pairs") / num("of"),
+                    ),
                 ]);
             }
             (result, killed) => {
@@ -1197,7 +1236,7 @@ pub fn sim(o: &Opts) -> Vec<Table> {
                     "-".into(),
                     two_log,
                     "-".into(),
-                    wall_cell(wall),
+                    wall_cell(wall, false),
                     format!("over {}", mib(peak)),
                     if frac > 0.0 && rss.is_finite() {
                         format!(
@@ -1213,7 +1252,7 @@ pub fn sim(o: &Opts) -> Vec<Table> {
                     } else {
                         "-".into()
                     },
-                    targets(n, f64::NAN, wall, peak),
+                    targets(n, f64::NAN, wall, peak, frac),
                 ]);
             }
         }
