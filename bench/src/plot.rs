@@ -109,7 +109,7 @@ pub fn bytes_vs_n(path: &Path, points: &[(Impl, usize, f64)]) -> Result<(), Stri
 /// curve per implementation, each point labelled with its gossip interval;
 /// memberlist's quoted figures drawn apart (hollow grey triangles). Both
 /// axes logarithmic.
-pub fn sweep(path: &Path, points: &[SweepPoint]) -> Result<(), String> {
+pub fn sweep(path: &Path, points: &[SweepPoint], n: usize) -> Result<(), String> {
     let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let ok = |p: &&SweepPoint| p.2.is_finite() && p.3.is_finite() && p.2 > 0.0 && p.3 > 0.0;
@@ -127,7 +127,7 @@ pub fn sweep(path: &Path, points: &[SweepPoint]) -> Result<(), String> {
     let (y0, y1) = ys.fold((f64::MAX, f64::MIN), |(a, b), y| (a.min(y), b.max(y)));
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "steady traffic against crash detection time, N = 50, by gossip interval",
+            format!("steady traffic against crash detection time, N = {n}, by gossip interval"),
             ("sans-serif", 18),
         )
         .margin(14)

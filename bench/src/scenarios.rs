@@ -548,9 +548,18 @@ fn hot_rounds(n: usize) -> u32 {
 
 /// Steady bytes and crash detection time against the gossip interval, every
 /// implementation, N = 50.
+/// The cluster size of `sweep`.
+pub fn sweep_n(o: &Opts) -> usize {
+    if o.quick {
+        10
+    } else {
+        50
+    }
+}
+
 pub async fn sweep(o: &Opts) -> (Vec<Table>, Vec<SweepPoint>) {
     let imps = impls(o);
-    let n = if o.quick { 10 } else { 50 };
+    let n = sweep_n(o);
     let reps = o.reps.min(n / 4).max(1);
     let mut header = vec!["interval".to_string()];
     for i in &imps {
@@ -1280,7 +1289,7 @@ pub fn write_report(
     let chosen: Vec<&Curve> = curves.iter().filter(|c| c.1 == n_curve).collect();
     plot::propagation(&plots.join("propagation.svg"), &chosen).map_err(std::io::Error::other)?;
     plot::bytes_vs_n(&plots.join("bytes_vs_n.svg"), bytes_vs_n).map_err(std::io::Error::other)?;
-    plot::sweep(&plots.join("sweep.svg"), sweep).map_err(std::io::Error::other)?;
+    plot::sweep(&plots.join("sweep.svg"), sweep, sweep_n(o)).map_err(std::io::Error::other)?;
     let mut md = String::from("# Benchmarks\n\n");
     let _ = writeln!(
         md,
@@ -1296,7 +1305,8 @@ pub fn write_report(
     }
     let _ = writeln!(
         md,
-        "## Plots\n\n![fraction of nodes holding a new key against time, N = {n_curve}](bench/plots/propagation.svg)\n\n![bytes per node per second against N](bench/plots/bytes_vs_n.svg)\n\n![steady bytes per node per second against crash detection time, by gossip interval, N = 50; memberlist's points are quoted, not measured](bench/plots/sweep.svg)\n"
+        "## Plots\n\n![fraction of nodes holding a new key against time, N = {n_curve}](bench/plots/propagation.svg)\n\n![bytes per node per second against N](bench/plots/bytes_vs_n.svg)\n\n![steady bytes per node per second against crash detection time, by gossip interval, N = {}; memberlist's points are quoted, not measured](bench/plots/sweep.svg)\n",
+        sweep_n(o)
     );
     if let Ok(notes) = std::fs::read_to_string(o.out.join("bench/NOTES.md")) {
         md.push_str(&notes);
