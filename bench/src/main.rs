@@ -79,6 +79,8 @@ FLAGS:
     --idle-fanout N          our idle_fanout (experiments)
     --pause K                our phi acceptable pause, in intervals (experiments)
     --min-std-ms MS          our phi minimum standard deviation (experiments)
+    --event-buffer N         our Config::event_buffer (stable's default: 1024; the
+                             library's: 4096, about 450 KB a node allocated up front)
     -h, --help               this text
 
 ENVIRONMENT:
@@ -113,6 +115,8 @@ pub struct Opts {
     pub pause: Option<u32>,
     pub idle_fanout: Option<usize>,
     pub min_std_ms: Option<u64>,
+    /// Our `Config::event_buffer` (`stable` defaults to 1,024).
+    pub event_buffer: Option<usize>,
     /// Skip the bytes-against-N sweep of `steady`.
     pub no_sweep: bool,
 }
@@ -144,6 +148,7 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
         pause: None,
         idle_fanout: None,
         min_std_ms: None,
+        event_buffer: None,
         no_sweep: false,
     };
     let mut sizes_set = false;
@@ -220,6 +225,7 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
                 sweep_set = true;
             }
             Long("min-std-ms") => o.min_std_ms = Some(p.value()?.parse()?),
+            Long("event-buffer") => o.event_buffer = Some(p.value()?.parse()?),
             Short('h') | Long("help") => {
                 print!("{HELP}");
                 std::process::exit(0);

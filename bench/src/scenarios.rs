@@ -87,6 +87,9 @@ pub fn our_config(o: &Opts) -> Config {
     if let Some(k) = o.pause {
         c.phi_acceptable_pause = o.interval * k;
     }
+    if let Some(b) = o.event_buffer {
+        c.event_buffer = b;
+    }
     c
 }
 
@@ -746,14 +749,19 @@ pub fn stable_interval(o: &Opts) -> Duration {
 
 pub async fn stable(o: &Opts) -> Vec<Table> {
     let n = o.stable_n;
+    // A thousand nodes in one process: each node's event buffer is
+    // allocated in full when it starts (about 110 bytes a slot), so the
+    // library's default of 4096 alone would be about 450 MB here.
     let o = &Opts {
         interval: stable_interval(o),
+        event_buffer: o.event_buffer.or(Some(1024)),
         ..o.clone()
     };
     let mut t = Table::new(
         &format!(
-            "stable: N = {n} of our nodes in one process on 2 cores, {} ms interval",
-            o.interval.as_millis()
+            "stable: N = {n} of our nodes in one process on 2 cores, {} ms interval, event_buffer {}",
+            o.interval.as_millis(),
+            o.event_buffer.unwrap_or(4096)
         ),
         &["", "value"],
     );
@@ -1040,7 +1048,14 @@ pub fn sim(o: &Opts) -> Vec<Table> {
         };
         format!("{r}; {w}; {m}")
     };
-    let exe = std::env::current_exe().expect("the benchmark's own path");
+    // The running binary itself, even if a rebuild has replaced the file
+    // since it started (`current_exe` would then name a deleted path).
+    let proc_exe = std::path::PathBuf::from("/proc/self/exe");
+    let exe = if proc_exe.exists() {
+        proc_exe
+    } else {
+        std::env::current_exe().expect("the benchmark's own path")
+    };
     for &n in &o.sim_sizes {
         eprintln!(
             "sim: N={n} in a child process (memory limit {limit_gib:.1} GiB, wall budget {} s)",

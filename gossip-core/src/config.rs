@@ -101,6 +101,12 @@ pub struct Config {
     /// Events buffered for slow readers of `Node::events`; a reader that falls
     /// further behind is told how many it missed.
     pub event_buffer: usize,
+    /// Incoming queries buffered for slow readers of `Node::requests`; a
+    /// reader that falls further behind misses the oldest. Every slot is
+    /// allocated when the node starts (as `event_buffer`'s are), so this is
+    /// sized for queries, which are rare, not for the events of a join.
+    /// At least 1.
+    pub request_buffer: usize,
     /// The cluster keyring. `Some`: every frame is sealed with its primary
     /// key (XChaCha20-Poly1305) and must open under one of its keys; frames
     /// that do not are dropped and counted. `None` (the default): frames
@@ -192,6 +198,7 @@ impl Default for Config {
             max_generation_skew: Duration::from_secs(24 * 3600),
             max_digest_entries: 10_000,
             event_buffer: 4096,
+            request_buffer: 256,
             keyring: None,
             plaintext: Plaintext::Refuse,
             broadcast_retransmit_mult: 4,
@@ -351,6 +358,9 @@ impl Config {
         }
         if self.event_buffer == 0 {
             return bad("event_buffer", "must be at least 1");
+        }
+        if self.request_buffer == 0 {
+            return bad("request_buffer", "must be at least 1");
         }
         if !(1..=64).contains(&self.broadcast_retransmit_mult) {
             return bad("broadcast_retransmit_mult", "must be 1 to 64");

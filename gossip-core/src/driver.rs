@@ -130,7 +130,7 @@ impl NodeBuilder {
         let counters = engine.counters();
         let peer_stats = Arc::new(PeerTable::new(config.max_peers));
         let topics: Topics = Arc::default();
-        let (requests_tx, _) = broadcast::channel(config.event_buffer);
+        let (requests_tx, _) = broadcast::channel(config.request_buffer);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (events_tx, _) = broadcast::channel(config.event_buffer);
         let (members_tx, members_rx) = watch::channel(Vec::new());
@@ -491,7 +491,7 @@ impl Node {
 
     /// Queries from other nodes that passed their filter here, from now on;
     /// answer each with [`IncomingRequest::reply`]. A reader more than
-    /// `Config::event_buffer` behind misses the oldest.
+    /// `Config::request_buffer` behind misses the oldest.
     pub fn requests(&self) -> Requests {
         Requests {
             inner: BroadcastStream::new(self.inner.requests.subscribe()),
