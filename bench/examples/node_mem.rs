@@ -1,7 +1,6 @@
 //! Fixed memory of N isolated nodes (the driver, its channels, storage; no
 //! peers): `cargo run --release -p gossip-bench --example node_mem -- N [EVENT_BUFFER]`
 //! prints resident memory before and after starting them.
-//! `node_mem N [event_buffer]` prints resident memory before and after.
 use gossip::transport::mem::MemNetwork;
 use gossip::{Config, Node};
 fn rss() -> f64 {
