@@ -79,6 +79,8 @@ FLAGS:
     --idle-fanout N          our idle_fanout (experiments)
     --pause K                our phi acceptable pause, in intervals (experiments)
     --min-std-ms MS          our phi minimum standard deviation (experiments)
+    --no-idle-summary        our idle_summary off: digests on every exchange
+                             (experiments)
     --event-buffer N         our Config::event_buffer (stable's default: 1024; the
                              library's: 4096, about 450 KB a node allocated up front)
     -h, --help               this text
@@ -119,6 +121,8 @@ pub struct Opts {
     pub event_buffer: Option<usize>,
     /// Skip the bytes-against-N sweep of `steady`.
     pub no_sweep: bool,
+    /// Our `Config::idle_summary` turned off (digests on every exchange).
+    pub no_idle_summary: bool,
 }
 
 fn parse() -> Result<(String, Opts), lexopt::Error> {
@@ -150,6 +154,7 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
         min_std_ms: None,
         event_buffer: None,
         no_sweep: false,
+        no_idle_summary: false,
     };
     let mut sizes_set = false;
     let mut sweep_set = false;
@@ -207,6 +212,7 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
             Long("digest-entries") => o.digest_entries = Some(p.value()?.parse()?),
             Long("fanout") => o.fanout = Some(p.value()?.parse()?),
             Long("no-sweep") => o.no_sweep = true,
+            Long("no-idle-summary") => o.no_idle_summary = true,
             Long("idle-fanout") => o.idle_fanout = Some(p.value()?.parse()?),
             Long("pause") => o.pause = Some(p.value()?.parse()?),
             Long("sim-sizes") | Long("nodes") => {
