@@ -1,10 +1,12 @@
 //! Memory of N nodes in one process: `cargo run --release -p gossip-bench
-//! --example node_mem -- N [EVENT_BUFFER] [INTERVAL_MS]` prints resident
+//! --example node_mem -- N [EVENT_BUFFER] [INTERVAL_MS] [KEYS]` prints resident
 //! memory before and after starting N isolated nodes (the driver, its
 //! channels, storage; no peers). With INTERVAL_MS, the nodes are seeded
 //! with the first and gossip at that interval (`Config::local`); it then
 //! prints resident memory once every node sees all the others live, and
-//! 20 rounds later, with the figure per (node, peer) pair. This example
+//! 20 rounds later, with the figure per (node, peer) pair. With KEYS, every
+//! node sets that many keys (`role`, `key-1`, ...; 6-byte values) before it
+//! starts gossiping, as the bench's `stable` sets `role`. This example
 //! runs on the system allocator (the bench's scenarios use mimalloc).
 use gossip::transport::mem::MemNetwork;
 use gossip::{Config, Node};
@@ -23,6 +25,7 @@ async fn main() {
     let n: usize = a.next().and_then(|x| x.parse().ok()).unwrap_or(1000);
     let buf: Option<usize> = a.next().and_then(|x| x.parse().ok());
     let interval: Option<u64> = a.next().and_then(|x| x.parse().ok());
+    let keys: usize = a.next().and_then(|x| x.parse().ok()).unwrap_or(0);
     let net = MemNetwork::new(1);
     let before = rss();
     let mut nodes = Vec::new();
@@ -40,7 +43,16 @@ async fn main() {
         if interval.is_some() && i > 0 {
             builder = builder.seeds(["mem:node-00000"]);
         }
-        nodes.push(builder.start().await.expect("start"));
+        let node = builder.start().await.expect("start");
+        for k in 0..keys {
+            let key = if k == 0 {
+                "role".to_string()
+            } else {
+                format!("key-{k}")
+            };
+            node.set(key, format!("role-{}", i % 4)).expect("set");
+        }
+        nodes.push(node);
     }
     let started = rss();
     println!(

@@ -30,6 +30,8 @@ pub struct Setup {
     pub seed: u64,
     /// Our engine's configuration (ignored by chitchat).
     pub config: Config,
+    /// Our memory network's per-inbox byte limit (None: its default).
+    pub inbox_bytes: Option<u64>,
 }
 
 /// Operations both implementations offer, observed from outside.
@@ -55,6 +57,11 @@ pub trait Cluster {
     }
     /// Total (frames, bytes) sent on the wire so far.
     fn wire(&self) -> (u64, u64);
+    /// The most bytes that waited in receive queues at once, and the frames
+    /// dropped so far (all causes), if the transport tells.
+    fn queued_peak(&self) -> Option<(u64, u64)> {
+        None
+    }
     /// Stops everything.
     async fn stop(self: Box<Self>);
 }
@@ -80,6 +87,9 @@ impl Ours {
     pub async fn start(s: &Setup) -> Ours {
         let net = MemNetwork::new(s.seed);
         net.set_loss(s.loss);
+        if let Some(b) = s.inbox_bytes {
+            net.set_inbox_bytes(b);
+        }
         let mut nodes = Vec::with_capacity(s.n);
         for i in 0..s.n {
             let config = s.config.clone().rng_seed(s.seed ^ i as u64);
@@ -187,6 +197,10 @@ impl Cluster for Ours {
     fn wire(&self) -> (u64, u64) {
         let s = self.net.stats();
         (s.frames_sent, s.bytes_sent)
+    }
+    fn queued_peak(&self) -> Option<(u64, u64)> {
+        let s = self.net.stats();
+        Some((s.bytes_queued_peak, s.frames_dropped))
     }
     async fn stop(self: Box<Self>) {
         // All at once: one by one, a loaded 1,000-node cluster takes minutes.

@@ -24,6 +24,7 @@ async fn steady(o: &Opts, n: usize, keyed: bool, seed: u64, window: Duration) ->
         loss: 0.0,
         seed,
         config,
+        inbox_bytes: o.inbox_bytes,
     };
     steady_window(o, Impl::Ours, &setup, window)
         .await

@@ -83,6 +83,8 @@ FLAGS:
                              (experiments)
     --event-buffer N         our Config::event_buffer (stable's default: 1024; the
                              library's: 4096, about 450 KB a node allocated up front)
+    --inbox-bytes B          our memory network's per-inbox byte limit (default:
+                             gossip_transport_mem::INBOX_BYTES, 4 MiB)
     -h, --help               this text
 
 ENVIRONMENT:
@@ -123,6 +125,8 @@ pub struct Opts {
     pub no_sweep: bool,
     /// Our `Config::idle_summary` turned off (digests on every exchange).
     pub no_idle_summary: bool,
+    /// Our memory network's per-inbox byte limit (None: its default).
+    pub inbox_bytes: Option<u64>,
 }
 
 fn parse() -> Result<(String, Opts), lexopt::Error> {
@@ -155,6 +159,7 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
         event_buffer: None,
         no_sweep: false,
         no_idle_summary: false,
+        inbox_bytes: None,
     };
     let mut sizes_set = false;
     let mut sweep_set = false;
@@ -232,6 +237,7 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
             }
             Long("min-std-ms") => o.min_std_ms = Some(p.value()?.parse()?),
             Long("event-buffer") => o.event_buffer = Some(p.value()?.parse()?),
+            Long("inbox-bytes") => o.inbox_bytes = Some(p.value()?.parse()?),
             Short('h') | Long("help") => {
                 print!("{HELP}");
                 std::process::exit(0);

@@ -103,6 +103,7 @@ fn setup(o: &Opts, n: usize, loss: f64, seed: u64) -> Setup {
         loss,
         seed,
         config: our_config(o),
+        inbox_bytes: o.inbox_bytes,
     }
 }
 
@@ -839,6 +840,12 @@ pub async fn stable(o: &Opts) -> Vec<Table> {
         t.row(vec!["process CPU (cores busy)".into(), format!("{cpu:.2}")]);
     }
     let peak = measure::peak_rss_mib();
+    if let Some((queued, dropped)) = c.queued_peak() {
+        t.row(vec![
+            "most bytes waiting in the memory network's inboxes at once; frames dropped (all causes)".into(),
+            format!("{:.0} MiB; {dropped}", queued as f64 / (1 << 20) as f64),
+        ]);
+    }
     t.row(vec![
         "resident memory at the end (after the window)".into(),
         format!("{:.0} MiB", measure::rss_mib()),

@@ -346,7 +346,7 @@ impl Engine {
         self.peers.get(id).map_or_else(Vec::new, |p| {
             p.entries()
                 .filter(|(_, e)| !e.deleted)
-                .map(|(k, e)| (k.clone(), e.value.clone()))
+                .map(|(k, e)| (k.to_string(), e.value.clone()))
                 .collect()
         })
     }

@@ -1,6 +1,6 @@
 //! One peer's state as a node holds it: versioned keys, tombstones, liveness.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
@@ -23,14 +23,51 @@ pub(crate) struct Entry {
 
 /// A peer's keys: only peers that have any hold this (most peers of a
 /// large cluster advertise nothing, or little).
+///
+/// Sorted vectors rather than `BTreeMap`s: a map's first leaf has room for
+/// eleven entries, about 1.2 KB for a peer with one key across the two maps,
+/// and every node holds one of these per peer. Key names are interned
+/// process-wide (most peers advertise the same few names). Lookups are binary
+/// searches; a put appends to `by_version`, since a peer's versions grow.
 #[derive(Debug, Clone, Default)]
 struct Keys {
-    keys: BTreeMap<String, Entry>,
-    /// Current entries by version, for building deltas in version order.
-    by_version: BTreeMap<u64, String>,
+    /// Entries sorted by key.
+    keys: Vec<(Arc<str>, Entry)>,
+    /// (version, key) of every entry, sorted by version, for building deltas
+    /// in version order.
+    by_version: Vec<(u64, Arc<str>)>,
     /// Tombstones in the order this node learned them: (when, version).
     tombstones: VecDeque<(Stamp, u64)>,
     live: usize,
+}
+
+impl Keys {
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.keys.binary_search_by(|(k, _)| (**k).cmp(key))
+    }
+
+    fn get(&self, key: &str) -> Option<&Entry> {
+        self.find(key).ok().map(|i| &self.keys[i].1)
+    }
+
+    fn version_at(&self, version: u64) -> Result<usize, usize> {
+        self.by_version.binary_search_by_key(&version, |(v, _)| *v)
+    }
+
+    fn remove_version(&mut self, version: u64) {
+        if let Ok(i) = self.version_at(version) {
+            self.by_version.remove(i);
+        }
+    }
+}
+
+/// Inserts at `i`, the first element taking exactly one slot: most peers
+/// hold one or two keys, and a vector's first growth makes room for four.
+fn insert_small<T>(v: &mut Vec<T>, i: usize, x: T) {
+    if v.capacity() == 0 {
+        v.reserve_exact(1);
+    }
+    v.insert(i, x);
 }
 
 /// Everything a node knows of one peer (or of itself): 88 bytes, the keys
@@ -98,12 +135,14 @@ impl Peer {
 
     /// The entry under `key`, value or tombstone.
     pub(crate) fn entry(&self, key: &str) -> Option<&Entry> {
-        self.keys.as_ref()?.keys.get(key)
+        self.keys.as_ref()?.get(key)
     }
 
     /// Every entry, values and tombstones, by key.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&String, &Entry)> + '_ {
-        self.keys.iter().flat_map(|k| k.keys.iter())
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, &Entry)> + '_ {
+        self.keys
+            .iter()
+            .flat_map(|k| k.keys.iter().map(|(name, e)| (&**name, e)))
     }
 
     /// Takes heartbeat `hb` of `generation` if it is newer than the one
@@ -157,14 +196,28 @@ impl Peer {
         let k = self.keys.get_or_insert_with(Default::default);
         let version = entry.version;
         let deleted = entry.deleted;
-        let old = k.keys.insert(key.to_string(), entry);
+        let (name, old) = match k.find(key) {
+            Ok(i) => {
+                let old = std::mem::replace(&mut k.keys[i].1, entry);
+                (k.keys[i].0.clone(), Some(old))
+            }
+            Err(i) => {
+                let name = intern::name(key);
+                insert_small(&mut k.keys, i, (name.clone(), entry));
+                (name, None)
+            }
+        };
         if let Some(old) = &old {
-            k.by_version.remove(&old.version);
+            k.remove_version(old.version);
             if !old.deleted {
                 k.live -= 1;
             }
         }
-        k.by_version.insert(version, key.to_string());
+        // One key per version, as a map from version would hold.
+        match k.version_at(version) {
+            Ok(i) => k.by_version[i].1 = name,
+            Err(i) => insert_small(&mut k.by_version, i, (version, name)),
+        }
         if deleted {
             k.tombstones.push_back((Stamp::of(now), version));
         } else {
@@ -178,21 +231,28 @@ impl Peer {
         let Some(k) = self.keys.take() else {
             return Vec::new();
         };
-        k.keys.into_iter().filter(|(_, e)| !e.deleted).collect()
+        k.keys
+            .into_iter()
+            .filter(|(_, e)| !e.deleted)
+            .map(|(name, e)| (name.to_string(), e))
+            .collect()
     }
 
     /// Entries with a version above `from`, in version order.
     pub(crate) fn entries_after(&self, from: u64) -> impl Iterator<Item = KeyValue> + '_ {
         self.keys.iter().flat_map(move |k| {
-            k.by_version.range(from + 1..).map(|(&version, key)| {
-                let e = &k.keys[key];
-                KeyValue {
-                    key: key.clone(),
-                    value: e.value.clone(),
-                    version,
-                    deleted: e.deleted,
-                }
-            })
+            let start = k.by_version.partition_point(|(v, _)| *v <= from);
+            k.by_version[start..]
+                .iter()
+                .filter_map(move |(version, key)| {
+                    let e = k.get(key)?;
+                    Some(KeyValue {
+                        key: key.to_string(),
+                        value: e.value.clone(),
+                        version: *version,
+                        deleted: e.deleted,
+                    })
+                })
         })
     }
 
@@ -207,13 +267,14 @@ impl Peer {
                 break;
             }
             k.tombstones.pop_front();
-            if let Some(key) = k.by_version.get(&version) {
-                if k.keys
-                    .get(key)
-                    .is_some_and(|e| e.deleted && e.version == version)
-                {
-                    k.keys.remove(key);
-                    k.by_version.remove(&version);
+            let Ok(at) = k.version_at(version) else {
+                continue;
+            };
+            if let Ok(i) = k.find(&k.by_version[at].1) {
+                let e = &k.keys[i].1;
+                if e.deleted && e.version == version {
+                    k.keys.remove(i);
+                    k.by_version.remove(at);
                     self.gc_floor = self.gc_floor.max(version);
                 }
             }
@@ -306,6 +367,37 @@ mod tests {
         assert!(p.keys.is_none(), "no keys left: nothing allocated");
         assert_eq!(p.gc_floor, 2);
         assert_eq!(p.entries_after(0).count(), 0);
+    }
+
+    #[test]
+    fn keys_stay_sorted_by_name_and_deltas_by_version() {
+        let now = Instant::now();
+        let mut p = Peer::new(
+            1,
+            "a",
+            now,
+            Duration::from_millis(100),
+            &PhiParams::new(100, 50.0, 0.0, 8.0),
+        );
+        p.put("role", entry(1, false), now).unwrap();
+        let k = p.keys.as_ref().unwrap();
+        assert_eq!((k.keys.capacity(), k.by_version.capacity()), (1, 1));
+        // Out of version order, as a reset delta or a test may put them.
+        p.put("zone", entry(7, false), now).unwrap();
+        p.put("addr", entry(4, false), now).unwrap();
+        p.put("role", entry(9, true), now).unwrap();
+        let names: Vec<&str> = p.entries().map(|(k, _)| k).collect();
+        assert_eq!(names, ["addr", "role", "zone"]);
+        let after: Vec<(String, u64)> = p.entries_after(4).map(|kv| (kv.key, kv.version)).collect();
+        assert_eq!(after, [("zone".into(), 7), ("role".into(), 9)]);
+        assert_eq!(p.live_keys(), 2);
+        p.collect_garbage(now + Duration::from_secs(60), Duration::from_secs(10));
+        assert!(p.entry("role").is_none() && p.entry("zone").is_some());
+        assert_eq!(
+            p.entries_after(0).map(|kv| kv.version).collect::<Vec<_>>(),
+            [4, 7]
+        );
+        assert_eq!(p.gc_floor, 9);
     }
 
     #[test]

@@ -14,7 +14,10 @@
 //!
 //! Like UDP, [`send`](gossip_core::Transport::send) never blocks and returns
 //! `Ok(())` even when the frame is dropped (lost, partitioned, unbound
-//! destination, full inbox of 4096 frames). Frames arrive unaltered. Binding
+//! destination, full inbox). An inbox is full at 4096 frames or at
+//! [`set_inbox_bytes`](MemNetwork::set_inbox_bytes) bytes not yet received,
+//! as a socket's receive buffer is; [`MemStats::bytes_queued_peak`] tells how
+//! much the inboxes held at most. Frames arrive unaltered. Binding
 //! an address that is already bound replaces the old binding, as a restarted
 //! process would take over its port; the old transport's `recv` then returns
 //! [`TransportError::Closed`]. Closing or dropping a transport unbinds it.
@@ -60,6 +63,10 @@ use tokio::sync::mpsc;
 /// Frames an inbox holds before further frames are dropped.
 pub const INBOX_CAPACITY: usize = 4096;
 
+/// Bytes an inbox holds by default before further frames are dropped; change
+/// it with [`MemNetwork::set_inbox_bytes`].
+pub const INBOX_BYTES: u64 = 4 << 20;
+
 type Frame = (String, Bytes);
 
 /// Network-wide counters of a [`MemNetwork`].
@@ -81,6 +88,10 @@ pub struct MemStats {
     pub frames_dropped: u64,
     /// Bytes of those frames.
     pub bytes_dropped: u64,
+    /// Bytes delivered to inboxes and not yet received, over all inboxes.
+    pub bytes_queued: u64,
+    /// The most `bytes_queued` has been.
+    pub bytes_queued_peak: u64,
 }
 
 /// A simulated network. Cheap to clone: clones share the same network.
@@ -97,12 +108,15 @@ struct State {
     next_id: u64,
     partitions: Vec<(HashSet<String>, HashSet<String>)>,
     isolated: HashSet<String>,
+    inbox_bytes: u64,
     stats: MemStats,
 }
 
 struct Binding {
     id: u64,
     inbox: mpsc::Sender<Frame>,
+    /// Bytes in `inbox`, not yet received.
+    queued: u64,
 }
 
 impl State {
@@ -121,13 +135,23 @@ impl State {
     /// Puts the frame in `to`'s inbox, or counts it as dropped.
     fn deliver(&mut self, to: &str, frame: Frame, counters: &Counters) {
         let len = frame.1.len() as u64;
-        let delivered = match self.bindings.get(to) {
-            Some(b) => b.inbox.try_send(frame).is_ok(),
-            None => false,
+        let room = self.inbox_bytes;
+        let delivered = match self.bindings.get_mut(to) {
+            Some(b) if b.queued.saturating_add(len) <= room => {
+                let ok = b.inbox.try_send(frame).is_ok();
+                if ok {
+                    b.queued += len;
+                }
+                ok
+            }
+            _ => false,
         };
         if delivered {
             self.stats.frames_delivered += 1;
             self.stats.bytes_delivered += len;
+            self.stats.bytes_queued += len;
+            self.stats.bytes_queued_peak =
+                self.stats.bytes_queued_peak.max(self.stats.bytes_queued);
         } else {
             tracing::trace!(
                 to,
@@ -158,6 +182,7 @@ impl MemNetwork {
                 next_id: 0,
                 partitions: Vec::new(),
                 isolated: HashSet::new(),
+                inbox_bytes: INBOX_BYTES,
                 stats: MemStats::default(),
             })),
         }
@@ -188,9 +213,17 @@ impl MemNetwork {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let id = state.next_id;
         state.next_id += 1;
-        state
-            .bindings
-            .insert(addr.to_owned(), Binding { id, inbox: tx });
+        let old = state.bindings.insert(
+            addr.to_owned(),
+            Binding {
+                id,
+                inbox: tx,
+                queued: 0,
+            },
+        );
+        if let Some(old) = old {
+            state.stats.bytes_queued -= old.queued;
+        }
         MemTransport {
             net: self.clone(),
             addr: addr.to_owned(),
@@ -210,6 +243,13 @@ impl MemNetwork {
             "loss must be within 0.0..=1.0, got {p}"
         );
         self.state().loss = p;
+    }
+
+    /// Sets how many bytes not yet received an inbox may hold before further
+    /// frames to it are dropped ([`INBOX_BYTES`] by default). A frame larger
+    /// than the limit is never delivered.
+    pub fn set_inbox_bytes(&self, bytes: u64) {
+        self.state().inbox_bytes = bytes;
     }
 
     /// Sets the delivery delay of every frame sent from now on. Zero delivers
@@ -242,10 +282,23 @@ impl MemNetwork {
         self.state().stats
     }
 
+    /// A frame of `len` bytes left the inbox of `addr` (binding `id`). An
+    /// inbox no longer bound had its bytes taken off the count when unbound.
+    fn received(&self, addr: &str, id: u64, len: u64) {
+        let mut state = self.state();
+        let state = &mut *state;
+        if let Some(b) = state.bindings.get_mut(addr).filter(|b| b.id == id) {
+            b.queued -= len;
+            state.stats.bytes_queued -= len;
+        }
+    }
+
     fn unbind(&self, addr: &str, id: u64) {
         let mut state = self.state();
         if state.is_current(addr, id) {
-            state.bindings.remove(addr);
+            if let Some(old) = state.bindings.remove(addr) {
+                state.stats.bytes_queued -= old.queued;
+            }
         }
     }
 }
@@ -346,6 +399,7 @@ impl Transport for MemTransport {
         }
         // Cancel-safe: mpsc::Receiver::recv loses nothing when dropped.
         let (from, frame) = inbox.recv().await.ok_or(TransportError::Closed)?;
+        self.net.received(&self.addr, self.id, frame.len() as u64);
         self.counters.frames_received.fetch_add(1, Relaxed);
         self.counters
             .bytes_received
@@ -503,6 +557,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn inbox_full_by_bytes_drops_until_received() {
+        let net = MemNetwork::new(1);
+        net.set_inbox_bytes(100);
+        let (a, b) = (net.bind("mem:a"), net.bind("mem:b"));
+        let forty = Bytes::from(vec![7u8; 40]);
+        for _ in 0..3 {
+            a.send("mem:b", forty.clone()).await.unwrap();
+        }
+        let s = net.stats();
+        assert_eq!((s.frames_delivered, s.frames_dropped), (2, 1));
+        assert_eq!((s.bytes_queued, s.bytes_queued_peak), (80, 80));
+        a.send("mem:b", Bytes::from(vec![0u8; 101])).await.unwrap();
+        assert_eq!(net.stats().frames_dropped, 2, "larger than the limit");
+        b.recv().await.unwrap();
+        assert_eq!(net.stats().bytes_queued, 40);
+        a.send("mem:b", forty.clone()).await.unwrap();
+        let s = net.stats();
+        assert_eq!((s.frames_delivered, s.bytes_queued), (3, 80));
+        drop(b);
+        let s = net.stats();
+        assert_eq!((s.bytes_queued, s.bytes_queued_peak), (0, 80));
+    }
+
+    #[tokio::test]
     async fn stats_add_up() {
         let net = MemNetwork::new(3);
         net.set_loss(0.3);
@@ -528,6 +606,7 @@ mod tests {
             b.recv().await.unwrap();
         }
         assert!(b.inbox.lock().await.try_recv().is_err());
+        assert_eq!(net.stats().bytes_queued, 0);
         let tb = b.stats();
         assert_eq!(
             (tb.frames_received, tb.bytes_received),
