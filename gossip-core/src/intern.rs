@@ -1,4 +1,4 @@
-//! Process-wide interning of peer ids and addresses.
+//! Process-wide interning of peer ids, key names and addresses.
 //!
 //! Every node holds an entry for every peer, keyed by the peer's id and
 //! naming its address; decoded from frames, each would be an allocation of
@@ -53,7 +53,8 @@ fn shared<T: ?Sized>(
     arc
 }
 
-/// The shared copy of `s`.
+/// The shared copy of `s`: a peer id, a key name, or an address used as a
+/// map key.
 pub(crate) fn name(s: &str) -> Arc<str> {
     shared(&NAMES, s, |s| Arc::from(s))
 }

@@ -7,9 +7,10 @@
 //! connection history with that address.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::intern;
 use crate::transport::ConnectionStats;
 use crate::PeerId;
 
@@ -60,7 +61,9 @@ pub(crate) struct PeerTable {
 #[derive(Debug, Default)]
 struct Tables {
     incoming: HashMap<PeerId, Incoming>,
-    outgoing: HashMap<String, Outgoing>,
+    /// By address, interned process-wide as ids are: a node sends to most of
+    /// its peers in time, and an owned key was an allocation per peer.
+    outgoing: HashMap<Arc<str>, Outgoing>,
 }
 
 impl PeerTable {
@@ -99,9 +102,12 @@ impl PeerTable {
         let mut t = self.lock();
         if !t.outgoing.contains_key(to) && t.outgoing.len() >= self.max_addrs {
             let keep: std::collections::HashSet<String> = known().into_iter().collect();
-            t.outgoing.retain(|a, _| keep.contains(a));
+            t.outgoing.retain(|a, _| keep.contains(&**a));
         }
-        let e = t.outgoing.entry(to.to_string()).or_default();
+        let e = match t.outgoing.get_mut(to) {
+            Some(e) => e,
+            None => t.outgoing.entry(intern::name(to)).or_default(),
+        };
         if ok {
             e.frames += 1;
             e.bytes += bytes as u64;
