@@ -82,7 +82,7 @@ FLAGS:
     --no-idle-summary        our idle_summary off: digests on every exchange
                              (experiments)
     --event-buffer N         our Config::event_buffer (stable's default: 1024; the
-                             library's: 4096, about 450 KB a node allocated up front)
+                             library's: 4096, about 400 KB a node once its events are read)
     --inbox-bytes B          our memory network's per-inbox byte limit (default:
                              gossip_transport_mem::INBOX_BYTES, 4 MiB)
     -h, --help               this text

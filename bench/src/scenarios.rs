@@ -755,8 +755,9 @@ pub fn stable_interval(o: &Opts) -> Duration {
 pub async fn stable(o: &Opts) -> Vec<Table> {
     let n = o.stable_n;
     // A thousand nodes in one process: each node's event buffer is
-    // allocated in full when it starts (about 110 bytes a slot), so the
-    // library's default of 4096 alone would be about 450 MB here.
+    // allocated in full when its events are first read (about 100 bytes a
+    // slot; `stable` reads every node's), so the
+    // library's default of 4096 alone would be about 400 MB here.
     let o = &Opts {
         interval: stable_interval(o),
         event_buffer: o.event_buffer.or(Some(1024)),

@@ -99,12 +99,14 @@ pub struct Config {
     /// 4 to 100,000.
     pub max_digest_entries: usize,
     /// Events buffered for slow readers of `Node::events`; a reader that falls
-    /// further behind is told how many it missed.
+    /// further behind is told how many it missed. The buffer (about 100
+    /// bytes a slot) is allocated in full when the first reader subscribes.
     pub event_buffer: usize,
     /// Incoming queries buffered for slow readers of `Node::requests`; a
     /// reader that falls further behind misses the oldest. Every slot is
-    /// allocated when the node starts (as `event_buffer`'s are), so this is
-    /// sized for queries, which are rare, not for the events of a join.
+    /// allocated when the first reader subscribes (as `event_buffer`'s are),
+    /// so this is sized for queries, which are rare, not for the events of a
+    /// join.
     /// At least 1.
     pub request_buffer: usize,
     /// The cluster keyring. `Some`: every frame is sealed with its primary

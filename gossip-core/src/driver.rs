@@ -11,7 +11,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -130,9 +130,9 @@ impl NodeBuilder {
         let counters = engine.counters();
         let peer_stats = Arc::new(PeerTable::new(config.max_peers));
         let topics: Topics = Arc::default();
-        let (requests_tx, _) = broadcast::channel(config.request_buffer);
+        let requests_tx = LazyBroadcast::new(config.request_buffer);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        let (events_tx, _) = broadcast::channel(config.event_buffer);
+        let events_tx = LazyBroadcast::new(config.event_buffer);
         let (members_tx, members_rx) = watch::channel(Vec::new());
         let span = tracing::info_span!("node", node = %self.id);
         let task = Task {
@@ -188,12 +188,12 @@ struct Inner {
     counters: Arc<Counters>,
     peer_stats: Arc<PeerTable>,
     cmds: mpsc::UnboundedSender<Command>,
-    events: broadcast::Sender<Event>,
+    events: LazyBroadcast<Event>,
     members: watch::Receiver<Vec<PeerId>>,
     leaving: AtomicBool,
     task: Mutex<Option<JoinHandle<()>>>,
     topics: Topics,
-    requests: broadcast::Sender<Request>,
+    requests: LazyBroadcast<Request>,
 }
 
 /// The local subscribers of each topic the node subscribes to.
@@ -756,11 +756,11 @@ struct Task {
     base_seeds: Vec<String>,
     transport: Arc<dyn Transport>,
     cmds: mpsc::UnboundedReceiver<Command>,
-    events: broadcast::Sender<Event>,
+    events: LazyBroadcast<Event>,
     members: watch::Sender<Vec<PeerId>>,
     peer_stats: Arc<PeerTable>,
     topics: Topics,
-    requests: broadcast::Sender<Request>,
+    requests: LazyBroadcast<Request>,
     /// The reply streams of open queries.
     replies: std::collections::BTreeMap<[u8; 16], mpsc::UnboundedSender<(PeerId, Bytes)>>,
 }
@@ -924,7 +924,7 @@ impl Task {
             }
         }
         while let Some(r) = self.engine.poll_request() {
-            let _ = self.requests.send(r);
+            self.requests.send(r);
         }
         while let Some(e) = self.engine.poll_query_event() {
             match e {
@@ -948,7 +948,7 @@ impl Task {
             if let Event::PeerRemoved { peer } = &e {
                 self.peer_stats.forget(peer);
             }
-            let _ = self.events.send(e);
+            self.events.send(e);
         }
         if changed {
             let live = self.engine.live_peers();
@@ -959,6 +959,48 @@ impl Task {
                 }
                 differs
             });
+        }
+    }
+}
+
+/// A broadcast channel whose ring is made at the first subscription.
+///
+/// tokio allocates a channel's ring in full (`event_buffer` slots of about
+/// 100 bytes for events, `request_buffer` for queries); with no receiver a
+/// send is dropped anyway, so a node nobody listens to needs no ring. The
+/// sender lives as long as the last clone, as a plain `Sender` would.
+struct LazyBroadcast<T> {
+    tx: Arc<OnceLock<broadcast::Sender<T>>>,
+    capacity: usize,
+}
+
+impl<T> Clone for LazyBroadcast<T> {
+    fn clone(&self) -> Self {
+        LazyBroadcast {
+            tx: self.tx.clone(),
+            capacity: self.capacity,
+        }
+    }
+}
+
+impl<T: Clone> LazyBroadcast<T> {
+    fn new(capacity: usize) -> Self {
+        LazyBroadcast {
+            tx: Arc::default(),
+            capacity,
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<T> {
+        self.tx
+            .get_or_init(|| broadcast::channel(self.capacity).0)
+            .subscribe()
+    }
+
+    /// Sends to the receivers there are; without any, drops `v`.
+    fn send(&self, v: T) {
+        if let Some(tx) = self.tx.get() {
+            let _ = tx.send(v);
         }
     }
 }
