@@ -329,16 +329,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn older_versions_never_replace_newer() {
-        let now = Instant::now();
-        let mut p = Peer::new(
+    fn peer(now: Instant) -> Peer {
+        Peer::new(
             1,
             "a",
             now,
             Duration::from_millis(100),
             &PhiParams::new(100, 50.0, 0.0, 8.0),
-        );
+        )
+    }
+
+    #[test]
+    fn older_versions_never_replace_newer() {
+        let now = Instant::now();
+        let mut p = peer(now);
         p.put("k", entry(5, false), now).unwrap();
         assert!(p.put("k", entry(4, false), now).is_err());
         assert!(p.put("k", entry(5, true), now).is_err());
@@ -350,13 +354,7 @@ mod tests {
     fn tombstones_are_collected_after_grace_and_raise_the_floor() {
         let now = Instant::now();
         let grace = Duration::from_secs(10);
-        let mut p = Peer::new(
-            1,
-            "a",
-            now,
-            Duration::from_millis(100),
-            &PhiParams::new(100, 50.0, 0.0, 8.0),
-        );
+        let mut p = peer(now);
         p.put("k", entry(1, false), now).unwrap();
         p.put("k", entry(2, true), now).unwrap();
         assert_eq!(p.live_keys(), 0);
@@ -372,13 +370,7 @@ mod tests {
     #[test]
     fn keys_stay_sorted_by_name_and_deltas_by_version() {
         let now = Instant::now();
-        let mut p = Peer::new(
-            1,
-            "a",
-            now,
-            Duration::from_millis(100),
-            &PhiParams::new(100, 50.0, 0.0, 8.0),
-        );
+        let mut p = peer(now);
         p.put("role", entry(1, false), now).unwrap();
         let k = p.keys.as_ref().unwrap();
         assert_eq!((k.keys.capacity(), k.by_version.capacity()), (1, 1));
