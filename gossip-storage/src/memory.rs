@@ -48,7 +48,7 @@ impl MemoryStorage {
     /// if it holds neither a record nor keys.
     fn update_existing(&self, id: &PeerId, f: impl FnOnce(&mut PeerEntry)) {
         if let Entry::Occupied(mut slot) = self.peers.entry(id.clone()) {
-            f(&mut **slot.get_mut());
+            f(slot.get_mut());
             if slot.get().is_empty() {
                 slot.remove();
             }
