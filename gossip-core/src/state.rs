@@ -7,6 +7,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use gossip_storage::small_map::SMALL_MAP_MAX;
+use gossip_storage::SmallMap;
+
 use crate::intern;
 use crate::phi::{Detector, PhiParams};
 use crate::stamp::Stamp;
@@ -24,50 +27,24 @@ pub(crate) struct Entry {
 /// A peer's keys: only peers that have any hold this (most peers of a
 /// large cluster advertise nothing, or little).
 ///
-/// Sorted vectors rather than `BTreeMap`s: a map's first leaf has room for
-/// eleven entries, about 1.2 KB for a peer with one key across the two maps,
-/// and every node holds one of these per peer. Key names are interned
-/// process-wide (most peers advertise the same few names). Lookups are binary
-/// searches; a put appends to `by_version`, since a peer's versions grow.
+/// [`SmallMap`]s rather than `BTreeMap`s: sorted vectors while the peer has
+/// few keys (a map's first leaf has room for eleven entries, about 1.2 KB for
+/// a peer with one key across the two maps, and every node holds one of these
+/// per peer), B-trees once it has many (a cluster-wide set is one key per
+/// item, and inserting into a sorted vector of thousands, in random name
+/// order, would be O(k²)). Key names are interned process-wide while the
+/// peer has few (most peers advertise the same few names); the names of a
+/// large set are mostly its own, and are not worth the table's lock.
 #[derive(Debug, Clone, Default)]
 struct Keys {
-    /// Entries sorted by key.
-    keys: Vec<(Arc<str>, Entry)>,
-    /// (version, key) of every entry, sorted by version, for building deltas
-    /// in version order.
-    by_version: Vec<(u64, Arc<str>)>,
+    /// Entries by key.
+    keys: SmallMap<Arc<str>, Entry>,
+    /// The key of every entry by version, for building deltas in version
+    /// order (one key per version).
+    by_version: SmallMap<u64, Arc<str>>,
     /// Tombstones in the order this node learned them: (when, version).
     tombstones: VecDeque<(Stamp, u64)>,
     live: usize,
-}
-
-impl Keys {
-    fn find(&self, key: &str) -> Result<usize, usize> {
-        self.keys.binary_search_by(|(k, _)| (**k).cmp(key))
-    }
-
-    fn get(&self, key: &str) -> Option<&Entry> {
-        self.find(key).ok().map(|i| &self.keys[i].1)
-    }
-
-    fn version_at(&self, version: u64) -> Result<usize, usize> {
-        self.by_version.binary_search_by_key(&version, |(v, _)| *v)
-    }
-
-    fn remove_version(&mut self, version: u64) {
-        if let Ok(i) = self.version_at(version) {
-            self.by_version.remove(i);
-        }
-    }
-}
-
-/// Inserts at `i`, the first element taking exactly one slot: most peers
-/// hold one or two keys, and a vector's first growth makes room for four.
-fn insert_small<T>(v: &mut Vec<T>, i: usize, x: T) {
-    if v.capacity() == 0 {
-        v.reserve_exact(1);
-    }
-    v.insert(i, x);
 }
 
 /// Everything a node knows of one peer (or of itself): 88 bytes, the keys
@@ -135,7 +112,7 @@ impl Peer {
 
     /// The entry under `key`, value or tombstone.
     pub(crate) fn entry(&self, key: &str) -> Option<&Entry> {
-        self.keys.as_ref()?.get(key)
+        self.keys.as_ref()?.keys.get(key)
     }
 
     /// Every entry, values and tombstones, by key.
@@ -196,28 +173,29 @@ impl Peer {
         let k = self.keys.get_or_insert_with(Default::default);
         let version = entry.version;
         let deleted = entry.deleted;
-        let (name, old) = match k.find(key) {
-            Ok(i) => {
-                let old = std::mem::replace(&mut k.keys[i].1, entry);
-                (k.keys[i].0.clone(), Some(old))
+        let (name, old) = match k.keys.get_key_value(key) {
+            Some((name, _)) => {
+                let name = name.clone();
+                let old = k.keys.insert(name.clone(), entry);
+                (name, old)
             }
-            Err(i) => {
-                let name = intern::name(key);
-                insert_small(&mut k.keys, i, (name.clone(), entry));
+            None => {
+                let name = if k.keys.len() < SMALL_MAP_MAX {
+                    intern::name(key)
+                } else {
+                    Arc::from(key)
+                };
+                k.keys.insert(name.clone(), entry);
                 (name, None)
             }
         };
         if let Some(old) = &old {
-            k.remove_version(old.version);
+            k.by_version.remove(&old.version);
             if !old.deleted {
                 k.live -= 1;
             }
         }
-        // One key per version, as a map from version would hold.
-        match k.version_at(version) {
-            Ok(i) => k.by_version[i].1 = name,
-            Err(i) => insert_small(&mut k.by_version, i, (version, name)),
-        }
+        k.by_version.insert(version, name);
         if deleted {
             k.tombstones.push_back((Stamp::of(now), version));
         } else {
@@ -241,11 +219,10 @@ impl Peer {
     /// Entries with a version above `from`, in version order.
     pub(crate) fn entries_after(&self, from: u64) -> impl Iterator<Item = KeyValue> + '_ {
         self.keys.iter().flat_map(move |k| {
-            let start = k.by_version.partition_point(|(v, _)| *v <= from);
-            k.by_version[start..]
-                .iter()
+            k.by_version
+                .range_after(&from)
                 .filter_map(move |(version, key)| {
-                    let e = k.get(key)?;
+                    let e = k.keys.get(&**key)?;
                     Some(KeyValue {
                         key: key.to_string(),
                         value: e.value.clone(),
@@ -267,16 +244,17 @@ impl Peer {
                 break;
             }
             k.tombstones.pop_front();
-            let Ok(at) = k.version_at(version) else {
+            let Some(name) = k.by_version.get(&version) else {
                 continue;
             };
-            if let Ok(i) = k.find(&k.by_version[at].1) {
-                let e = &k.keys[i].1;
-                if e.deleted && e.version == version {
-                    k.keys.remove(i);
-                    k.by_version.remove(at);
-                    self.gc_floor = self.gc_floor.max(version);
-                }
+            if k.keys
+                .get(&**name)
+                .is_some_and(|e| e.deleted && e.version == version)
+            {
+                let name = name.clone();
+                k.keys.remove(&*name);
+                k.by_version.remove(&version);
+                self.gc_floor = self.gc_floor.max(version);
             }
         }
         if k.keys.is_empty() && k.tombstones.is_empty() {
@@ -373,7 +351,12 @@ mod tests {
         let mut p = peer(now);
         p.put("role", entry(1, false), now).unwrap();
         let k = p.keys.as_ref().unwrap();
-        assert_eq!((k.keys.capacity(), k.by_version.capacity()), (1, 1));
+        match (&k.keys, &k.by_version) {
+            (SmallMap::Small(a), SmallMap::Small(b)) => {
+                assert_eq!((a.capacity(), b.capacity()), (1, 1))
+            }
+            _ => panic!("one key is a small map"),
+        }
         // Out of version order, as a reset delta or a test may put them.
         p.put("zone", entry(7, false), now).unwrap();
         p.put("addr", entry(4, false), now).unwrap();
@@ -390,6 +373,42 @@ mod tests {
             [4, 7]
         );
         assert_eq!(p.gc_floor, 9);
+    }
+
+    /// A set's worth of keys, learned in scrambled name order and with
+    /// versions out of order, crosses into the B-tree form and back without
+    /// losing order, deltas or tombstones.
+    #[test]
+    fn a_large_key_set_keeps_order_and_collects_tombstones() {
+        let now = Instant::now();
+        let mut p = peer(now);
+        let n = 2_000u64;
+        // 7919 is prime, so i * 7919 mod n visits every name once, scrambled.
+        for i in 0..n {
+            let j = (i * 7919) % n;
+            p.put(&format!("item/{j:05}"), entry(j + 1, false), now)
+                .unwrap();
+        }
+        assert_eq!(p.live_keys(), n as usize);
+        let names: Vec<&str> = p.entries().map(|(k, _)| k).collect();
+        assert!(names.windows(2).all(|w| w[0] < w[1]) && names.len() == n as usize);
+        let versions: Vec<u64> = p.entries_after(n - 3).map(|kv| kv.version).collect();
+        assert_eq!(versions, [n - 2, n - 1, n]);
+        // Delete all but five; after the grace the map is small again.
+        for j in 5..n {
+            p.put(&format!("item/{j:05}"), entry(n + j, true), now)
+                .unwrap();
+        }
+        assert_eq!(p.live_keys(), 5);
+        p.collect_garbage(now + Duration::from_secs(60), Duration::from_secs(10));
+        let k = p.keys.as_ref().unwrap();
+        assert!(!k.keys.is_large() && !k.by_version.is_large());
+        assert_eq!(p.entries().count(), 5);
+        assert_eq!(p.gc_floor, 2 * n - 1);
+        assert_eq!(
+            p.entries_after(0).map(|kv| kv.version).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
     }
 
     #[test]

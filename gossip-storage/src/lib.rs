@@ -42,9 +42,11 @@
 mod id;
 mod memory;
 mod redb_storage;
+pub mod small_map;
 mod table;
 
 pub use id::PeerId;
 pub use memory::MemoryStorage;
 pub use redb_storage::{OpenError, RedbConfig, RedbStorage, WriterStats, DB_FILE, SCHEMA_VERSION};
+pub use small_map::SmallMap;
 pub use table::{PeerRecord, PeerStatus, Storage, StorageError, Versioned};

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::{PeerId, PeerRecord, PeerStatus, Storage, StorageError, Versioned};
+use crate::{PeerId, PeerRecord, PeerStatus, SmallMap, Storage, StorageError, Versioned};
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
@@ -19,22 +19,19 @@ pub struct MemoryStorage {
 
 /// What the table holds for one peer: its record, if any, and its keys.
 ///
-/// The keys are a vector sorted by name, not a `BTreeMap`: a map's first
-/// leaf has room for eleven entries (about 700 bytes for a peer with one
-/// key), and a node holds an entry for every peer.
+/// The keys are a [`SmallMap`]: a vector sorted by name while the peer has
+/// few (a `BTreeMap`'s first leaf has room for eleven entries, about 700
+/// bytes for a peer with one key, and a node holds an entry for every peer),
+/// a B-tree once it has many (a cluster-wide set is one key per item).
 #[derive(Debug, Default)]
 struct PeerEntry {
     record: Option<PeerRecord>,
-    keys: Vec<(Box<str>, Versioned)>,
+    keys: SmallMap<Box<str>, Versioned>,
 }
 
 impl PeerEntry {
     fn is_empty(&self) -> bool {
         self.record.is_none() && self.keys.is_empty()
-    }
-
-    fn find(&self, key: &str) -> Result<usize, usize> {
-        self.keys.binary_search_by(|(k, _)| (**k).cmp(key))
     }
 }
 
@@ -78,15 +75,10 @@ impl Storage for MemoryStorage {
 
     fn put_key(&self, peer: &PeerId, key: &str, value: Versioned) -> Result<(), StorageError> {
         let mut e = self.peers.entry(peer.clone()).or_default();
-        match e.find(key) {
-            Ok(i) => e.keys[i].1 = value,
-            Err(i) => {
-                // Most peers hold one or two keys: the first takes one slot,
-                // not the four of a vector's first growth.
-                if e.keys.capacity() == 0 {
-                    e.keys.reserve_exact(1);
-                }
-                e.keys.insert(i, (key.into(), value));
+        match e.keys.get_mut(key) {
+            Some(slot) => *slot = value,
+            None => {
+                e.keys.insert(key.into(), value);
             }
         }
         Ok(())
@@ -94,21 +86,18 @@ impl Storage for MemoryStorage {
 
     fn remove_key(&self, peer: &PeerId, key: &str) -> Result<(), StorageError> {
         self.update_existing(peer, |e| {
-            if let Ok(i) = e.find(key) {
-                e.keys.remove(i);
-            }
+            e.keys.remove(key);
         });
         Ok(())
     }
 
     fn clear_keys(&self, peer: &PeerId) -> Result<(), StorageError> {
-        self.update_existing(peer, |e| e.keys = Vec::new());
+        self.update_existing(peer, |e| e.keys = SmallMap::new());
         Ok(())
     }
 
     fn get(&self, peer: &PeerId, key: &str) -> Option<Versioned> {
-        let e = self.peers.get(peer)?;
-        e.find(key).ok().map(|i| e.keys[i].1.clone())
+        self.peers.get(peer)?.keys.get(key).cloned()
     }
 
     fn keys(&self, peer: &PeerId) -> Vec<(String, Versioned)> {
