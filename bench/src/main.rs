@@ -2,7 +2,7 @@
 //! side in one process, and the sans-IO engine alone in the simulator.
 //!
 //! ```text
-//! cargo run --release -p gossip-bench -- <join|propagate|steady|detect|sweep|stable|sim|broadcast|encryption|storage|all> [flags]
+//! cargo run --release -p gossip-bench -- <join|propagate|steady|detect|sweep|stable|sim|broadcast|set|encryption|storage|all> [flags]
 //! ```
 //!
 //! Every scenario prints markdown tables with medians over repetitions and the
@@ -16,6 +16,7 @@ mod encryption;
 mod measure;
 mod plot;
 mod scenarios;
+mod set;
 mod storage;
 
 use std::path::PathBuf;
@@ -47,6 +48,9 @@ SCENARIOS:
                 flaps over the 60 s from convergence, peak memory
     sim         the sans-IO engine in the simulator at N = 1,000 and 10,000,
                 each size in a child process with its own memory and wall budget
+    set         a cluster-wide set of --set-items items (default 10,000) advertised
+                by one node, in the simulator at N = 50 and 200 (--sizes): rounds,
+                bytes and wall time until every node holds it
     broadcast   pub/sub in the simulator at N = 50 and 1,000 (--sizes): rounds
                 until all subscribers have a message, copies and bytes per message
     encryption  steady cost with and without a keyring; seal + open per frame
@@ -69,6 +73,7 @@ FLAGS:
     --no-sweep               steady: skip the bytes-against-N table (not the
                              `sweep` scenario)
     --sweep-intervals MS,..  intervals of `sweep` (default 50,100,200,500,1000,2000)
+    --set-items N            items of `set` (default 10,000)
     --nodes 1000,10000       cluster sizes for sim (default; alias --sim-sizes)
     --sim-wall-secs S        sim: wall-time budget per size (default 300)
     --sim-mem-gib G          sim: kill a size's child process above this resident
@@ -111,6 +116,10 @@ pub struct Opts {
     pub sweep_intervals: Vec<Duration>,
     /// Cluster sizes for `broadcast`: `--sizes` when given, else 50 and 1,000.
     pub broadcast_sizes: Vec<usize>,
+    /// Cluster sizes for `set`: `--sizes` when given, else 50 and 200.
+    pub set_sizes: Vec<usize>,
+    /// Items of `set`.
+    pub set_items: usize,
     pub stable_n: usize,
     pub stable_secs: u64,
     /// Overrides of our configuration, for experiments.
@@ -149,6 +158,8 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
             .map(Duration::from_millis)
             .to_vec(),
         broadcast_sizes: vec![50, 1000],
+        set_sizes: vec![50, 200],
+        set_items: 10_000,
         stable_n: 1000,
         stable_secs: 60,
         digest_entries: None,
@@ -237,6 +248,7 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
             }
             Long("min-std-ms") => o.min_std_ms = Some(p.value()?.parse()?),
             Long("event-buffer") => o.event_buffer = Some(p.value()?.parse()?),
+            Long("set-items") => o.set_items = p.value()?.parse()?,
             Long("inbox-bytes") => o.inbox_bytes = Some(p.value()?.parse()?),
             Short('h') | Long("help") => {
                 print!("{HELP}");
@@ -262,12 +274,15 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
         }
         if !sizes_set {
             o.broadcast_sizes = vec![10, 30];
+            o.set_sizes = vec![10];
         }
+        o.set_items = o.set_items.min(500);
         o.stable_n = 20;
         o.stable_secs = 2;
     }
     if sizes_set {
         o.broadcast_sizes = o.sizes.clone();
+        o.set_sizes = o.sizes.clone();
     }
     if o.reps == 0 || o.sizes.iter().chain(&o.sim_sizes).any(|&n| n < 2) {
         return Err("--reps must be positive and every size at least 2".into());
@@ -304,6 +319,7 @@ fn main() {
             return;
         }
         "broadcast" => scenarios::broadcast(&opts),
+        "set" => set::set_spread(&opts),
         "encryption" => rt.block_on(encryption::encryption(&opts)),
         "storage" => rt.block_on(storage::storage(&opts)),
         "all" => {
@@ -317,6 +333,7 @@ fn main() {
             t.extend(rt.block_on(scenarios::stable(&opts)));
             t.extend(scenarios::sim(&opts));
             t.extend(scenarios::broadcast(&opts));
+            t.extend(set::set_spread(&opts));
             t.extend(rt.block_on(encryption::encryption(&opts)));
             let took = started.elapsed();
             if let Err(e) =
