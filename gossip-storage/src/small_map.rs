@@ -156,11 +156,18 @@ impl<K: Ord, V> SmallMap<K, V> {
             }
             SmallMap::Large(m) => {
                 let value = m.remove(key)?;
-                if m.len() < SMALL_MAP_MIN {
-                    let small: Vec<(K, V)> = std::mem::take(&mut **m).into_iter().collect();
-                    *self = SmallMap::Small(small);
-                }
+                self.shrink();
                 Some(value)
+            }
+        }
+    }
+
+    /// Goes back to the vector form if a large map fell below
+    /// `SMALL_MAP_MIN` entries.
+    fn shrink(&mut self) {
+        if let SmallMap::Large(m) = self {
+            if m.len() < SMALL_MAP_MIN {
+                *self = SmallMap::Small(std::mem::take(&mut **m).into_iter().collect());
             }
         }
     }
@@ -190,10 +197,7 @@ impl<K: Ord, V> SmallMap<K, V> {
             SmallMap::Small(v) => v.retain_mut(|(k, v)| f(k, v)),
             SmallMap::Large(m) => {
                 m.retain(|k, v| f(k, v));
-                if m.len() < SMALL_MAP_MIN {
-                    let small: Vec<(K, V)> = std::mem::take(&mut **m).into_iter().collect();
-                    *self = SmallMap::Small(small);
-                }
+                self.shrink();
             }
         }
     }
