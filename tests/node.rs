@@ -288,3 +288,124 @@ fn errors_are_send_sync_static() {
     check::<gossip::KeyError>();
     check::<gossip::StorageError>();
 }
+
+/// A storage whose every write fails.
+struct Refusing;
+
+impl gossip::Storage for Refusing {
+    fn put_peer(&self, _: gossip::PeerRecord) -> Result<(), gossip::StorageError> {
+        Err(gossip::StorageError::Backend("refused".into()))
+    }
+    fn remove_peer(&self, _: &PeerId) -> Result<(), gossip::StorageError> {
+        Err(gossip::StorageError::Backend("refused".into()))
+    }
+    fn peer(&self, _: &PeerId) -> Option<gossip::PeerRecord> {
+        None
+    }
+    fn peers(&self) -> Vec<gossip::PeerRecord> {
+        Vec::new()
+    }
+    fn put_key(
+        &self,
+        _: &PeerId,
+        _: &str,
+        _: gossip::Versioned,
+    ) -> Result<(), gossip::StorageError> {
+        Err(gossip::StorageError::Backend("refused".into()))
+    }
+    fn remove_key(&self, _: &PeerId, _: &str) -> Result<(), gossip::StorageError> {
+        Err(gossip::StorageError::Backend("refused".into()))
+    }
+    fn clear_keys(&self, _: &PeerId) -> Result<(), gossip::StorageError> {
+        Err(gossip::StorageError::Backend("refused".into()))
+    }
+    fn get(&self, _: &PeerId, _: &str) -> Option<gossip::Versioned> {
+        None
+    }
+    fn keys(&self, _: &PeerId) -> Vec<(String, gossip::Versioned)> {
+        Vec::new()
+    }
+}
+
+/// The handles read the engine's table; a storage given to the builder is
+/// written through to (and holds what the handles read), and one that
+/// refuses every write changes nothing the handles see.
+#[tokio::test(start_paused = true)]
+async fn reads_come_from_the_engine_and_a_given_storage_is_written_through() {
+    let net = MemNetwork::new(7);
+    let mirror = gossip::MemoryStorage::new();
+    let with = |id: &str, seed: u64| {
+        Node::builder(id)
+            .config(Config::local().rng_seed(seed))
+            .generation(1_700_000_000_000 + seed)
+            .seeds(["mem:a"])
+            .transport(net.bind(&format!("mem:{id}")))
+    };
+    let a = with("a", 1).start().await.unwrap();
+    let b = with("b", 2).storage(mirror.clone()).start().await.unwrap();
+    let c = with("c", 3).storage(Refusing).start().await.unwrap();
+    let nodes = [&a, &b, &c];
+    for (n, v) in nodes.iter().zip(["x", "y", "z"]) {
+        n.set("role", v).unwrap();
+    }
+    wait_for(Duration::from_secs(10), || {
+        nodes.iter().all(|n| {
+            n.live_peers().len() == 2
+                && ["a", "b", "c"]
+                    .iter()
+                    .all(|p| n.get(&pid(p), "role").is_some())
+        })
+    })
+    .await;
+    for n in nodes {
+        assert_eq!(n.keys(&pid("c")), vec![("role".to_string(), "z".into())]);
+        let ids: Vec<_> = n.peers().into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, vec![pid("a"), pid("b"), pid("c")], "at {}", n.id());
+    }
+    // b's storage holds what b's handles read.
+    let mut stored = gossip::Storage::peers(&mirror);
+    stored.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(stored, b.peers());
+    for p in ["a", "b", "c"] {
+        let keys: Vec<_> = gossip::Storage::keys(&mirror, &pid(p))
+            .into_iter()
+            .map(|(k, v)| (k, v.value))
+            .collect();
+        assert_eq!(keys, b.keys(&pid(p)), "keys of {p}");
+    }
+    assert_eq!(a.stats().storage_errors, 0);
+    assert_eq!(b.stats().storage_errors, 0);
+    assert!(c.stats().storage_errors > 0);
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+/// `set` refuses a new key past `max_keys_per_peer` up front, counting the
+/// keys in the engine's table; replacing a key that exists is still fine.
+#[tokio::test(start_paused = true)]
+async fn a_new_key_past_the_limit_is_refused_up_front() {
+    let net = MemNetwork::new(7);
+    let mut config = Config::local().rng_seed(1);
+    config.max_keys_per_peer = 2;
+    let a = Node::builder("a")
+        .config(config)
+        .transport(net.bind("mem:a"))
+        .start()
+        .await
+        .unwrap();
+    a.set("k1", "1").unwrap();
+    a.set("k2", "2").unwrap();
+    wait_for(Duration::from_secs(1), || a.keys(a.id()).len() == 2).await;
+    assert!(matches!(
+        a.set("k3", "3"),
+        Err(gossip::Error::Key(gossip::KeyError::TooManyKeys { max: 2 }))
+    ));
+    a.set("k1", "one").unwrap();
+    wait_for(Duration::from_secs(1), || {
+        a.get(a.id(), "k1").as_deref() == Some(&b"one"[..])
+    })
+    .await;
+    assert_eq!(a.keys(a.id()).len(), 2);
+    a.shutdown().await.unwrap();
+}

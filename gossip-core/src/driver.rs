@@ -4,14 +4,18 @@
 //! The task selects over the transport's incoming frames, the handle's
 //! commands and the engine's timer, then drains the engine's queues: frames
 //! to the transport, events to a broadcast channel, live membership to a
-//! watch channel. Reads (`get`, `live_peers`) go straight to the storage the
-//! engine writes through to, without a round trip to the task.
+//! watch channel. The engine sits behind a mutex the task takes for each
+//! step (a frame, a command, a tick, draining its queues; never across an
+//! await), so reads (`get`, `live_peers`) lock it briefly and read the
+//! engine's own table, without a round trip to the task and without a second
+//! copy of the table. A [`Storage`] given to the builder is written through
+//! to (a persistent peer book, outside readers); without one none is kept.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,8 +33,8 @@ use crate::pubsub::{Identity, Message};
 use crate::query::{QueryEvent, QueryOptions, Request};
 use crate::stats::Counters;
 use crate::{
-    Config, Engine, Event, MemoryStorage, PeerId, PeerRecord, PeerStats, PeerStatus, PeerView,
-    Stats, Storage, Transport,
+    Config, Engine, Event, PeerId, PeerRecord, PeerStats, PeerStatus, PeerView, Stats, Storage,
+    Transport,
 };
 
 /// Builds and starts a [`Node`]; see [`Node::builder`].
@@ -73,8 +77,10 @@ impl NodeBuilder {
         self.transport = Some(Arc::new(transport));
         self
     }
-    /// The peer table handles read from (default: a new [`MemoryStorage`]).
-    /// A persistent one's [`book`](Storage::book) is contacted at start
+    /// A peer table the engine writes every change through to (default:
+    /// none; the handles read the engine's own table either way). Use it to
+    /// keep the table outside the node, such as a
+    /// [`MemoryStorage`](crate::MemoryStorage) other code reads. A persistent one's [`book`](Storage::book) is contacted at start
     /// like the seeds (except this node and peers that left), so a node
     /// restarted with its storage and no seeds rejoins.
     pub fn storage(mut self, storage: impl Storage) -> Self {
@@ -100,23 +106,21 @@ impl NodeBuilder {
         if config.rng_seed.is_none() {
             config.rng_seed = Some(RandomState::new().hash_one(fresh_generation()));
         }
-        let storage = self
-            .storage
-            .unwrap_or_else(|| Arc::new(MemoryStorage::new()));
         let generation = self.generation.unwrap_or_else(fresh_generation);
         let addr = transport.local_addr();
-        let book: Vec<String> = storage
-            .book()
-            .into_iter()
-            .filter(|r| r.id != self.id && r.status != PeerStatus::Left && r.addr != addr)
-            .map(|r| r.addr)
-            .collect();
+        let book: Vec<String> = self.storage.as_ref().map_or_else(Vec::new, |s| {
+            s.book()
+                .into_iter()
+                .filter(|r| r.id != self.id && r.status != PeerStatus::Left && r.addr != addr)
+                .map(|r| r.addr)
+                .collect()
+        });
         let identity = match self.identity {
             Some(i) => i,
             None => Identity::generate()?,
         };
         let now = tokio::time::Instant::now().into_std();
-        let engine = Engine::new(
+        let mut engine = Engine::new(
             config.clone(),
             self.id.clone(),
             addr.clone(),
@@ -125,9 +129,13 @@ impl NodeBuilder {
         )?
         .with_seeds(self.seeds)
         .with_seeds(book)
-        .with_storage(storage.clone())
         .with_identity(identity);
+        if let Some(storage) = self.storage {
+            engine = engine.with_storage(storage);
+        }
         let counters = engine.counters();
+        let base_seeds = engine.seeds().to_vec();
+        let engine = Arc::new(Mutex::new(engine));
         let peer_stats = Arc::new(PeerTable::new(config.max_peers));
         let topics: Topics = Arc::default();
         let requests_tx = LazyBroadcast::new(config.request_buffer);
@@ -136,8 +144,8 @@ impl NodeBuilder {
         let (members_tx, members_rx) = watch::channel(Vec::new());
         let span = tracing::info_span!("node", node = %self.id);
         let task = Task {
-            base_seeds: engine.seeds().to_vec(),
-            engine,
+            base_seeds,
+            engine: engine.clone(),
             transport: transport.clone(),
             cmds: cmd_rx,
             events: events_tx.clone(),
@@ -154,7 +162,7 @@ impl NodeBuilder {
                 generation,
                 addr,
                 config,
-                storage,
+                engine,
                 transport,
                 counters,
                 peer_stats,
@@ -183,7 +191,8 @@ struct Inner {
     generation: u64,
     addr: String,
     config: Config,
-    storage: Arc<dyn Storage>,
+    /// Shared with the node's task, which locks it for each step.
+    engine: Arc<Mutex<Engine>>,
     transport: Arc<dyn Transport>,
     counters: Arc<Counters>,
     peer_stats: Arc<PeerTable>,
@@ -287,10 +296,12 @@ impl Node {
             }
             .into());
         }
-        let own = &self.inner.id;
-        if self.inner.storage.get(own, &key).is_none()
-            && self.inner.storage.keys(own).len() >= c.max_keys_per_peer
-        {
+        let full = {
+            let e = self.engine();
+            let own = &self.inner.id;
+            e.get(own, &key).is_none() && e.live_key_count(own) >= c.max_keys_per_peer
+        };
+        if full {
             return Err(KeyError::TooManyKeys {
                 max: c.max_keys_per_peer,
             }
@@ -324,40 +335,33 @@ impl Node {
         Ok(())
     }
 
+    fn engine(&self) -> MutexGuard<'_, Engine> {
+        lock(&self.inner.engine)
+    }
+
     fn command(&self, c: Command) -> Result<(), Error> {
         self.inner.cmds.send(c).map_err(|_| Error::Stopped)
     }
 
     /// The value of `key` at `peer` (or at this node), if set.
     pub fn get(&self, peer: &PeerId, key: &str) -> Option<Bytes> {
-        self.inner.storage.get(peer, key).map(|v| v.value)
+        self.engine().get(peer, key).cloned()
     }
     /// Every live key of `peer`, sorted.
     pub fn keys(&self, peer: &PeerId) -> Vec<(String, Bytes)> {
-        self.inner
-            .storage
-            .keys(peer)
-            .into_iter()
-            .map(|(k, v)| (k, v.value))
-            .collect()
+        self.engine().keys(peer)
     }
     /// Other peers currently live, sorted.
     pub fn live_peers(&self) -> Vec<PeerId> {
-        let mut v = self.inner.storage.live_peers();
-        v.retain(|p| *p != self.inner.id);
-        v
+        self.engine().live_peers()
     }
     /// Other peers currently dead, sorted.
     pub fn dead_peers(&self) -> Vec<PeerId> {
-        let mut v = self.inner.storage.dead_peers();
-        v.retain(|p| *p != self.inner.id);
-        v
+        self.engine().dead_peers()
     }
     /// Records of every known peer (this node included), sorted by id.
     pub fn peers(&self) -> Vec<PeerRecord> {
-        let mut v = self.inner.storage.peers();
-        v.sort_by(|a, b| a.id.cmp(&b.id));
-        v
+        self.engine().records()
     }
     /// The engine's full view of every peer (heartbeat, phi, versions),
     /// fetched from the node's task.
@@ -516,7 +520,7 @@ impl Node {
     /// with its address. `None` if nothing was exchanged with it (or it was
     /// removed).
     pub fn peer_stats(&self, peer: &PeerId) -> Option<PeerStats> {
-        let addr = self.inner.storage.peer(peer).map(|r| r.addr);
+        let addr = self.engine().addr_of(peer);
         let mut s = self.inner.peer_stats.get(peer, addr.as_deref())?;
         if let Some(c) = addr
             .as_deref()
@@ -750,7 +754,7 @@ impl IncomingRequest {
 const BACKLOG_PER_TICK: usize = 256;
 
 struct Task {
-    engine: Engine,
+    engine: Arc<Mutex<Engine>>,
     /// The builder's seeds and those the storage remembered, which
     /// `Node::set_seeds` keeps.
     base_seeds: Vec<String>,
@@ -765,28 +769,34 @@ struct Task {
     replies: std::collections::BTreeMap<[u8; 16], mpsc::UnboundedSender<(PeerId, Bytes)>>,
 }
 
+/// Locks the engine. A panic while it was held (a bug, logged by the
+/// runtime) leaves it usable rather than wedging every handle.
+fn lock(engine: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
+    engine.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
 impl Task {
     async fn run(mut self) {
-        tracing::debug!(generation = self.engine.generation(), "node started");
+        tracing::debug!(generation = lock(&self.engine).generation(), "node started");
         let mut done: Vec<oneshot::Sender<()>> = Vec::new();
         loop {
-            let deadline = tokio::time::Instant::from_std(self.engine.poll_timeout());
+            let deadline = tokio::time::Instant::from_std(lock(&self.engine).poll_timeout());
             tokio::select! {
                 cmd = self.cmds.recv() => match cmd {
                     Some(Command::Set(k, v)) => {
-                        if let Err(e) = self.engine.set(&k, v, now()) {
+                        if let Err(e) = lock(&self.engine).set(&k, v, now()) {
                             tracing::debug!(key = %k, error = %e, "set refused");
                         }
                     }
                     Some(Command::Delete(k)) => {
-                        let _ = self.engine.delete(&k, now());
+                        let _ = lock(&self.engine).delete(&k, now());
                     }
                     Some(Command::Peers(tx)) => {
-                        let _ = tx.send(self.engine.peers().collect());
+                        let _ = tx.send(lock(&self.engine).peers().collect());
                     }
                     Some(Command::Keys(c, tx)) => {
                         let _ = tx.send(self.keyring_command(c));
@@ -794,10 +804,10 @@ impl Task {
                     Some(Command::Seeds(found)) => {
                         tracing::debug!(seeds = ?found, "seeds found");
                         let all = self.base_seeds.iter().cloned().chain(found);
-                        self.engine.set_seeds(all);
+                        lock(&self.engine).set_seeds(all);
                     }
                     Some(Command::Leave(tx)) => {
-                        self.engine.leave(now());
+                        lock(&self.engine).leave(now());
                         done.push(tx);
                     }
                     Some(Command::Shutdown(tx)) => {
@@ -805,25 +815,25 @@ impl Task {
                         break;
                     }
                     Some(Command::Subscribe(topic, tx)) => {
-                        let _ = tx.send(self.engine.subscribe(&topic, now()));
+                        let _ = tx.send(lock(&self.engine).subscribe(&topic, now()));
                     }
                     Some(Command::Unsubscribe(topic)) => {
-                        if let Err(e) = self.engine.unsubscribe(&topic, now()) {
+                        if let Err(e) = lock(&self.engine).unsubscribe(&topic, now()) {
                             tracing::debug!(topic, error = %e, "unsubscribe refused");
                         }
                     }
                     Some(Command::Publish(topic, payload, tx)) => {
-                        let _ = tx.send(self.engine.publish(&topic, payload, now()));
+                        let _ = tx.send(lock(&self.engine).publish(&topic, payload, now()));
                     }
                     Some(Command::Query(name, payload, options, replies, tx)) => {
-                        let r = self.engine.query(&name, payload, &options, now());
+                        let r = lock(&self.engine).query(&name, payload, &options, now());
                         if let Ok(id) = r {
                             self.replies.insert(id, replies);
                         }
                         let _ = tx.send(r);
                     }
                     Some(Command::Reply(id, payload, tx)) => {
-                        let _ = tx.send(self.engine.reply(id, payload, now()));
+                        let _ = tx.send(lock(&self.engine).reply(id, payload, now()));
                     }
                     None => break,
                 },
@@ -839,11 +849,11 @@ impl Task {
                     if !self.drain_backlog().await {
                         break;
                     }
-                    self.engine.handle_tick(now());
+                    lock(&self.engine).handle_tick(now());
                 }
             }
             self.flush().await;
-            if self.engine.has_left() {
+            if lock(&self.engine).has_left() {
                 break;
             }
         }
@@ -879,18 +889,21 @@ impl Task {
     /// Hands a frame to the engine and counts it for its sender.
     fn handle_frame(&mut self, from: &str, frame: &[u8]) {
         let at = now();
-        // Taken, so a frame the engine ignored (after leaving) is not
-        // counted for the previous sender.
-        self.engine.last_sender = None;
-        if self.engine.handle_frame(at, from, frame).is_ok() {
-            if let Some(sender) = self.engine.last_sender.take() {
-                self.peer_stats.frame_in(&sender, frame.len(), at);
-            }
+        let sender = {
+            let mut e = lock(&self.engine);
+            // Taken, so a frame the engine ignored (after leaving) is not
+            // counted for the previous sender.
+            e.last_sender = None;
+            let ok = e.handle_frame(at, from, frame).is_ok();
+            e.last_sender.take().filter(|_| ok)
+        };
+        if let Some(sender) = sender {
+            self.peer_stats.frame_in(&sender, frame.len(), at);
         }
     }
 
     fn keyring_command(&mut self, c: KeyCommand) -> Result<Vec<KeyId>, KeyringError> {
-        let e = &mut self.engine;
+        let mut e = lock(&self.engine);
         match c {
             KeyCommand::Add(key) => e.add_key(key).map(drop),
             KeyCommand::SetPrimary(id) => e.set_primary_key(id),
@@ -906,27 +919,31 @@ impl Task {
     }
 
     async fn flush(&mut self) {
-        while let Some(t) = self.engine.poll_transmit() {
+        loop {
+            // One frame at a time: the lock is not held across the send.
+            let Some(t) = lock(&self.engine).poll_transmit() else {
+                break;
+            };
             let len = t.frame.len();
             let sent = self.transport.send(&t.to, t.frame).await;
             if let Err(e) = &sent {
                 tracing::debug!(to = %t.to, error = %e, "send failed");
             }
             let engine = &self.engine;
-            self.peer_stats.frame_out(&t.to, len, sent.is_ok(), || {
-                engine.peers().map(|p| p.addr).collect()
-            });
+            self.peer_stats
+                .frame_out(&t.to, len, sent.is_ok(), || lock(engine).addrs());
         }
-        while let Some(m) = self.engine.poll_message() {
+        let mut engine = lock(&self.engine);
+        while let Some(m) = engine.poll_message() {
             let topics = self.topics.lock().expect("topics lock");
             if let Some(tx) = topics.get(&m.topic) {
                 let _ = tx.send(m);
             }
         }
-        while let Some(r) = self.engine.poll_request() {
+        while let Some(r) = engine.poll_request() {
             self.requests.send(r);
         }
-        while let Some(e) = self.engine.poll_query_event() {
+        while let Some(e) = engine.poll_query_event() {
             match e {
                 QueryEvent::Reply {
                     query,
@@ -943,7 +960,7 @@ impl Task {
             }
         }
         let mut changed = false;
-        while let Some(e) = self.engine.poll_event() {
+        while let Some(e) = engine.poll_event() {
             changed |= !matches!(e, Event::KeyUpdated { .. } | Event::KeyDeleted { .. });
             if let Event::PeerRemoved { peer } = &e {
                 self.peer_stats.forget(peer);
@@ -951,7 +968,7 @@ impl Task {
             self.events.send(e);
         }
         if changed {
-            let live = self.engine.live_peers();
+            let live = engine.live_peers();
             self.members.send_if_modified(|m| {
                 let differs = *m != live;
                 if differs {

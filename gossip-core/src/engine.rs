@@ -350,6 +350,23 @@ impl Engine {
                 .collect()
         })
     }
+    /// How many live keys peer `id` (or this node) has.
+    pub(crate) fn live_key_count(&self, id: &PeerId) -> usize {
+        self.peers.get(id).map_or(0, Peer::live_keys)
+    }
+    /// The record of every peer this node knows, itself included, sorted
+    /// by id (what a storage written through to holds).
+    pub(crate) fn records(&self) -> Vec<PeerRecord> {
+        self.peers.iter().map(|(id, p)| record(id, p)).collect()
+    }
+    /// The address peer `id` advertises.
+    pub(crate) fn addr_of(&self, id: &PeerId) -> Option<String> {
+        self.peers.get(id).map(|p| p.addr.to_string())
+    }
+    /// The addresses of every peer this node knows.
+    pub(crate) fn addrs(&self) -> Vec<String> {
+        self.peers.values().map(|p| p.addr.to_string()).collect()
+    }
     /// Whether a `leave` has finished its announcement rounds.
     pub fn has_left(&self) -> bool {
         self.leaving == Some(0)
@@ -884,13 +901,7 @@ impl Engine {
     }
 
     pub(crate) fn record(&self, id: &PeerId) -> PeerRecord {
-        let p = &self.peers[id];
-        PeerRecord {
-            id: id.clone(),
-            generation: p.generation,
-            addr: p.addr.to_string(),
-            status: p.status,
-        }
+        record(id, &self.peers[id])
     }
 
     /// Writes `id`'s record through to the storage, if there is one (the
@@ -929,6 +940,16 @@ const HEARD_LOG_ROUNDS: usize = 256;
 /// capped) would have found the peer dead first, and then the statuses, so
 /// the hashes, would differ.
 const SUMMARY_BEHIND: u64 = 64;
+
+/// The storage's record of peer `id`.
+fn record(id: &PeerId, p: &Peer) -> PeerRecord {
+    PeerRecord {
+        id: id.clone(),
+        generation: p.generation,
+        addr: p.addr.to_string(),
+        status: p.status,
+    }
+}
 
 /// Whether `key`, a key of the engine's peer table, is the engine's own
 /// id: the table's own entry is keyed by the same allocation as

@@ -4,7 +4,8 @@
 //! or draws from the OS random generator. Time comes in as an argument, frames
 //! come in through `handle_frame` and go out through `poll_transmit`, events
 //! through `poll_event`. The async driver ([`Node`]) runs one engine per tokio
-//! task over any [`Transport`], writing the peer table through to a [`Storage`].
+//! task over any [`Transport`], optionally writing the peer table through to a
+//! [`Storage`] (a persistent peer book).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

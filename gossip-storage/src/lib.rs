@@ -1,6 +1,6 @@
 //! Storage implementations for the gossip engine.
 //!
-//! [`MemoryStorage`] is the default [`Storage`]: a concurrent in-memory peer
+//! [`MemoryStorage`] is the in-memory [`Storage`]: a concurrent peer
 //! table on [`DashMap`]. It keeps the trait's contract: a read after a write
 //! on the same thread sees the write, `put_peer` leaves the peer's keys alone,
 //! `remove_peer` removes the record and its keys, and a peer's keys may be set
