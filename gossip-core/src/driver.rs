@@ -80,7 +80,8 @@ impl NodeBuilder {
     /// A peer table the engine writes every change through to (default:
     /// none; the handles read the engine's own table either way). Use it to
     /// keep the table outside the node, such as a
-    /// [`MemoryStorage`](crate::MemoryStorage) other code reads. A persistent one's [`book`](Storage::book) is contacted at start
+    /// [`MemoryStorage`](crate::MemoryStorage) other code reads. A
+    /// persistent one's [`book`](Storage::book) is contacted at start
     /// like the seeds (except this node and peers that left), so a node
     /// restarted with its storage and no seeds rejoins.
     pub fn storage(mut self, storage: impl Storage) -> Self {
@@ -967,8 +968,12 @@ impl Task {
             }
             self.events.send(e);
         }
-        if changed {
-            let live = engine.live_peers();
+        let live = changed.then(|| engine.live_peers());
+        // Released before the watch is written: a handle may hold the
+        // watch's read guard (`membership().borrow()`) while it reads the
+        // node, which takes this lock.
+        drop(engine);
+        if let Some(live) = live {
             self.members.send_if_modified(|m| {
                 let differs = *m != live;
                 if differs {
