@@ -61,6 +61,7 @@ pub fn set_spread(o: &Opts) -> Vec<Table> {
             t.row(dash("cluster did not converge"));
             continue;
         }
+        measure::reset_peak_rss();
         let rss0 = measure::rss_mib();
         let (b0, owner) = (s.stats.bytes_sent, id(n / 2));
         let wall = Instant::now();
@@ -88,9 +89,20 @@ pub fn set_spread(o: &Opts) -> Vec<Table> {
             format!("{bytes:.0}"),
             format!("{:.1}", bytes / items as f64),
             format!("{:.1} s", took.as_secs_f64()),
-            format!("{:.0} MiB", measure::rss_mib() - rss0),
+            rss_growth(rss0),
         ]);
     }
-    t.notes.push("Every node seeded with the first; after the cluster converged, the middle node sets every item's key (`gossip.set/items/HEX`, empty value, names in scrambled order: what `ClusterSet::advertise` does per item) in one go; then the simulator runs until every node holds all of them (checked every round). Advertise: wall time of the owner's puts; rounds: virtual time to the last node over the interval; frame bytes: everything sent by any node in that time over N; RSS growth: resident memory after minus before the items (the process's whole heap, so a rough figure). Before the `SmallMap` commit (30eb71e) a peer's keys were sorted vectors, so every node paid O(k) per new item name; see bench/NOTES.md.".into());
+    t.notes.push("Every node seeded with the first; after the cluster converged, the middle node sets every item's key (`gossip.set/items/HEX`, empty value, names in scrambled order: what `ClusterSet::advertise` does per item) in one go; then the simulator runs until every node holds all of them (checked every round). Advertise: wall time of the owner's puts; rounds: virtual time to the last node over the interval; frame bytes: everything sent by any node in that time over N; RSS growth: the resident peak while the items spread minus resident memory before them (the process's whole heap, so a rough figure, and a low one where pages an earlier scenario freed are reused; \"not measured\" where resident memory fell meanwhile, the allocator returning an earlier scenario's memory: run `gossip-bench set` alone for the figure). Before the `SmallMap` commit (30eb71e) a peer's keys were sorted vectors, so every node paid O(k) per new item name; see bench/NOTES.md.".into());
     vec![t]
+}
+
+/// The resident peak since `rss0` was read (after a peak reset) above
+/// `rss0`; not measured if resident memory is now below `rss0`, since the
+/// allocator was then returning memory freed before the measurement.
+fn rss_growth(rss0: f64) -> String {
+    if measure::rss_mib() + 1.0 < rss0 {
+        "not measured (resident memory fell)".into()
+    } else {
+        format!("{:.0} MiB", measure::peak_rss_mib() - rss0)
+    }
 }
