@@ -32,6 +32,8 @@ pub struct Setup {
     pub config: Config,
     /// Our memory network's per-inbox byte limit (None: its default).
     pub inbox_bytes: Option<u64>,
+    /// `Config::monitors` of our monitored configuration.
+    pub monitors: usize,
 }
 
 /// Operations both implementations offer, observed from outside.
@@ -424,15 +426,28 @@ impl Drop for DeathCounter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Impl {
     Ours,
+    /// Ours with monitored liveness (`Config::monitors`, the setup's value
+    /// or [`MONITORS`]).
+    OursMonitored,
     ChitchatV0,
     ChitchatV1,
 }
 
 impl Impl {
-    pub const ALL: [Impl; 3] = [Impl::Ours, Impl::ChitchatV0, Impl::ChitchatV1];
+    pub const ALL: [Impl; 4] = [
+        Impl::Ours,
+        Impl::OursMonitored,
+        Impl::ChitchatV0,
+        Impl::ChitchatV1,
+    ];
+    /// Whether this is one of our configurations (not chitchat).
+    pub fn is_ours(self) -> bool {
+        matches!(self, Impl::Ours | Impl::OursMonitored)
+    }
     pub fn name(self) -> &'static str {
         match self {
             Impl::Ours => "ours",
+            Impl::OursMonitored => "ours, monitored",
             Impl::ChitchatV0 => "chitchat V0",
             Impl::ChitchatV1 => "chitchat V1",
         }
@@ -441,6 +456,7 @@ impl Impl {
     pub fn short(self) -> &'static str {
         match self {
             Impl::Ours => "ours",
+            Impl::OursMonitored => "mon",
             Impl::ChitchatV0 => "V0",
             Impl::ChitchatV1 => "V1",
         }
@@ -448,11 +464,20 @@ impl Impl {
     pub async fn start(self, s: &Setup) -> Box<dyn Cluster> {
         match self {
             Impl::Ours => Box::new(Ours::start(s).await),
+            Impl::OursMonitored => {
+                let mut s = s.clone();
+                s.config.monitors = s.monitors.max(1);
+                Box::new(Ours::start(&s).await)
+            }
             Impl::ChitchatV0 => Box::new(Chit::start(s, false).await),
             Impl::ChitchatV1 => Box::new(Chit::start(s, true).await),
         }
     }
 }
+
+/// The ring neighbours on either side that watch a node in our monitored
+/// configuration, unless `--monitors` says otherwise.
+pub const MONITORS: usize = 1;
 
 /// Nodes that see every other node live, out of `n`.
 pub fn converged(counts: &[usize], n: usize) -> bool {

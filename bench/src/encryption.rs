@@ -19,6 +19,7 @@ async fn steady(o: &Opts, n: usize, keyed: bool, seed: u64, window: Duration) ->
         config.keyring = Some(Keyring::new(Key::from_bytes(&[7; 32]).expect("32 bytes")));
     }
     let setup = Setup {
+        monitors: o.monitors,
         n,
         interval: o.interval,
         loss: 0.0,

@@ -84,6 +84,10 @@ FLAGS:
     --idle-fanout N          our idle_fanout (experiments)
     --pause K                our phi acceptable pause, in intervals (experiments)
     --min-std-ms MS          our phi minimum standard deviation (experiments)
+    --monitors N             the monitored configuration's Config::monitors
+                             (default 1: a ring neighbour on either side)
+    --no-monitored           steady, detect and sweep: leave out our monitored
+                             configuration (ours, monitored)
     --no-idle-summary        our idle_summary off: digests on every exchange
                              (experiments)
     --event-buffer N         our Config::event_buffer (stable's default: 1024; the
@@ -136,6 +140,10 @@ pub struct Opts {
     pub no_idle_summary: bool,
     /// Our memory network's per-inbox byte limit (None: its default).
     pub inbox_bytes: Option<u64>,
+    /// Whether steady, detect and sweep also measure our monitored
+    /// configuration, and its `Config::monitors`.
+    pub monitored: bool,
+    pub monitors: usize,
 }
 
 fn parse() -> Result<(String, Opts), lexopt::Error> {
@@ -171,6 +179,8 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
         no_sweep: false,
         no_idle_summary: false,
         inbox_bytes: None,
+        monitored: true,
+        monitors: cluster::MONITORS,
     };
     let mut sizes_set = false;
     let mut sweep_set = false;
@@ -229,6 +239,8 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
             Long("fanout") => o.fanout = Some(p.value()?.parse()?),
             Long("no-sweep") => o.no_sweep = true,
             Long("no-idle-summary") => o.no_idle_summary = true,
+            Long("no-monitored") => o.monitored = false,
+            Long("monitors") => o.monitors = p.value()?.parse()?,
             Long("idle-fanout") => o.idle_fanout = Some(p.value()?.parse()?),
             Long("pause") => o.pause = Some(p.value()?.parse()?),
             Long("sim-sizes") | Long("nodes") => {

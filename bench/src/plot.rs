@@ -10,6 +10,7 @@ use crate::scenarios::{Curve, SweepPoint, MEMBERLIST_QUOTED};
 fn color(i: Impl) -> RGBColor {
     match i {
         Impl::Ours => RGBColor(31, 119, 180),
+        Impl::OursMonitored => RGBColor(44, 160, 44),
         Impl::ChitchatV0 => RGBColor(214, 39, 40),
         Impl::ChitchatV1 => RGBColor(255, 127, 14),
     }

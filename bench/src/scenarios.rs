@@ -21,20 +21,57 @@ fn impls(o: &Opts) -> Vec<Impl> {
     v
 }
 
-/// A header: `first`, one column per implementation, then ours/each chitchat.
+/// Ours, our monitored configuration (unless `--no-monitored`), then the
+/// chitchat wire formats asked for: steady, detect and sweep.
+fn impls_monitored(o: &Opts) -> Vec<Impl> {
+    let mut v = vec![Impl::Ours];
+    if o.monitored {
+        v.push(Impl::OursMonitored);
+    }
+    v.extend(o.chitchat.iter().copied());
+    v
+}
+
+/// The (ours, theirs) pairs of a table's ratio columns: each of our
+/// configurations against each chitchat format.
+fn ratio_pairs(imps: &[Impl]) -> Vec<(usize, usize)> {
+    let mut v = Vec::new();
+    for (a, _) in imps.iter().enumerate().filter(|(_, i)| i.is_ours()) {
+        for (b, _) in imps.iter().enumerate().filter(|(_, i)| !i.is_ours()) {
+            v.push((a, b));
+        }
+    }
+    v
+}
+
+/// A header: `first`, one column per implementation, then each of ours
+/// over each chitchat format (`ours/V0`, `mon/V1`, ...).
 fn impl_header(first: &str, imps: &[Impl]) -> Vec<String> {
     let mut h = vec![first.to_string()];
     h.extend(imps.iter().map(|i| i.name().to_string()));
-    h.extend(imps.iter().skip(1).map(|i| format!("ours/{}", i.short())));
+    h.extend(
+        ratio_pairs(imps)
+            .into_iter()
+            .map(|(a, b)| format!("{}/{}", imps[a].short(), imps[b].short())),
+    );
     h
 }
 
-/// A row matching [`impl_header`]: `vals[k]` belongs to `imps[k]`, `vals[0]` is ours.
-fn impl_row(label: String, vals: &[f64], fmt: impl Fn(f64) -> String) -> Vec<String> {
+/// A row matching [`impl_header`]: `vals[k]` belongs to `imps[k]`.
+fn impl_row(
+    label: String,
+    imps: &[Impl],
+    vals: &[f64],
+    fmt: impl Fn(f64) -> String,
+) -> Vec<String> {
     let mut r = vec![label];
     r.extend(vals.iter().map(|&v| fmt(v)));
-    let ours = vals.first().copied().unwrap_or(f64::NAN);
-    r.extend(vals.iter().skip(1).map(|&v| ratio(ours, v)));
+    let at = |k: usize| vals.get(k).copied().unwrap_or(f64::NAN);
+    r.extend(
+        ratio_pairs(imps)
+            .into_iter()
+            .map(|(a, b)| ratio(at(a), at(b))),
+    );
     r
 }
 
@@ -98,6 +135,7 @@ pub fn our_config(o: &Opts) -> Config {
 
 fn setup(o: &Opts, n: usize, loss: f64, seed: u64) -> Setup {
     Setup {
+        monitors: o.monitors,
         n,
         interval: o.interval,
         loss,
@@ -218,8 +256,8 @@ pub async fn join_propagate(o: &Opts) -> (Vec<Table>, Vec<Curve>) {
         }
         let jm: Vec<f64> = j.iter().map(|v| median(v)).collect();
         let pm: Vec<f64> = p.iter().map(|v| median(v)).collect();
-        join.row(impl_row(n.to_string(), &jm, secs));
-        prop.row(impl_row(n.to_string(), &pm, secs));
+        join.row(impl_row(n.to_string(), &imps, &jm, secs));
+        prop.row(impl_row(n.to_string(), &imps, &pm, secs));
     }
     for t in [&mut join, &mut prop] {
         t.notes.push("Times run from the moment every node has been started. \"not reached\" means the limit (20 s + N/20 s) passed first. Every implementation asked for runs here (ours, chitchat V0 and V1 by default; `--chitchat v0` or `--chitchat v1` picks one), one after another.".into());
@@ -305,22 +343,27 @@ async fn steady_table(o: &Opts, imps: &[Impl], n: usize, window: Duration) -> (T
                 format!("{v:.0}")
             }
         };
-        t.row(impl_row(name.to_string(), &col(k), fmt));
+        t.row(impl_row(name.to_string(), imps, &col(k), fmt));
     }
     let bytes = col(0);
-    t.notes.push(format!(
-        "Issue 13's target, ours at most half of chitchat V1's bytes at N = {n}: {}. CPU is the whole process's, divided by N.",
-        target(
-            bytes[0],
-            value_of(imps, &bytes, Impl::ChitchatV1),
-            0.5
-        )
-    ));
+    for &ours in imps.iter().filter(|i| i.is_ours()) {
+        t.notes.push(format!(
+            "Issue 13's target, {} at most half of chitchat V1's bytes at N = {n}: {}.",
+            ours.name(),
+            target(
+                value_of(imps, &bytes, ours),
+                value_of(imps, &bytes, Impl::ChitchatV1),
+                0.5
+            )
+        ));
+    }
+    t.notes
+        .push("CPU is the whole process's, divided by N.".to_string());
     (t, bytes)
 }
 
 pub async fn steady(o: &Opts) -> (Vec<Table>, Vec<(Impl, usize, f64)>) {
-    let imps = impls(o);
+    let imps = impls_monitored(o);
     let n = if o.quick { 10 } else { 50 };
     let (t, _) = steady_table(o, &imps, n, Duration::from_secs(o.steady_secs)).await;
     // Issue 13 measures N = 200 at 200 ms rounds (chitchat is CPU-bound at
@@ -365,12 +408,13 @@ pub async fn steady(o: &Opts) -> (Vec<Table>, Vec<(Impl, usize, f64)>) {
                 "did not converge".to_string()
             }
         };
-        by_n.row(impl_row(m.to_string(), &row, bytes));
+        by_n.row(impl_row(m.to_string(), &imps, &row, bytes));
     }
     if !sweep.is_empty() {
         // The 200 ms row is the table above's (not in the plot: another interval).
         by_n.row(impl_row(
             format!("{n200} (200 ms interval, {} s window)", win200.as_secs()),
+            &imps,
             &bytes200,
             |v: f64| {
                 if v.is_finite() {
@@ -410,7 +454,7 @@ async fn time_to_detect(c: &mut dyn Cluster, victim: usize, others: usize, limit
 }
 
 pub async fn detect(o: &Opts) -> Vec<Table> {
-    let imps = impls(o);
+    let imps = impls_monitored(o);
     let n = if o.quick { 10 } else { 50 };
     let mut t = Table::with_header(
         &format!("detect: N = {n}, time until every other node reports a crashed node dead ({} ms interval, median of {})", o.interval.as_millis(), o.reps),
@@ -432,14 +476,17 @@ pub async fn detect(o: &Opts) -> Vec<Table> {
         }
     }
     let med: Vec<f64> = times.iter().map(|v| median(v)).collect();
-    t.row(impl_row("crash detected by all".into(), &med, secs));
-    for imp in [Impl::ChitchatV0, Impl::ChitchatV1] {
-        if imps.contains(&imp) {
-            t.notes.push(format!(
-                "Issue 13's target, detection no slower than {} at the same interval: {}.",
-                imp.name(),
-                target(med[0], value_of(&imps, &med, imp), 1.0)
-            ));
+    t.row(impl_row("crash detected by all".into(), &imps, &med, secs));
+    for &ours in imps.iter().filter(|i| i.is_ours()) {
+        for imp in [Impl::ChitchatV0, Impl::ChitchatV1] {
+            if imps.contains(&imp) {
+                t.notes.push(format!(
+                    "Issue 13's target, {} detecting no slower than {} at the same interval: {}.",
+                    ours.name(),
+                    imp.name(),
+                    target(value_of(&imps, &med, ours), value_of(&imps, &med, imp), 1.0)
+                ));
+            }
         }
     }
 
@@ -566,7 +613,7 @@ pub fn sweep_n(o: &Opts) -> usize {
 }
 
 pub async fn sweep(o: &Opts) -> (Vec<Table>, Vec<SweepPoint>) {
-    let imps = impls(o);
+    let imps = impls_monitored(o);
     let n = sweep_n(o);
     let reps = o.reps.min(n / 4).max(1);
     let mut header = vec!["interval".to_string()];
@@ -621,10 +668,13 @@ pub async fn sweep(o: &Opts) -> (Vec<Table>, Vec<SweepPoint>) {
         CONCURRENT_FROM.as_millis()
     ));
     let (bml, dml) = (MEMBERLIST_QUOTED[0].1, MEMBERLIST_QUOTED[0].2);
-    t.notes.push(format!(
-        "Ours against memberlist's LAN defaults ({bml:.0} B/s per node at {dml} s detection, quoted): {}.",
-        against_memberlist(&points, bml, dml)
-    ));
+    for &ours in imps.iter().filter(|i| i.is_ours()) {
+        t.notes.push(format!(
+            "{} against memberlist's LAN defaults ({bml:.0} B/s per node at {dml} s detection, quoted): {}.",
+            ours.name(),
+            against_memberlist(&points, ours, bml, dml)
+        ));
+    }
     t.notes.push(format!(
         "Not measured here (no Go toolchain on this machine), quoted in issue 13 for comparison, and drawn apart in the plot: {}.",
         MEMBERLIST_QUOTED
@@ -640,12 +690,10 @@ pub async fn sweep(o: &Opts) -> (Vec<Table>, Vec<SweepPoint>) {
 /// detection: our bytes interpolated (log-log, between the two measured
 /// points around that detection time) at `detect_s`; a measured point that
 /// detects at least as fast for at most `bytes` also counts as met.
-pub fn against_memberlist(points: &[SweepPoint], bytes: f64, detect_s: f64) -> String {
+pub fn against_memberlist(points: &[SweepPoint], imp: Impl, bytes: f64, detect_s: f64) -> String {
     let mut ours: Vec<(f64, f64, u128)> = points
         .iter()
-        .filter(|p| {
-            p.0 == Impl::Ours && p.2.is_finite() && p.3.is_finite() && p.2 > 0.0 && p.3 > 0.0
-        })
+        .filter(|p| p.0 == imp && p.2.is_finite() && p.3.is_finite() && p.2 > 0.0 && p.3 > 0.0)
         .map(|p| (p.3, p.2, p.1.as_millis()))
         .collect();
     if ours.is_empty() {

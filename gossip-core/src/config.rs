@@ -35,6 +35,18 @@ pub struct Config {
     /// table differs answers with a full digest. On by default; off gives
     /// the digest on every exchange (for comparison).
     pub idle_summary: bool,
+    /// Monitored liveness (Akka cluster's design) when above 0: the live
+    /// nodes form a ring in id order, and each node sends a beat (its
+    /// summary and heartbeat, one small frame) every round to its
+    /// `monitors` neighbours on either side, which time it with phi
+    /// accrual; only they judge it, and a death they find travels with the
+    /// state (a dead status with a heartbeat no older than the receiver's
+    /// is believed). Heartbeats are then not relayed, so a round with
+    /// nothing new costs `2 * monitors` beats per node whatever the
+    /// cluster's size, and news still spreads with `fanout` partners a
+    /// round. 0 (the default): every node times every peer from relayed
+    /// heartbeats. 0 to 8; needs `idle_summary`.
+    pub monitors: usize,
     /// Frames this node must have accepted since a peer's last heartbeat
     /// before it believes that peer's detector: fewer means its own links
     /// are failing, and the verdict waits (at most until the silence is
@@ -179,6 +191,7 @@ impl Default for Config {
             fanout: 3,
             idle_fanout: 2,
             idle_summary: true,
+            monitors: 0,
             liveness_evidence_frames: 6,
             phi_threshold: 8.0,
             phi_window: 100,
@@ -270,6 +283,13 @@ impl Config {
         self
     }
 
+    /// Sets `monitors`: monitored liveness with that many ring neighbours
+    /// on each side watching each node (0: relayed heartbeats).
+    pub fn monitors(mut self, n: usize) -> Self {
+        self.monitors = n;
+        self
+    }
+
     /// Sets `rng_seed`.
     pub fn rng_seed(mut self, seed: u64) -> Self {
         self.rng_seed = Some(seed);
@@ -307,6 +327,12 @@ impl Config {
         }
         if !(1..=self.fanout).contains(&self.idle_fanout) {
             return bad("idle_fanout", "must be 1 to fanout");
+        }
+        if self.monitors > 8 {
+            return bad("monitors", "must be 0 to 8");
+        }
+        if self.monitors > 0 && !self.idle_summary {
+            return bad("monitors", "monitored liveness needs idle_summary");
         }
         if !(1.0..=100.0).contains(&self.phi_threshold) {
             return bad("phi_threshold", "must be 1 to 100");

@@ -117,6 +117,8 @@ pub struct Engine {
     /// see `check_liveness`).
     pub(crate) frames_heard: u64,
     heard_log: VecDeque<(Instant, u64)>,
+    /// Monitored liveness: the ring neighbours watched (see `monitor.rs`).
+    pub(crate) monitor: crate::monitor::Monitor,
 }
 
 impl std::fmt::Debug for Engine {
@@ -203,6 +205,7 @@ impl Engine {
             summary_cache: None,
             frames_heard: 0,
             heard_log: VecDeque::new(),
+            monitor: Default::default(),
             config,
         })
     }
@@ -302,7 +305,7 @@ impl Engine {
             status: p.status,
             heartbeat: p.heartbeat,
             max_version: p.max_version,
-            phi: if *id == self.id || p.status == PeerStatus::Left {
+            phi: if *id == self.id || p.status == PeerStatus::Left || !self.times(id) {
                 0.0
             } else {
                 p.detector.phi(self.last_round, &self.params)
@@ -506,6 +509,9 @@ impl Engine {
         me.heartbeat += 1;
         // Its own heartbeat's age, as deltas report it, counts from here.
         me.detector.reset_clock(now, &self.params);
+        if self.monitored() {
+            self.update_neighbours(now);
+        }
         self.check_liveness(now);
         self.collect_garbage(now);
         self.expire_queries(now);
@@ -531,6 +537,8 @@ impl Engine {
         }
         let fanout = match self.leaving {
             Some(_) => self.config.fanout.max(live.len().min(32)),
+            // Monitored, a round with nothing new sends only beats.
+            None if self.hot.is_empty() && self.config.monitors > 0 => 0,
             None if self.hot.is_empty() => self.config.idle_fanout.min(self.config.fanout),
             None => self.config.fanout,
         };
@@ -599,6 +607,9 @@ impl Engine {
             self.send_with(to, Body::Syn(d), broadcasts);
         }
         self.broadcast_round(&reached);
+        if self.monitored() && self.leaving.is_none() {
+            self.send_beats();
+        }
         if let Some(n) = self.leaving.as_mut() {
             *n -= 1;
         }
@@ -631,28 +642,49 @@ impl Engine {
             heard - log.get(i).map_or(heard, |(_, n)| *n)
         };
         let mut died = Vec::new();
-        let stamp = Stamp::of(now);
-        for (id, p) in self.peers.iter_mut() {
-            if p.status != PeerStatus::Live || is_table_key(id, &self.id) {
-                continue;
+        if self.monitored() {
+            // Only the ring neighbours are timed here; others' deaths come
+            // from their watchers' verdicts.
+            for (id, deadline, last) in self.overdue_neighbours(now) {
+                let patience = deadline + deadline.saturating_duration_since(last);
+                if heard_since(last) < need && now <= patience {
+                    continue;
+                }
+                died.push(id);
             }
-            let deadline = p.detector.deadline_stamp();
-            if stamp <= deadline {
-                continue;
+            for id in &died {
+                if let Some(p) = self.peers.get_mut(id) {
+                    p.set_status(PeerStatus::Dead, now);
+                }
             }
-            let (deadline, last) = (deadline.instant(), p.detector.last());
-            let patience = deadline + deadline.saturating_duration_since(last);
-            if heard_since(last) < need && now <= patience {
-                continue;
+        } else {
+            let stamp = Stamp::of(now);
+            for (id, p) in self.peers.iter_mut() {
+                if p.status != PeerStatus::Live || is_table_key(id, &self.id) {
+                    continue;
+                }
+                let deadline = p.detector.deadline_stamp();
+                if stamp <= deadline {
+                    continue;
+                }
+                let (deadline, last) = (deadline.instant(), p.detector.last());
+                let patience = deadline + deadline.saturating_duration_since(last);
+                if heard_since(last) < need && now <= patience {
+                    continue;
+                }
+                p.set_status(PeerStatus::Dead, now);
+                died.push(id.clone());
             }
-            p.set_status(PeerStatus::Dead, now);
-            died.push(id.clone());
         }
         if !died.is_empty() {
             self.table_changed();
         }
         for id in died {
             tracing::debug!(node = %self.id, peer = %id, "peer dead");
+            if self.monitored() {
+                // This node's verdict is news: the others believe it.
+                self.mark_hot(&id, now);
+            }
             self.events.push_back(Event::PeerDead { peer: id.clone() });
             self.store_peer(&id);
         }
@@ -751,11 +783,17 @@ impl Engine {
     /// of every heartbeat it holds, in id order.
     pub(crate) fn summary(&mut self) -> crate::wire::Summary {
         let (hash, peers) = self.summary_hash();
-        let heartbeats: Vec<u8> = self.peers.values().map(|p| p.heartbeat as u8).collect();
+        // Monitored liveness relays no heartbeats.
+        let heartbeats: Vec<u8> = if self.monitored() {
+            Vec::new()
+        } else {
+            self.peers.values().map(|p| p.heartbeat as u8).collect()
+        };
         crate::wire::Summary {
             hash,
             peers,
             heartbeats: Bytes::from(heartbeats),
+            heartbeat: 0,
         }
     }
 
@@ -785,7 +823,7 @@ impl Engine {
             let plausible = held + 2 * rounds as u64 + 4;
             if hb > held && hb <= plausible {
                 let live = p.status == PeerStatus::Live;
-                let revived = p.take_heartbeat(now, p.generation, hb, live, &params);
+                let revived = p.take_heartbeat(now, p.generation, hb, live, true, &params);
                 debug_assert!(!revived, "a summary's heartbeat revived a peer");
             }
         }

@@ -101,6 +101,15 @@ impl Engine {
     /// If it does not, the tables differ: answer with a Syn of this node's
     /// own digest, so a full exchange runs the other way.
     fn on_summary_syn(&mut self, now: Instant, sender: &Sender, sum: &crate::wire::Summary) {
+        if sum.heartbeat != 0 {
+            self.on_beat(now, sender, sum.heartbeat);
+        }
+        if sum.heartbeats.is_empty() && (sum.hash, sum.peers) == self.summary_hash() {
+            // A beat or a monitored summary that matches: the tables agree
+            // and no heartbeats are relayed, so there is nothing to answer.
+            Counters::add(&self.counters.idle_exchanges, 1);
+            return;
+        }
         let broadcasts = self.take_broadcasts(&sender.id);
         let budget = self.body_budget() - 6 - crate::wire::broadcasts_len(&broadcasts);
         if (sum.hash, sum.peers) == self.summary_hash() {
@@ -131,6 +140,8 @@ impl Engine {
         self.syns_seen = self.syns_seen.checked_add(1).unwrap_or(1);
         let mark = self.syns_seen;
         let mut revived = Vec::new();
+        let monitored = self.monitored();
+        let mut verdicts = Vec::new();
         for e in &digest.entries {
             if e.id == self.id {
                 // They are behind on this node itself.
@@ -165,8 +176,19 @@ impl Engine {
                 Some(p) => {
                     p.mentioned_in = mark;
                     let relay_live = e.status == PeerStatus::Live;
-                    if p.take_heartbeat(now, e.generation, e.heartbeat, relay_live, &self.params) {
+                    let sample = !monitored;
+                    if p.take_heartbeat(
+                        now,
+                        e.generation,
+                        e.heartbeat,
+                        relay_live,
+                        sample,
+                        &self.params,
+                    ) {
                         revived.push(e.id.clone());
+                    }
+                    if monitored && e.status == PeerStatus::Dead && p.status == PeerStatus::Live {
+                        verdicts.push(e);
                     }
                     if e.generation > p.generation {
                         requests.push(p.digest_entry(&e.id, now));
@@ -176,7 +198,14 @@ impl Engine {
                         requests.push(p.digest_entry(&e.id, now));
                     } else if p.max_version > e.max_version {
                         theirs.push((e.id.clone(), Some(e.into())));
-                    } else if p.heartbeat > e.heartbeat {
+                    } else if p.heartbeat > e.heartbeat
+                        || (monitored
+                            && p.status == PeerStatus::Dead
+                            && e.status == PeerStatus::Live
+                            && p.heartbeat == e.heartbeat)
+                    {
+                        // Newer liveness; or, monitored, a death the sender
+                        // has not heard of (its entry carries the verdict).
                         fresher.push(p.digest_entry(&e.id, now));
                     }
                 }
@@ -184,6 +213,16 @@ impl Engine {
         }
         for id in revived {
             self.revived(&id);
+        }
+        for e in verdicts {
+            self.take_verdict(
+                now,
+                &e.id,
+                e.generation,
+                e.heartbeat,
+                e.status,
+                e.status_age_ms,
+            );
         }
         if digest.ranged {
             let lower = Bound::Included(digest.range_start.as_str());
@@ -262,7 +301,15 @@ impl Engine {
             })
             .collect();
         let max_entries = crate::wire::max_delta_entries(&self.config);
-        delta::build(candidates, budget, max_entries, &mut self.rng, now)
+        let mut deltas = delta::build(candidates, budget, max_entries, &mut self.rng, now);
+        if self.monitored() {
+            // Heartbeats are not relayed, so the time since one arrived
+            // says nothing of a live peer: its watchers vouch for it.
+            for d in deltas.iter_mut().filter(|d| d.status == PeerStatus::Live) {
+                d.heartbeat_age_ms = 0;
+            }
+        }
+        deltas
     }
 
     /// Gossip about `id`, which this node does not hold: whether it must
@@ -296,21 +343,30 @@ impl Engine {
     fn observe(&mut self, now: Instant, e: &DigestEntry) {
         let relay_live = e.status == PeerStatus::Live;
         self.heartbeat(now, &e.id, e.generation, e.heartbeat, relay_live);
+        self.take_verdict(
+            now,
+            &e.id,
+            e.generation,
+            e.heartbeat,
+            e.status,
+            e.status_age_ms,
+        );
     }
 
     /// Records heartbeat `hb` of `id`, once per increase; a dead peer whose
     /// heartbeat moves, told by a node that holds it live, is live again.
     fn heartbeat(&mut self, now: Instant, id: &PeerId, generation: u64, hb: u64, relay_live: bool) {
+        let sample = !self.monitored();
         let Some(p) = self.peers.get_mut(id) else {
             return;
         };
-        if p.take_heartbeat(now, generation, hb, relay_live, &self.params) {
+        if p.take_heartbeat(now, generation, hb, relay_live, sample, &self.params) {
             self.revived(id);
         }
     }
 
     /// A dead peer's heartbeat moved: it is live again.
-    fn revived(&mut self, id: &PeerId) {
+    pub(crate) fn revived(&mut self, id: &PeerId) {
         self.table_changed();
         tracing::debug!(node = %self.id, peer = %id, "peer live again");
         self.events.push_back(Event::PeerLive { peer: id.clone() });
@@ -409,6 +465,14 @@ impl Engine {
                 }
                 let relay_live = d.status == PeerStatus::Live;
                 self.heartbeat(now, &d.id, d.generation, d.heartbeat, relay_live);
+                self.take_verdict(
+                    now,
+                    &d.id,
+                    d.generation,
+                    d.heartbeat,
+                    d.status,
+                    d.status_age_ms,
+                );
             }
         }
         self.apply_entries(now, d);

@@ -20,6 +20,7 @@ mod event;
 mod exchange;
 mod intern;
 pub mod keyring;
+mod monitor;
 mod peer_stats;
 mod phi;
 pub mod pubsub;

@@ -127,13 +127,16 @@ impl Peer {
     /// node it came through holds the peer live: a dead peer's higher
     /// heartbeat from a node that holds it dead too is old news (the last
     /// beats before it went silent), taken without reviving it. Returns
-    /// whether the peer was dead and is live again.
+    /// whether the peer was dead and is live again. `sample` is whether
+    /// the increase is a detector sample: always with relayed liveness; with
+    /// monitored liveness only a beat from the peer itself is.
     pub(crate) fn take_heartbeat(
         &mut self,
         now: Instant,
         generation: u64,
         hb: u64,
         relay_live: bool,
+        sample: bool,
         p: &PhiParams,
     ) -> bool {
         if self.generation != generation || hb <= self.heartbeat {
@@ -144,7 +147,9 @@ impl Peer {
             return false;
         }
         self.heartbeat = hb;
-        self.detector.record(now, p);
+        if sample {
+            self.detector.record(now, p);
+        }
         if self.status == PeerStatus::Dead {
             self.set_status(PeerStatus::Live, now);
             self.detector.reset_clock(now, p);

@@ -130,6 +130,13 @@ counters! {
     /// Syns whose table summary did not match this node's; each was
     /// answered with a full digest the other way.
     summary_mismatches,
+    /// Beats sent to ring neighbours (monitored liveness).
+    beats_out,
+    /// Beats received from ring neighbours (monitored liveness).
+    beats_in,
+    /// Deaths this node believed from a watcher's verdict in gossip
+    /// (monitored liveness) rather than found by its own detector.
+    verdicts_taken,
 }
 
 impl Counters {

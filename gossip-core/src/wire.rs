@@ -86,9 +86,13 @@ pub struct Summary {
     /// How many peers the table holds, the node itself included (at least 1).
     pub peers: u32,
     /// The low 8 bits of each peer's heartbeat, in id order: `peers`
-    /// bytes. Meaningful only to a receiver whose own summary has the same
-    /// hash and count.
+    /// bytes, or none (monitored liveness, where heartbeats are not
+    /// relayed). Meaningful only to a receiver whose own summary has the
+    /// same hash and count.
     pub heartbeats: Bytes,
+    /// The sender's own heartbeat when the summary is a beat to a node that
+    /// watches it (monitored liveness, `Config::monitors`); 0 otherwise.
+    pub heartbeat: u64,
 }
 
 impl Digest {
@@ -399,11 +403,12 @@ impl Summary {
         (if self.hash == 0 { 0 } else { 9 })
             + len_u64(u64::from(self.peers))
             + len_bytes(self.heartbeats.len())
+            + len_u64(self.heartbeat)
     }
     /// The encoded size of a summary of `peers` peers (its hash taken as
     /// non-zero), for budgeting before it is built.
     pub(crate) fn len_for(peers: usize) -> usize {
-        9 + len_u64(peers as u64) + len_bytes(peers)
+        9 + len_u64(peers as u64) + len_bytes(peers) + len_u64(u64::MAX)
     }
 }
 
@@ -478,6 +483,7 @@ impl Digest {
             }
             enc::uint(6, u64::from(sum.peers), b);
             enc::bytes(7, &sum.heartbeats, b);
+            enc::uint(8, sum.heartbeat, b);
         }
     }
 }
@@ -1100,7 +1106,7 @@ impl Validator<'_> {
             })
             .collect::<Result<_, DecodeError>>()?;
         let summary = if d.peer_count == 0 {
-            if d.state_hash != 0 || !d.heartbeats.is_empty() {
+            if d.state_hash != 0 || !d.heartbeats.is_empty() || d.sender_heartbeat != 0 {
                 return Err(invalid("digest summary without a peer count"));
             }
             None
@@ -1111,7 +1117,8 @@ impl Validator<'_> {
                 max_deltas_per_frame(c),
                 "max_peers",
             )?;
-            if d.heartbeats.len() != d.peer_count as usize {
+            // None (monitored liveness relays no heartbeats) or one per peer.
+            if !d.heartbeats.is_empty() && d.heartbeats.len() != d.peer_count as usize {
                 return Err(invalid(format!(
                     "summary of {} peers with {} heartbeat bytes",
                     d.peer_count,
@@ -1125,6 +1132,7 @@ impl Validator<'_> {
                 hash: d.state_hash,
                 peers: d.peer_count,
                 heartbeats: d.heartbeats,
+                heartbeat: self.version("sender_heartbeat", d.sender_heartbeat)?,
             })
         };
         Ok(Digest {
@@ -1337,6 +1345,7 @@ fn digest_to_pb(d: &Digest) -> pb::Digest {
             .summary
             .as_ref()
             .map_or_else(Bytes::new, |x| x.heartbeats.clone()),
+        sender_heartbeat: d.summary.as_ref().map_or(0, |x| x.heartbeat),
     }
 }
 
@@ -1536,6 +1545,7 @@ mod tests {
                 hash,
                 peers,
                 heartbeats: (0..peers).map(|i| (i * 37) as u8).collect(),
+                heartbeat: 0,
             }),
             ..Digest::default()
         };
@@ -1543,6 +1553,16 @@ mod tests {
             frame(Body::Syn(summary(1, 0))),
             frame(Body::Syn(summary(300, u64::MAX - 5))),
             frame(Body::SynAck(summary(50, 0x0123_4567_89ab_cdef), Vec::new())),
+            // A beat (monitored liveness): no heartbeat bytes, the sender's own.
+            frame(Body::Syn(Digest {
+                summary: Some(Summary {
+                    hash: 99,
+                    peers: 12,
+                    heartbeats: Bytes::new(),
+                    heartbeat: 300_000,
+                }),
+                ..Digest::default()
+            })),
             with(Body::Syn(summary(7, 42)), 2),
             frame(Body::Syn(Digest::default())),
             frame(Body::Syn(whole.clone())),
@@ -1609,6 +1629,7 @@ mod tests {
             hash: 7,
             peers,
             heartbeats: Bytes::from(vec![1; len]),
+            heartbeat: 0,
         };
         // Heartbeats that do not match the count, a count over max_peers,
         // a summary beside entries, a hash with no count.

@@ -1,0 +1,256 @@
+//! Monitored liveness (`Config::monitors` above 0): Akka cluster's design
+//! under Scuttlebutt's state.
+//!
+//! With relayed liveness (the default) every node times every peer from the
+//! heartbeats that every exchange relays, so a round's traffic and work grow
+//! with the cluster. Here the live peers a node holds form a ring in id
+//! order, and each node watches its `monitors` neighbours on either side:
+//!
+//! - **Beats.** Every round a node sends each neighbour a *beat*: a Syn
+//!   whose digest is the table's summary (hash and size, no heartbeat bytes)
+//!   with the node's own heartbeat. The receiver takes the heartbeat as a
+//!   direct sample for its detector of the sender; if the summaries match,
+//!   nothing is answered, and if they differ it answers with its full
+//!   digest, as for any mismatched summary, so a neighbour that missed news
+//!   pulls it. A round with nothing new costs `2 * monitors` small frames a
+//!   node, whatever the cluster's size.
+//! - **Verdicts.** Only a node's watchers time it (with phi accrual over the
+//!   beats, as before), and a death they find travels with the state: a
+//!   digest entry or delta that holds the peer dead with a heartbeat no
+//!   older than the receiver's is believed (`take_verdict`), made news, and
+//!   so spreads with `fanout` partners a round. A node that holds the peer
+//!   dead and hears it live with no newer heartbeat answers with its entry,
+//!   so the verdict reaches the stale side of an exchange too. A higher
+//!   heartbeat from a node that holds the peer live revives it, as before.
+//! - **Views that differ.** A node beats the neighbours of its own view.
+//!   One it stops counting as a neighbour keeps getting beats for a while
+//!   (`linger`), so a watcher that has not yet learned of the node that
+//!   came between them does not find the node silent; and a neighbour that
+//!   has not been heard from directly since it became one is given twice
+//!   the patience before a verdict (it may not count this node as its
+//!   neighbour yet), as a node that hears little waits (local health).
+//!
+//! Heartbeats that arrive through relays still move the held heartbeat (it
+//! orders verdicts and revivals) but are not detector samples: a detector
+//! times a peer's beats only. The ring is in id order, so with ids that
+//! follow failure domains (a rack's nodes named alike) a neighbour is
+//! likelier to fail with the node it watches; a partition is then found a
+//! few neighbours at a time, as each side's ring closes over the dead.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::engine::Engine;
+use crate::stats::Counters;
+use crate::wire::{Body, Digest, Sender};
+use crate::{Event, PeerId, PeerStatus};
+
+/// What a node keeps for monitored liveness: its neighbours and the former
+/// ones it still beats. A few entries, whatever the cluster's size.
+#[derive(Debug, Default)]
+pub(crate) struct Monitor {
+    /// The ring neighbours this node watches (and beats).
+    watching: BTreeMap<PeerId, Watch>,
+    /// Former neighbours still sent beats until the given time.
+    lingering: BTreeMap<PeerId, Instant>,
+}
+
+/// One watched neighbour.
+#[derive(Debug, Clone, Copy)]
+struct Watch {
+    /// Whether a beat has come from it since it became a neighbour.
+    heard: bool,
+}
+
+impl Monitor {
+    /// Whether this node watches `id` now.
+    pub(crate) fn watches(&self, id: &PeerId) -> bool {
+        self.watching.contains_key(id)
+    }
+}
+
+impl Engine {
+    /// Whether liveness is monitored (`Config::monitors` above 0).
+    pub(crate) fn monitored(&self) -> bool {
+        self.config.monitors > 0
+    }
+
+    /// The peers this node watches now, sorted (empty with relayed liveness).
+    pub fn watched_peers(&self) -> Vec<PeerId> {
+        self.monitor.watching.keys().cloned().collect()
+    }
+
+    /// The live peers next to this node in the id ring: up to `monitors`
+    /// on either side, fewer when the cluster is small.
+    fn ring_neighbours(&self) -> Vec<PeerId> {
+        let k = self.config.monitors;
+        let live = |(id, p): &(&PeerId, &crate::state::Peer)| {
+            p.status == PeerStatus::Live && **id != self.id
+        };
+        let after = self
+            .peers
+            .range::<PeerId, _>((
+                std::ops::Bound::Excluded(&self.id),
+                std::ops::Bound::Unbounded,
+            ))
+            .chain(self.peers.range::<PeerId, _>(..&self.id))
+            .filter(live)
+            .take(k)
+            .map(|(id, _)| id.clone());
+        let before = self
+            .peers
+            .range::<PeerId, _>(..&self.id)
+            .rev()
+            .chain(
+                self.peers
+                    .range::<PeerId, _>((
+                        std::ops::Bound::Excluded(&self.id),
+                        std::ops::Bound::Unbounded,
+                    ))
+                    .rev(),
+            )
+            .filter(live)
+            .take(k)
+            .map(|(id, _)| id.clone());
+        let mut out: Vec<PeerId> = after.chain(before).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Brings the watched set up to date with the ring at the start of a
+    /// round: a new neighbour's detector clock starts now; a former one
+    /// lingers (keeps getting beats) for twice the rounds news stays hot.
+    pub(crate) fn update_neighbours(&mut self, now: Instant) {
+        let neighbours = self.ring_neighbours();
+        let rounds = 2 * (2 * (usize::BITS - self.peers.len().leading_zeros()) + 2);
+        let linger = self.config.gossip_interval * rounds;
+        let old = std::mem::take(&mut self.monitor.watching);
+        for (id, _) in old.iter().filter(|(id, _)| !neighbours.contains(id)) {
+            self.monitor.lingering.insert(id.clone(), now + linger);
+        }
+        for id in neighbours {
+            let watch = match old.get(&id) {
+                Some(w) => *w,
+                None => {
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        p.detector.reset_clock(now, &self.params);
+                    }
+                    Watch { heard: false }
+                }
+            };
+            self.monitor.lingering.remove(&id);
+            self.monitor.watching.insert(id, watch);
+        }
+        let peers = &self.peers;
+        self.monitor.lingering.retain(|id, until| {
+            *until > now && peers.get(id).is_some_and(|p| p.status == PeerStatus::Live)
+        });
+    }
+
+    /// Sends this round's beats: the summary and this node's heartbeat to
+    /// every neighbour and lingering former neighbour.
+    pub(crate) fn send_beats(&mut self) {
+        let heartbeat = self.peers[&self.id].heartbeat;
+        let to: Vec<String> = self
+            .monitor
+            .watching
+            .keys()
+            .chain(self.monitor.lingering.keys())
+            .filter_map(|id| self.peers.get(id))
+            .map(|p| p.addr.to_string())
+            .collect();
+        if to.is_empty() {
+            return;
+        }
+        let mut summary = self.summary();
+        summary.heartbeat = heartbeat;
+        for addr in to {
+            let d = Digest {
+                summary: Some(summary.clone()),
+                ..Digest::default()
+            };
+            Counters::add(&self.counters.beats_out, 1);
+            self.send_with(addr, Body::Syn(d), Vec::new());
+        }
+    }
+
+    /// A beat from `sender` with its heartbeat `hb`: a direct sample for
+    /// the detector (a dead peer that beats again is live).
+    pub(crate) fn on_beat(&mut self, now: Instant, sender: &Sender, hb: u64) {
+        Counters::add(&self.counters.beats_in, 1);
+        if let Some(w) = self.monitor.watching.get_mut(&sender.id) {
+            w.heard = true;
+        }
+        let Some(p) = self.peers.get_mut(&sender.id) else {
+            return;
+        };
+        if p.take_heartbeat(now, sender.generation, hb, true, true, &self.params) {
+            self.revived(&sender.id);
+        }
+    }
+
+    /// The watched neighbours whose deadline has passed (the caller applies
+    /// local health). A neighbour not heard from since it became one has
+    /// twice the patience: the deadline plus the time it allowed.
+    pub(crate) fn overdue_neighbours(&self, now: Instant) -> Vec<(PeerId, Instant, Instant)> {
+        let mut out = Vec::new();
+        for (id, w) in &self.monitor.watching {
+            let Some(p) = self.peers.get(id) else {
+                continue;
+            };
+            if p.status != PeerStatus::Live {
+                continue;
+            }
+            let (deadline, last) = (p.detector.deadline(), p.detector.last());
+            let deadline = if w.heard {
+                deadline
+            } else {
+                deadline + deadline.saturating_duration_since(last)
+            };
+            if now > deadline {
+                out.push((id.clone(), deadline, last));
+            }
+        }
+        out
+    }
+
+    /// Gossip that holds peer `id` (of `generation`) `status` with
+    /// heartbeat `hb`, for `age_ms`: with monitored liveness, a death held
+    /// with a heartbeat no older than this node's is believed (a watcher
+    /// found it), made news, and so passed on. Returns whether it was.
+    pub(crate) fn take_verdict(
+        &mut self,
+        now: Instant,
+        id: &PeerId,
+        generation: u64,
+        hb: u64,
+        status: PeerStatus,
+        age_ms: u64,
+    ) -> bool {
+        if !self.monitored() || status != PeerStatus::Dead || *id == self.id {
+            return false;
+        }
+        let Some(p) = self.peers.get_mut(id) else {
+            return false;
+        };
+        if p.generation != generation || p.status != PeerStatus::Live || hb < p.heartbeat {
+            return false;
+        }
+        let age = Duration::from_millis(age_ms).min(self.config.dead_peer_grace);
+        p.set_status(PeerStatus::Dead, now.checked_sub(age).unwrap_or(now));
+        self.table_changed();
+        Counters::add(&self.counters.verdicts_taken, 1);
+        tracing::debug!(node = %self.id, peer = %id, "peer dead (a watcher's verdict)");
+        self.events.push_back(Event::PeerDead { peer: id.clone() });
+        self.store_peer(id);
+        self.mark_hot(id, now);
+        true
+    }
+
+    /// With monitored liveness, whether `id` is timed by this node's own
+    /// detector (a neighbour); with relayed liveness every peer is.
+    pub(crate) fn times(&self, id: &PeerId) -> bool {
+        !self.monitored() || self.monitor.watches(id)
+    }
+}

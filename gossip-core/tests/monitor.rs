@@ -1,0 +1,172 @@
+//! Monitored liveness (`Config::monitors`): each node is timed only by its
+//! ring neighbours, which it beats every round; deaths they find travel as
+//! verdicts. Steady traffic must not grow with the cluster, crashes must be
+//! found by everyone, loss must not make false deaths, and news and healed
+//! partitions must behave as with relayed liveness.
+
+use std::time::Duration;
+
+use gossip_core::{sim::Sim, Config, Event, PeerStatus};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn monitored() -> Config {
+    Config::local().monitors(1)
+}
+
+fn cluster(seed: u64, n: usize, config: Config) -> Sim {
+    let mut sim = Sim::new(seed, config);
+    sim.add_node("n00", &[]);
+    for i in 1..n {
+        sim.add_node(&format!("n{i:02}"), &["n00"]);
+    }
+    let took = sim.run_until(secs(60), |s| s.all_see_all_live());
+    assert!(took.is_some(), "seed {seed}: {n} nodes did not converge");
+    // Let the join's news go cold, so only beats remain.
+    sim.run_for(secs(5));
+    sim
+}
+
+/// Bytes per node per second over `window` of steady state.
+fn steady_bytes(sim: &mut Sim, window: Duration) -> f64 {
+    let b0 = sim.stats.bytes_sent;
+    sim.run_for(window);
+    (sim.stats.bytes_sent - b0) as f64 / sim.ids().len() as f64 / window.as_secs_f64()
+}
+
+fn deaths(sim: &Sim) -> usize {
+    sim.events
+        .iter()
+        .filter(|(_, _, e)| matches!(e, Event::PeerDead { .. }))
+        .count()
+}
+
+#[test]
+fn steady_traffic_does_not_grow_with_the_cluster() {
+    let mut small = cluster(1, 10, monitored());
+    let mut large = cluster(1, 40, monitored());
+    let mut relayed = cluster(1, 40, Config::local());
+    let b_small = steady_bytes(&mut small, secs(20));
+    let b_large = steady_bytes(&mut large, secs(20));
+    let b_relayed = steady_bytes(&mut relayed, secs(20));
+    eprintln!("steady B/node/s: monitored N=10 {b_small:.0}, N=40 {b_large:.0}; relayed N=40 {b_relayed:.0}");
+    // Two beats a round of a few dozen bytes each, whatever N: the summary
+    // hash and count grow by a byte at most from 10 to 40 peers.
+    assert!(
+        b_large < b_small * 1.1,
+        "N = 40: {b_large:.0} B/node/s, N = 10: {b_small:.0}"
+    );
+    assert!(
+        b_large * 3.0 < b_relayed,
+        "monitored {b_large:.0} B/node/s, relayed {b_relayed:.0}"
+    );
+    for sim in [&small, &large] {
+        assert!(sim.all_see_all_live());
+        assert_eq!(deaths(sim), 0, "a false death in steady state");
+        let s = sim.engine("n03").stats();
+        assert!(s.beats_in > 0 && s.beats_out > 0);
+    }
+    // Each node watches two neighbours (one on either side).
+    assert_eq!(large.engine("n05").watched_peers().len(), 2);
+}
+
+#[test]
+fn a_crash_is_found_by_its_watchers_and_believed_by_everyone() {
+    for seed in 0..5 {
+        let mut sim = cluster(seed, 20, monitored());
+        sim.set("n07", "role", "db");
+        let took = sim.run_until(secs(5), |s| s.all_have("n07", "role", Some("db")));
+        assert!(took.is_some(), "seed {seed}: key did not spread");
+        sim.run_for(secs(5));
+        sim.crash("n11");
+        let took = sim.run_until(secs(20), |s| s.all_report("n11", PeerStatus::Dead));
+        let took = took.unwrap_or_else(|| panic!("seed {seed}: crash not found by all"));
+        // Relayed liveness finds it in under 1 s at 100 ms rounds; the
+        // verdict's spread adds a few rounds.
+        eprintln!("seed {seed}: crash found by all in {took:?}");
+        assert!(took < secs(3), "seed {seed}: detection took {took:?}");
+        let believed: u64 = sim
+            .ids()
+            .iter()
+            .filter(|id| *id != "n11")
+            .map(|id| sim.engine(id).stats().verdicts_taken)
+            .sum();
+        assert!(
+            believed >= 15,
+            "seed {seed}: only {believed} verdicts taken"
+        );
+        assert_eq!(deaths(&sim), 19, "seed {seed}: one death reported per node");
+        // The others are all still live everywhere.
+        for id in sim.up_ids() {
+            assert_eq!(
+                sim.engine(&id).dead_peers().len(),
+                1,
+                "seed {seed}: at {id}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ten_percent_loss_makes_no_false_death() {
+    for seed in 0..3 {
+        let mut sim = cluster(seed, 20, monitored());
+        sim.set_loss(0.10);
+        sim.run_for(secs(120));
+        assert_eq!(deaths(&sim), 0, "seed {seed}: false deaths at 10% loss");
+    }
+}
+
+#[test]
+fn a_partition_is_found_on_both_sides_and_heals() {
+    let mut sim = cluster(3, 12, monitored());
+    let ids = sim.ids();
+    let (a, b): (Vec<&str>, Vec<&str>) = (
+        ids[..6].iter().map(|s| s.as_str()).collect(),
+        ids[6..].iter().map(|s| s.as_str()).collect(),
+    );
+    sim.partition(&a, &b);
+    let split = |s: &Sim| {
+        a.iter().all(|x| {
+            b.iter().all(|y| {
+                s.engine(x)
+                    .peer(&(*y).into())
+                    .is_some_and(|p| p.status == PeerStatus::Dead)
+                    && s.engine(y)
+                        .peer(&(*x).into())
+                        .is_some_and(|p| p.status == PeerStatus::Dead)
+            })
+        })
+    };
+    let took = sim.run_until(secs(30), split);
+    assert!(took.is_some(), "the sides did not find each other dead");
+    sim.heal();
+    let took = sim.run_until(secs(30), |s| s.all_see_all_live());
+    assert!(took.is_some(), "the partition did not heal");
+}
+
+#[test]
+fn a_joiner_and_a_restart_are_watched_like_the_others() {
+    let mut sim = cluster(4, 10, monitored());
+    sim.add_node("n10", &["n00"]);
+    sim.restart("n04");
+    let took = sim.run_until(secs(20), |s| s.all_see_all_live());
+    assert!(took.is_some(), "the joiner or the restart did not converge");
+    sim.run_for(secs(30));
+    assert!(sim.all_see_all_live());
+    assert_eq!(deaths(&sim), 0, "a false death after a join and a restart");
+    // The joiner is watched by its two ring neighbours.
+    let watchers = sim
+        .ids()
+        .iter()
+        .filter(|id| {
+            sim.engine(id)
+                .watched_peers()
+                .iter()
+                .any(|p| p.as_str() == "n10")
+        })
+        .count();
+    assert_eq!(watchers, 2);
+}
