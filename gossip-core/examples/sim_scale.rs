@@ -3,8 +3,10 @@
 //! how far a large cluster gets (`gossip-bench sim` is the measurement).
 //!
 //! ```text
-//! cargo run --release -p gossip-core --example sim_scale -- 10000 [max_rounds] [idle_rounds]
+//! cargo run --release -p gossip-core --example sim_scale -- 10000 [max_rounds] [idle_rounds] [monitors]
 //! ```
+//!
+//! `monitors` above 0 runs monitored liveness (`Config::monitors`).
 //!
 //! With `idle_rounds`, it then runs that many more rounds once the key has
 //! spread (the join's news gone cold) and prints their mean wall time and
@@ -27,8 +29,9 @@ fn main() {
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let max_rounds: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(60);
     let idle_rounds: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
+    let monitors: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
     let wall = Instant::now();
-    let config = Config::local();
+    let config = Config::local().monitors(monitors);
     let interval = config.gossip_interval;
     let mut s = Sim::new(42, config);
     s.record_events = false;

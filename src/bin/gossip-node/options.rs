@@ -42,6 +42,9 @@ OPTIONS (each is also a key of the same name in the --config file):
     --cluster NAME        cluster id (default: \"default\")
     --preset NAME         local | lan | default (default: local)
     --interval MS         gossip interval in milliseconds (overrides the preset)
+    --monitors N          monitored liveness: N ring neighbours on either side
+                          time each node, which beats them every round
+                          (default 0: every node times every peer)
     --key-file PATH       cluster keyring: one key a line, 64 hex digits, the first
                           seals; every frame is encrypted and authenticated, and
                           frames without a key in the file are dropped
@@ -87,6 +90,7 @@ pub(crate) struct Options {
     pub(crate) preset: Option<String>,
     /// Milliseconds.
     pub(crate) interval: Option<u64>,
+    pub(crate) monitors: Option<usize>,
     pub(crate) key_file: Option<PathBuf>,
     pub(crate) plaintext: Option<String>,
     pub(crate) data_dir: Option<PathBuf>,
@@ -171,6 +175,10 @@ impl Options {
                     let v = value(&mut p)?;
                     o.interval = Some(v.parse().map_err(|e| format!("--interval {v:?}: {e}"))?);
                 }
+                Long("monitors") => {
+                    let v = value(&mut p)?;
+                    o.monitors = Some(v.parse().map_err(|e| format!("--monitors {v:?}: {e}"))?);
+                }
                 Long("key-file") => o.key_file = Some(value(&mut p)?.into()),
                 Long("plaintext") => o.plaintext = Some(value(&mut p)?),
                 Long("data-dir") => o.data_dir = Some(value(&mut p)?.into()),
@@ -233,6 +241,7 @@ impl Options {
         pick(&mut self.cluster, over.cluster);
         pick(&mut self.preset, over.preset);
         pick(&mut self.interval, over.interval);
+        pick(&mut self.monitors, over.monitors);
         pick(&mut self.key_file, over.key_file);
         pick(&mut self.plaintext, over.plaintext);
         pick(&mut self.data_dir, over.data_dir);
@@ -282,6 +291,9 @@ impl Options {
         }
         if let Some(ms) = self.interval {
             config.gossip_interval = Duration::from_millis(ms);
+        }
+        if let Some(n) = self.monitors {
+            config.monitors = n;
         }
         if let Some(path) = &self.key_file {
             let ring = Keyring::from_file(path).map_err(|e| format!("--key-file: {e}"))?;
@@ -433,6 +445,7 @@ mod tests {
             cluster = "prod"
             preset = "lan"
             interval = 250
+            monitors = 1
             key-file = "/etc/gossip/keys"
             plaintext = "accept"
             data-dir = "/var/lib/gossip"
@@ -457,6 +470,8 @@ mod tests {
             "lan",
             "--interval",
             "250",
+            "--monitors",
+            "1",
             "--key-file",
             "/etc/gossip/keys",
             "--plaintext",
