@@ -34,14 +34,22 @@ fn the_benchmark_runs_every_scenario_and_writes_its_report() {
             "no {section} table in the report"
         );
     }
-    for v in ["chitchat V0", "chitchat V1", "ours/V1"] {
+    for v in [
+        "chitchat V0",
+        "chitchat V1",
+        "ours/V1",
+        "ours, monitored",
+        "mon/V1",
+    ] {
         assert!(report.contains(v), "no {v:?} column in the report");
     }
     // The targets are judged from the run's own figures, and the sim's
     // child processes reported their results.
     for s in [
         "memberlist (quoted, not measured)",
-        "Ours against memberlist's LAN defaults",
+        "ours against memberlist's LAN defaults",
+        "ours, monitored against memberlist's LAN defaults",
+        "Issue 13's target, ours, monitored at most half of chitchat V1's bytes",
         "Issue 13's target, ours at most half of chitchat V1's bytes",
         "target: no peer reported dead",
         "targets: rounds within 2·log2(N)",

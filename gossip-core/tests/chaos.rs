@@ -10,6 +10,9 @@
 //! - `CHAOS_MINUTES=60`: virtual minutes of chaos per seed;
 //! - `CHAOS_NODES=30`: the pool of node ids;
 //! - `CHAOS_TRACE=1`: print every action as it is taken.
+//!
+//! Each seed runs twice: with relayed liveness (the default configuration)
+//! and with monitored liveness (`Config::monitors` 1).
 
 use std::time::{Duration, Instant};
 
@@ -43,12 +46,22 @@ fn seeds() -> Vec<u64> {
 
 #[test]
 fn chaos_keeps_every_promise() {
+    chaos_with(0);
+}
+
+#[test]
+fn chaos_keeps_every_promise_with_monitored_liveness() {
+    chaos_with(1);
+}
+
+fn chaos_with(monitors: usize) {
     let minutes = env_u64("CHAOS_MINUTES").unwrap_or(30);
     let nodes = env_u64("CHAOS_NODES").unwrap_or(30) as usize;
     let mut failures = Vec::new();
     for seed in seeds() {
         let began = Instant::now();
         let mut chaos = Chaos::new(seed, nodes, Duration::from_secs(60 * minutes));
+        chaos.config.monitors = monitors;
         chaos.trace = std::env::var_os("CHAOS_TRACE").is_some();
         match run(&chaos) {
             Ok(report) => {
@@ -56,13 +69,13 @@ fn chaos_keeps_every_promise() {
                 assert!(report.writes_checked > 0 && report.deliveries_checked > 0);
                 assert!(report.live_reports_checked > 0 && report.removals_seen > 0);
                 eprintln!(
-                    "{report} [{nodes} nodes, {minutes} virtual min, {:.1} s wall]",
+                    "{report} [{nodes} nodes, monitors {monitors}, {minutes} virtual min, {:.1} s wall]",
                     began.elapsed().as_secs_f64()
                 );
             }
             Err(v) => {
-                eprintln!("{v}");
-                failures.push(v.to_string());
+                eprintln!("monitors {monitors}: {v}");
+                failures.push(format!("monitors {monitors}: {v}"));
             }
         }
     }
