@@ -44,8 +44,11 @@ pub struct Config {
     /// is believed). Heartbeats are then not relayed, so a round with
     /// nothing new costs `2 * monitors` beats per node whatever the
     /// cluster's size, and news still spreads with `fanout` partners a
-    /// round. 0 (the default): every node times every peer from relayed
-    /// heartbeats. 0 to 8; needs `idle_summary`.
+    /// round. Keep `dead_peer_grace` well above the time the side of a
+    /// partition takes to find the other side dead, which it does a few
+    /// neighbours at a time (see ARCHITECTURE.md). 0 (the default): every
+    /// node times every peer from relayed heartbeats. 0 to 8; needs
+    /// `idle_summary`.
     pub monitors: usize,
     /// Frames this node must have accepted since a peer's last heartbeat
     /// before it believes that peer's detector: fewer means its own links

@@ -645,9 +645,12 @@ impl Engine {
         if self.monitored() {
             // Only the ring neighbours are timed here; others' deaths come
             // from their watchers' verdicts.
-            for (id, deadline, last) in self.overdue_neighbours(now) {
+            for (id, deadline, last, heard) in self.overdue_neighbours(now) {
+                // A neighbour not heard from yet already has twice the
+                // patience; local health adds no more (an island's wave
+                // would slow fourfold).
                 let patience = deadline + deadline.saturating_duration_since(last);
-                if heard_since(last) < need && now <= patience {
+                if heard && heard_since(last) < need && now <= patience {
                     continue;
                 }
                 died.push(id);

@@ -160,8 +160,13 @@ impl Engine {
                 None => {
                     let gone = e.status != PeerStatus::Live;
                     if e.generation > 0
-                        && !self.refuse_unknown(now, &e.id, e.generation, e.heartbeat, gone)
+                        && self.refuse_unknown(now, &e.id, e.generation, e.heartbeat, gone)
                     {
+                        // Monitored: tell the sender it is gone.
+                        if let Some(v) = self.removed_verdict(e) {
+                            fresher.push(v);
+                        }
+                    } else if e.generation > 0 {
                         requests.push(DigestEntry {
                             id: e.id.clone(),
                             generation: 0,
@@ -187,7 +192,7 @@ impl Engine {
                     ) {
                         revived.push(e.id.clone());
                     }
-                    if monitored && e.status == PeerStatus::Dead && p.status == PeerStatus::Live {
+                    if monitored && e.status != PeerStatus::Live && p.status == PeerStatus::Live {
                         verdicts.push(e);
                     }
                     if e.generation > p.generation {
@@ -200,7 +205,7 @@ impl Engine {
                         theirs.push((e.id.clone(), Some(e.into())));
                     } else if p.heartbeat > e.heartbeat
                         || (monitored
-                            && p.status == PeerStatus::Dead
+                            && p.status != PeerStatus::Live
                             && e.status == PeerStatus::Live
                             && p.heartbeat == e.heartbeat)
                     {
@@ -220,6 +225,7 @@ impl Engine {
                 &e.id,
                 e.generation,
                 e.heartbeat,
+                e.max_version,
                 e.status,
                 e.status_age_ms,
             );
@@ -348,6 +354,7 @@ impl Engine {
             &e.id,
             e.generation,
             e.heartbeat,
+            e.max_version,
             e.status,
             e.status_age_ms,
         );
@@ -470,6 +477,7 @@ impl Engine {
                     &d.id,
                     d.generation,
                     d.heartbeat,
+                    d.to_version,
                     d.status,
                     d.status_age_ms,
                 );

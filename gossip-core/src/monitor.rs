@@ -200,10 +200,12 @@ impl Engine {
         }
     }
 
-    /// The watched neighbours whose deadline has passed (the caller applies
-    /// local health). A neighbour not heard from since it became one has
-    /// twice the patience: the deadline plus the time it allowed.
-    pub(crate) fn overdue_neighbours(&self, now: Instant) -> Vec<(PeerId, Instant, Instant)> {
+    /// The watched neighbours whose deadline has passed, with the deadline,
+    /// the last beat and whether one came since the neighbour became one
+    /// (the caller applies local health to those). A neighbour not heard
+    /// from since it became one has twice the patience: the deadline plus
+    /// the time it allowed.
+    pub(crate) fn overdue_neighbours(&self, now: Instant) -> Vec<(PeerId, Instant, Instant, bool)> {
         let mut out = Vec::new();
         for (id, w) in &self.monitor.watching {
             let Some(p) = self.peers.get(id) else {
@@ -219,26 +221,31 @@ impl Engine {
                 deadline + deadline.saturating_duration_since(last)
             };
             if now > deadline {
-                out.push((id.clone(), deadline, last));
+                out.push((id.clone(), deadline, last, w.heard));
             }
         }
         out
     }
 
-    /// Gossip that holds peer `id` (of `generation`) `status` with
-    /// heartbeat `hb`, for `age_ms`: with monitored liveness, a death held
-    /// with a heartbeat no older than this node's is believed (a watcher
-    /// found it), made news, and so passed on. Returns whether it was.
+    /// Gossip that holds peer `id` (of `generation`, versions up to
+    /// `max_version`) `status` with heartbeat `hb`, for `age_ms`: with
+    /// monitored liveness, a death held with a heartbeat no older than this
+    /// node's is believed (a watcher found it), made news, and so passed
+    /// on; so is a leave, once this node holds every version the sender
+    /// does (a leave is taken from complete state only, as from deltas).
+    /// Returns whether it was.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn take_verdict(
         &mut self,
         now: Instant,
         id: &PeerId,
         generation: u64,
         hb: u64,
+        max_version: u64,
         status: PeerStatus,
         age_ms: u64,
     ) -> bool {
-        if !self.monitored() || status != PeerStatus::Dead || *id == self.id {
+        if !self.monitored() || status == PeerStatus::Live || *id == self.id {
             return false;
         }
         let Some(p) = self.peers.get_mut(id) else {
@@ -247,15 +254,47 @@ impl Engine {
         if p.generation != generation || p.status != PeerStatus::Live || hb < p.heartbeat {
             return false;
         }
+        if status == PeerStatus::Left && p.max_version < max_version {
+            return false;
+        }
         let age = Duration::from_millis(age_ms).min(self.config.dead_peer_grace);
-        p.set_status(PeerStatus::Dead, now.checked_sub(age).unwrap_or(now));
+        p.set_status(status, now.checked_sub(age).unwrap_or(now));
         self.table_changed();
         Counters::add(&self.counters.verdicts_taken, 1);
-        tracing::debug!(node = %self.id, peer = %id, "peer dead (a watcher's verdict)");
-        self.events.push_back(Event::PeerDead { peer: id.clone() });
+        tracing::debug!(node = %self.id, peer = %id, ?status, "a verdict believed");
+        self.events.push_back(match status {
+            PeerStatus::Left => Event::PeerLeft { peer: id.clone() },
+            _ => Event::PeerDead { peer: id.clone() },
+        });
         self.store_peer(id);
         self.mark_hot(id, now);
         true
+    }
+
+    /// With monitored liveness, the answer to gossip that holds live a peer
+    /// this node removed (and remembers, in a generation and heartbeat no
+    /// older): a dead entry, so the node that still holds it learns it is
+    /// gone instead of handing it on as live. `None` otherwise.
+    pub(crate) fn removed_verdict(
+        &self,
+        e: &crate::wire::DigestEntry,
+    ) -> Option<crate::wire::DigestEntry> {
+        if !self.monitored() || e.status != PeerStatus::Live {
+            return None;
+        }
+        let r = self.removed.get(&e.id)?;
+        if r.generation != e.generation || r.heartbeat < e.heartbeat {
+            return None;
+        }
+        Some(crate::wire::DigestEntry {
+            id: e.id.clone(),
+            generation: r.generation,
+            max_version: e.max_version,
+            heartbeat: r.heartbeat,
+            gc_floor: e.gc_floor,
+            status: PeerStatus::Dead,
+            status_age_ms: 0,
+        })
     }
 
     /// With monitored liveness, whether `id` is timed by this node's own

@@ -245,6 +245,12 @@ impl Sim {
         self.beats.get(&(id.clone(), generation))?.get(i).copied()
     }
 
+    /// When node `id` in `generation` produced its latest heartbeat so far
+    /// (time since start), if beats are recorded.
+    pub fn last_beat_time(&self, id: &PeerId, generation: u64) -> Option<Duration> {
+        self.beats.get(&(id.clone(), generation))?.last().copied()
+    }
+
     /// Ids of every node ever added, running or not.
     pub fn ids(&self) -> Vec<String> {
         self.index.keys().cloned().collect()

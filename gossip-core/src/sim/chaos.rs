@@ -15,7 +15,11 @@
 //!   three times `dead_peer_grace` by default, not one detection time, because
 //!   phi accrual adapts: the gaps that partitions and loss bursts leave in
 //!   a detector's history widen it, and a node relaying a peer it has not
-//!   yet found dead is only as quick as its own detector.
+//!   yet found dead is only as quick as its own detector. With monitored
+//!   liveness (`Config::monitors`) heartbeats are not relayed, so the one a
+//!   node holds may be old while its peer is alive: there the promise is
+//!   that the peer's incarnation made a heartbeat no longer than
+//!   `fresh_bound` ago (it is alive, or died that recently).
 //! - **Deletes stay deleted.** A node never reports a key updated to a
 //!   version at or below one it reported deleted (same peer incarnation).
 //! - **Writes spread.** A write by a running node is held, within
@@ -500,6 +504,14 @@ impl Runner {
                             "{o} holds heartbeat {} of {peer} (generation {}), which it never produced",
                             v.heartbeat, v.generation
                         )));
+                    };
+                    // Monitored: how long the incarnation has been silent.
+                    let made = if self.c.config.monitors > 0 {
+                        self.sim
+                            .last_beat_time(peer, v.generation)
+                            .map_or(made, |last| last.min(at).max(made))
+                    } else {
+                        made
                     };
                     let age = at.saturating_sub(made);
                     self.report.oldest_live_news_ms =
