@@ -21,6 +21,9 @@
 # bench/examples/sim_workload.rs copied in so the workload is the same, built
 # into the same target directory (the dependencies are reused).
 #
+# WORKLOAD=sim_workload_monitored profiles the same workload with monitored
+# liveness (Config::monitors 1); its outputs carry the workload's name.
+#
 # Output files (not in git, see .gitignore): target-profile/callgrind.out.N<NODES>
 # (callgrind.out.<commit>.N<NODES> with PROFILE_AT) and the annotated text beside it.
 # Environment: CARGO_TARGET_DIR (default: target), JOBS (cargo -j, default 2).
@@ -36,6 +39,10 @@ mkdir -p "$out"
 src="$root"
 tag="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- gossip-core gossip-storage bench/examples || echo +dirty)"
 suffix=""
+workload="${WORKLOAD:-sim_workload}"
+if [ "$workload" != sim_workload ]; then
+  suffix=".$workload"
+fi
 if [ -n "${PROFILE_AT:-}" ]; then
   tag="$(git rev-parse --short "$PROFILE_AT")"
   src="$out/src-$tag"
@@ -43,7 +50,7 @@ if [ -n "${PROFILE_AT:-}" ]; then
   mkdir -p "$src"
   git archive "$tag" | tar -x -C "$src"
   cp "$root/bench/examples/sim_workload.rs" "$src/bench/examples/sim_workload.rs"
-  suffix=".$tag"
+  suffix="$suffix.$tag"
 fi
 
 command -v valgrind >/dev/null || { echo "profile.sh: valgrind not found" >&2; exit 1; }
@@ -54,11 +61,11 @@ for p in gossip gossip-core gossip-storage gossip-bench; do
   debug+=(--config "profile.release.package.$p.debug=true")
 done
 (cd "$src" && CARGO_TARGET_DIR="$target" cargo build -j"${JOBS:-2}" --release -p gossip-bench \
-  --example sim_workload "${debug[@]}")
+  --example "$workload" "${debug[@]}")
 
 # A copy: a build of another commit writes the same path.
 bin="$out/sim_workload$suffix"
-cp "$target/release/examples/sim_workload" "$bin"
+cp "$target/release/examples/$workload" "$bin"
 cg="$out/callgrind.out$suffix.N$nodes"
 echo "== valgrind --tool=callgrind $bin $nodes" >&2
 start=$(date +%s)
@@ -72,9 +79,9 @@ callgrind_annotate --auto=no --inclusive=no --threshold=100 "$cg" >"$out/self$su
 # came from (inlining) and once more per object; fold those by function name
 # (inclusive: the largest entry; self: the sum), drop the runtime's start-up
 # frames, and print markdown tables.
-python3 - "$out/inclusive$suffix.N$nodes.txt" "$out/self$suffix.N$nodes.txt" "$top" "$tag" "$nodes" <<'PY' | tee "$ann"
+python3 - "$out/inclusive$suffix.N$nodes.txt" "$out/self$suffix.N$nodes.txt" "$top" "$tag" "$nodes" "$workload" <<'PY' | tee "$ann"
 import re, sys
-inc_path, self_path, top, commit, nodes = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+inc_path, self_path, top, commit, nodes, workload = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 line = re.compile(r"^\s*([\d,]+) \(\s*([\d.]+)%\)\s+(.*)$")
 skip = re.compile(r"\(below main\)|__libc_start|lang_start|__rust_begin_short_backtrace|^0x[0-9a-f]+$|^main$|::main$|^_start$|^\?\?\?$")
 def read(path, fold):
@@ -99,7 +106,7 @@ total, inc = read(inc_path, max)
 _, slf = read(self_path, lambda a, b: a + b)
 g = lambda ir: f"{ir / 1e9:.3f} G" if ir >= 1e8 else f"{ir / 1e6:.1f} M"
 pct = lambda ir: f"{100 * ir / total:.1f}%" if total else "-"
-print(f"commit {commit}, `sim_workload {nodes}`: total {total:,} Ir ({g(total or 0)})\n")
+print(f"commit {commit}, `{workload} {nodes}`: total {total:,} Ir ({g(total or 0)})\n")
 for title, rows in (("inclusive", inc), ("self", slf)):
     print(f"| function ({title}, top {top}) | Ir | share |\n|---|---|---|")
     for fn, ir in rows[:top]:

@@ -9,12 +9,17 @@
 use gossip::{sim::Sim, Config};
 use std::time::{Duration, Instant};
 fn main() {
+    workload(Config::local());
+}
+
+/// The workload under `config` (`sim_workload_monitored` runs it with
+/// monitored liveness).
+pub fn workload(config: Config) {
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(300);
     let wall = Instant::now();
-    let config = Config::local();
     let mut s = Sim::new(42, config);
     s.record_events = false;
     s.add_node("n00000", &[]);
