@@ -17,7 +17,9 @@
 //! --nocapture` shows the table. `GOSSIP_NETNS_NODES` (default 5) sets the
 //! cluster's size, `GOSSIP_NETNS_LOSS_PCT` (default 10) and
 //! `GOSSIP_NETNS_LOSS_SECS` (default 15) the loss and its window, and
-//! `GOSSIP_NETNS_PRESET` (default `lan`) the nodes' preset;
+//! `GOSSIP_NETNS_PRESET` (default `lan`) the nodes' preset,
+//! `GOSSIP_NETNS_MONITORS` (default 0) their `--monitors` (monitored
+//! liveness);
 //! `GOSSIP_NETNS_COUNT_FALSE_DEATHS` reports false deaths under loss
 //! instead of failing on them (a measurement, not a test);
 //! `scripts/netns-cluster.sh` runs the suite at 20 nodes.
@@ -223,6 +225,8 @@ impl Net {
             &listen,
             "--preset",
             &preset(),
+            "--monitors",
+            &env_usize("GOSSIP_NETNS_MONITORS", 0).to_string(),
         ])
         .args(args);
         cmd
