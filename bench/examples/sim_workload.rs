@@ -14,7 +14,7 @@ fn main() {
 
 /// The workload under `config` (`sim_workload_monitored` runs it with
 /// monitored liveness).
-pub fn workload(config: Config) {
+pub(crate) fn workload(config: Config) {
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
