@@ -220,15 +220,7 @@ impl Engine {
             self.revived(&id);
         }
         for e in verdicts {
-            self.take_verdict(
-                now,
-                &e.id,
-                e.generation,
-                e.heartbeat,
-                e.max_version,
-                e.status,
-                e.status_age_ms,
-            );
+            self.take_entry_verdict(now, e);
         }
         if digest.ranged {
             let lower = Bound::Included(digest.range_start.as_str());
@@ -349,15 +341,7 @@ impl Engine {
     fn observe(&mut self, now: Instant, e: &DigestEntry) {
         let relay_live = e.status == PeerStatus::Live;
         self.heartbeat(now, &e.id, e.generation, e.heartbeat, relay_live);
-        self.take_verdict(
-            now,
-            &e.id,
-            e.generation,
-            e.heartbeat,
-            e.max_version,
-            e.status,
-            e.status_age_ms,
-        );
+        self.take_entry_verdict(now, e);
     }
 
     /// Records heartbeat `hb` of `id`, once per increase; a dead peer whose

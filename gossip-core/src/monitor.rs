@@ -271,6 +271,23 @@ impl Engine {
         true
     }
 
+    /// [`take_verdict`](Engine::take_verdict) for what a digest entry says.
+    pub(crate) fn take_entry_verdict(
+        &mut self,
+        now: Instant,
+        e: &crate::wire::DigestEntry,
+    ) -> bool {
+        self.take_verdict(
+            now,
+            &e.id,
+            e.generation,
+            e.heartbeat,
+            e.max_version,
+            e.status,
+            e.status_age_ms,
+        )
+    }
+
     /// With monitored liveness, the answer to gossip that holds live a peer
     /// this node removed (and remembers, in a generation and heartbeat no
     /// older): a dead entry, so the node that still holds it learns it is
