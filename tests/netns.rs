@@ -784,11 +784,25 @@ fn netns_cluster_scenarios() {
             }
         });
         worst_back = worst_back.max(t.all);
-        assert_eq!(
-            deaths(&procs),
-            deaths_before,
-            "n{r}'s graceful leave and restart made a node report a death"
-        );
+        let now = deaths(&procs);
+        if now != deaths_before {
+            // Which observer reported whom, for tracing the flap.
+            let newly: Vec<String> = others
+                .iter()
+                .zip(deaths_before.iter())
+                .flat_map(|(&i, &before)| {
+                    let v = &procs[i].as_ref().unwrap().view.deaths;
+                    v[before.min(v.len())..]
+                        .iter()
+                        .map(move |p| format!("n{i} reported {p} dead"))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            panic!(
+                "n{r}'s graceful leave and restart made a node report a death: {}",
+                newly.join(", ")
+            );
+        }
     }
     report.note(
         "rolling restart of every node",
