@@ -538,7 +538,7 @@ impl Engine {
         let fanout = match self.leaving {
             Some(_) => self.config.fanout.max(live.len().min(32)),
             // Monitored, a round with nothing new sends only beats.
-            None if self.hot.is_empty() && self.config.monitors > 0 => 0,
+            None if self.hot.is_empty() && self.monitored() => 0,
             None if self.hot.is_empty() => self.config.idle_fanout.min(self.config.fanout),
             None => self.config.fanout,
         };

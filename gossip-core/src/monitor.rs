@@ -24,7 +24,7 @@
 //!   heartbeat from a node that holds the peer live revives it, as before.
 //! - **Views that differ.** A node beats the neighbours of its own view.
 //!   One it stops counting as a neighbour keeps getting beats for a while
-//!   (`linger`), so a watcher that has not yet learned of the node that
+//!   ([`LINGER_ROUNDS`]), so a watcher that has not yet learned of the node that
 //!   came between them does not find the node silent; and a neighbour that
 //!   has not been heard from directly since it became one is given twice
 //!   the patience before a verdict (it may not count this node as its
@@ -94,36 +94,20 @@ impl Engine {
     /// The live peers next to this node in the id ring: up to `monitors`
     /// on either side, fewer when the cluster is small.
     fn ring_neighbours(&self) -> Vec<PeerId> {
+        use std::ops::Bound::{Excluded, Unbounded};
         let k = self.config.monitors;
         let live = |(id, p): &(&PeerId, &crate::state::Peer)| {
             p.status == PeerStatus::Live && **id != self.id
         };
-        let after = self
-            .peers
-            .range::<PeerId, _>((
-                std::ops::Bound::Excluded(&self.id),
-                std::ops::Bound::Unbounded,
-            ))
-            .chain(self.peers.range::<PeerId, _>(..&self.id))
-            .filter(live)
-            .take(k)
-            .map(|(id, _)| id.clone());
-        let before = self
-            .peers
-            .range::<PeerId, _>(..&self.id)
-            .rev()
-            .chain(
-                self.peers
-                    .range::<PeerId, _>((
-                        std::ops::Bound::Excluded(&self.id),
-                        std::ops::Bound::Unbounded,
-                    ))
-                    .rev(),
-            )
-            .filter(live)
-            .take(k)
-            .map(|(id, _)| id.clone());
-        let mut out: Vec<PeerId> = after.chain(before).collect();
+        // The peers after this node's id, and those before it.
+        let above = || {
+            self.peers
+                .range::<PeerId, _>((Excluded(&self.id), Unbounded))
+        };
+        let below = || self.peers.range::<PeerId, _>(..&self.id);
+        let after = above().chain(below()).filter(live).take(k);
+        let before = below().rev().chain(above().rev()).filter(live).take(k);
+        let mut out: Vec<PeerId> = after.chain(before).map(|(id, _)| id.clone()).collect();
         out.sort();
         out.dedup();
         out

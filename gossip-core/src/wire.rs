@@ -1632,7 +1632,8 @@ mod tests {
             heartbeat: 0,
         };
         // Heartbeats that do not match the count, a count over max_peers,
-        // a summary beside entries, a hash with no count.
+        // a summary beside entries, a hash with no count, a beat's
+        // heartbeat with no count or over max_version.
         let bad = [
             with_digest(Digest {
                 summary: Some(sum(3, 4)),
@@ -1649,6 +1650,23 @@ mod tests {
             }),
             with_digest(Digest {
                 summary: Some(sum(0, 0)),
+                ..Digest::default()
+            }),
+            // A beat's heartbeat with no peer count, and an absurd one.
+            with_digest(Digest {
+                summary: Some(Summary {
+                    hash: 0,
+                    peers: 0,
+                    heartbeats: Bytes::new(),
+                    heartbeat: 5,
+                }),
+                ..Digest::default()
+            }),
+            with_digest(Digest {
+                summary: Some(Summary {
+                    heartbeat: u64::MAX,
+                    ..sum(3, 0)
+                }),
                 ..Digest::default()
             }),
         ];

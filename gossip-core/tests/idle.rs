@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+mod common;
+
 use gossip_core::{sim::Sim, Config, Event, PeerStatus};
 
 fn secs(s: u64) -> Duration {
@@ -12,16 +14,7 @@ fn secs(s: u64) -> Duration {
 }
 
 fn cluster(seed: u64, n: usize, config: Config) -> Sim {
-    let mut sim = Sim::new(seed, config);
-    sim.add_node("n00", &[]);
-    for i in 1..n {
-        sim.add_node(&format!("n{i:02}"), &["n00"]);
-    }
-    let took = sim.run_until(secs(30), |s| s.all_see_all_live());
-    assert!(took.is_some(), "seed {seed}: {n} nodes did not converge");
-    // Let the join's news go cold, so only idle exchanges remain.
-    sim.run_for(secs(5));
-    sim
+    common::idle_cluster(seed, n, config, secs(30))
 }
 
 fn idle_counts(sim: &Sim) -> (u64, u64) {
@@ -31,21 +24,14 @@ fn idle_counts(sim: &Sim) -> (u64, u64) {
     })
 }
 
-/// Bytes per node per second over `window` of steady state.
-fn steady_bytes(sim: &mut Sim, window: Duration) -> f64 {
-    let b0 = sim.stats.bytes_sent;
-    sim.run_for(window);
-    (sim.stats.bytes_sent - b0) as f64 / sim.ids().len() as f64 / window.as_secs_f64()
-}
-
 #[test]
 fn idle_exchanges_carry_liveness_for_a_fraction_of_the_bytes() {
     let n = 30;
     let mut with = cluster(1, n, Config::local());
     let mut without = cluster(1, n, Config::local().idle_summary(false));
     let (i0, m0) = idle_counts(&with);
-    let bytes_with = steady_bytes(&mut with, secs(20));
-    let bytes_without = steady_bytes(&mut without, secs(20));
+    let bytes_with = common::steady_bytes(&mut with, secs(20));
+    let bytes_without = common::steady_bytes(&mut without, secs(20));
     let (i1, m1) = idle_counts(&with);
     // Every node makes idle_fanout exchanges a round: 30 nodes, 10 rounds
     // a second, 2 each, for 20 s (less what loss-free timing leaves out).

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+mod common;
+
 use gossip_core::{sim::Sim, Config, Event, PeerStatus};
 
 fn secs(s: u64) -> Duration {
@@ -17,23 +19,7 @@ fn monitored() -> Config {
 }
 
 fn cluster(seed: u64, n: usize, config: Config) -> Sim {
-    let mut sim = Sim::new(seed, config);
-    sim.add_node("n00", &[]);
-    for i in 1..n {
-        sim.add_node(&format!("n{i:02}"), &["n00"]);
-    }
-    let took = sim.run_until(secs(60), |s| s.all_see_all_live());
-    assert!(took.is_some(), "seed {seed}: {n} nodes did not converge");
-    // Let the join's news go cold, so only beats remain.
-    sim.run_for(secs(5));
-    sim
-}
-
-/// Bytes per node per second over `window` of steady state.
-fn steady_bytes(sim: &mut Sim, window: Duration) -> f64 {
-    let b0 = sim.stats.bytes_sent;
-    sim.run_for(window);
-    (sim.stats.bytes_sent - b0) as f64 / sim.ids().len() as f64 / window.as_secs_f64()
+    common::idle_cluster(seed, n, config, secs(60))
 }
 
 fn deaths(sim: &Sim) -> usize {
@@ -48,9 +34,9 @@ fn steady_traffic_does_not_grow_with_the_cluster() {
     let mut small = cluster(1, 10, monitored());
     let mut large = cluster(1, 40, monitored());
     let mut relayed = cluster(1, 40, Config::local());
-    let b_small = steady_bytes(&mut small, secs(20));
-    let b_large = steady_bytes(&mut large, secs(20));
-    let b_relayed = steady_bytes(&mut relayed, secs(20));
+    let b_small = common::steady_bytes(&mut small, secs(20));
+    let b_large = common::steady_bytes(&mut large, secs(20));
+    let b_relayed = common::steady_bytes(&mut relayed, secs(20));
     eprintln!("steady B/node/s: monitored N=10 {b_small:.0}, N=40 {b_large:.0}; relayed N=40 {b_relayed:.0}");
     // Two beats a round of a few dozen bytes each, whatever N: the summary
     // hash and count grow by a byte at most from 10 to 40 peers.

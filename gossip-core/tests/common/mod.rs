@@ -58,3 +58,31 @@ impl Rng {
         (0..len).map(|_| self.next() as u8).collect()
     }
 }
+
+/// A simulated cluster of `n` nodes (`n00`, `n01`, ...) seeded with the
+/// first, run until every node sees every other live (at most `limit` of
+/// virtual time, else the test fails naming the seed), then 5 s more so the
+/// join's news goes cold and only idle traffic remains.
+pub(crate) fn idle_cluster(
+    seed: u64,
+    n: usize,
+    config: gossip_core::Config,
+    limit: std::time::Duration,
+) -> gossip_core::sim::Sim {
+    let mut sim = gossip_core::sim::Sim::new(seed, config);
+    sim.add_node("n00", &[]);
+    for i in 1..n {
+        sim.add_node(&format!("n{i:02}"), &["n00"]);
+    }
+    let took = sim.run_until(limit, |s| s.all_see_all_live());
+    assert!(took.is_some(), "seed {seed}: {n} nodes did not converge");
+    sim.run_for(std::time::Duration::from_secs(5));
+    sim
+}
+
+/// Bytes sent per node per second over the next `window` of `sim`.
+pub(crate) fn steady_bytes(sim: &mut gossip_core::sim::Sim, window: std::time::Duration) -> f64 {
+    let b0 = sim.stats.bytes_sent;
+    sim.run_for(window);
+    (sim.stats.bytes_sent - b0) as f64 / sim.ids().len() as f64 / window.as_secs_f64()
+}
