@@ -642,6 +642,7 @@ impl Engine {
             heard - log.get(i).map_or(heard, |(_, n)| *n)
         };
         let mut died = Vec::new();
+        let mut silent = Vec::new();
         if self.monitored() {
             // Only the ring neighbours are timed here; others' deaths come
             // from their watchers' verdicts.
@@ -653,16 +654,11 @@ impl Engine {
                 if heard && heard_since(last) < need && now <= patience {
                     continue;
                 }
-                died.push(id);
-            }
-            for id in &died {
-                if let Some(p) = self.peers.get_mut(id) {
-                    p.set_status(PeerStatus::Dead, now);
-                }
+                silent.push(id);
             }
         } else {
             let stamp = Stamp::of(now);
-            for (id, p) in self.peers.iter_mut() {
+            for (id, p) in self.peers.iter() {
                 if p.status != PeerStatus::Live || is_table_key(id, &self.id) {
                     continue;
                 }
@@ -675,22 +671,35 @@ impl Engine {
                 if heard_since(last) < need && now <= patience {
                     continue;
                 }
-                p.set_status(PeerStatus::Dead, now);
                 died.push(id.clone());
             }
         }
-        if !died.is_empty() {
-            self.table_changed();
+        // A silent neighbour's other watchers are asked first (indirect
+        // probe); the verdict waits for their answers.
+        for id in silent {
+            if self.suspect(now, &id) {
+                died.push(id);
+            }
         }
         for id in died {
-            tracing::debug!(node = %self.id, peer = %id, "peer dead");
-            if self.monitored() {
-                // This node's verdict is news: the others believe it.
-                self.mark_hot(&id, now);
-            }
-            self.events.push_back(Event::PeerDead { peer: id.clone() });
-            self.store_peer(&id);
+            self.declare_dead(now, &id);
         }
+    }
+
+    /// This node's own verdict: peer `id` is dead as of `now`. With
+    /// monitored liveness the verdict is news the others believe.
+    pub(crate) fn declare_dead(&mut self, now: Instant, id: &PeerId) {
+        let Some(p) = self.peers.get_mut(id) else {
+            return;
+        };
+        p.set_status(PeerStatus::Dead, now);
+        self.table_changed();
+        tracing::debug!(node = %self.id, peer = %id, "peer dead");
+        if self.monitored() {
+            self.mark_hot(id, now);
+        }
+        self.events.push_back(Event::PeerDead { peer: id.clone() });
+        self.store_peer(id);
     }
 
     /// The heartbeat inter-arrival to expect of a peer before any is

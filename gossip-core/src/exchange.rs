@@ -84,6 +84,8 @@ impl Engine {
                 }
                 self.on_broadcasts(now, &frame.sender.id, broadcasts);
             }
+            Body::Probe(q) => self.on_probe(now, &frame.sender, q),
+            Body::ProbeAck(a) => self.on_probe_ack(now, a),
         }
         Ok(())
     }

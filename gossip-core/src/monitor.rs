@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::Engine;
 use crate::stats::Counters;
-use crate::wire::{Body, Digest, Sender};
+use crate::wire::{Body, Digest, Probe, Sender};
 use crate::{Event, PeerId, PeerStatus};
 
 /// Rounds a former neighbour keeps getting beats. A node drops a
@@ -56,6 +56,17 @@ use crate::{Event, PeerId, PeerStatus};
 /// first anyway.
 pub(crate) const LINGER_ROUNDS: u32 = 6;
 
+/// The most other watchers a silent neighbour is asked about before a
+/// verdict (memberlist's `IndirectChecks` is also 3).
+pub(crate) const PROBE_HELPERS: usize = 3;
+
+/// Rounds a watcher waits for the answers to its indirect probes before
+/// its verdict stands anyway (the helpers gone too, or their answers
+/// lost). Three rounds cover a lost TCP segment's first two
+/// retransmissions at LAN rounds (200 ms minimum RTO, then 400 ms); when
+/// the peer is dead the helpers' answers settle it within a round trip.
+pub(crate) const PROBE_ROUNDS: u32 = 3;
+
 /// What a node keeps for monitored liveness: its neighbours and the former
 /// ones it still beats. A few entries, whatever the cluster's size.
 #[derive(Debug, Default)]
@@ -64,6 +75,19 @@ pub(crate) struct Monitor {
     watching: BTreeMap<PeerId, Watch>,
     /// Former neighbours still sent beats until the given time.
     lingering: BTreeMap<PeerId, Instant>,
+    /// Neighbours found silent whose other watchers were asked about them.
+    suspects: BTreeMap<PeerId, Suspect>,
+}
+
+/// A silent neighbour under indirect probe.
+#[derive(Debug, Clone, Copy)]
+struct Suspect {
+    /// Helpers asked.
+    asked: usize,
+    /// Helpers that answered without having heard it lately.
+    denied: usize,
+    /// When the verdict stands without the missing answers.
+    until: Instant,
 }
 
 /// One watched neighbour.
@@ -71,6 +95,9 @@ pub(crate) struct Monitor {
 struct Watch {
     /// Whether a beat has come from it since it became a neighbour.
     heard: bool,
+    /// When the last beat came (its detector's clock may have been
+    /// restarted since, by a refuted probe).
+    last_beat: Option<Instant>,
 }
 
 impl Monitor {
@@ -94,23 +121,34 @@ impl Engine {
     /// The live peers next to this node in the id ring: up to `monitors`
     /// on either side, fewer when the cluster is small.
     fn ring_neighbours(&self) -> Vec<PeerId> {
-        use std::ops::Bound::{Excluded, Unbounded};
-        let k = self.config.monitors;
-        let live = |(id, p): &(&PeerId, &crate::state::Peer)| {
-            p.status == PeerStatus::Live && **id != self.id
-        };
-        // The peers after this node's id, and those before it.
-        let above = || {
-            self.peers
-                .range::<PeerId, _>((Excluded(&self.id), Unbounded))
-        };
-        let below = || self.peers.range::<PeerId, _>(..&self.id);
-        let after = above().chain(below()).filter(live).take(k);
-        let before = below().rev().chain(above().rev()).filter(live).take(k);
-        let mut out: Vec<PeerId> = after.chain(before).map(|(id, _)| id.clone()).collect();
+        let mut out = self.ring_around(&self.id, self.config.monitors);
         out.sort();
         out.dedup();
         out
+    }
+
+    /// The live peers next to `center` in the id ring as this node holds
+    /// it, `k` on either side (fewer when the ring is small), nearest first,
+    /// alternating sides; `center` itself excluded, duplicates possible
+    /// when the ring is short.
+    fn ring_around(&self, center: &PeerId, k: usize) -> Vec<PeerId> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let live = |(id, p): &(&PeerId, &crate::state::Peer)| {
+            p.status == PeerStatus::Live && *id != center
+        };
+        // The peers after `center`, and those before it.
+        let above = || self.peers.range::<PeerId, _>((Excluded(center), Unbounded));
+        let below = || self.peers.range::<PeerId, _>(..center);
+        let mut after = above().chain(below()).filter(live).take(k);
+        let mut before = below().rev().chain(above().rev()).filter(live).take(k);
+        let mut out = Vec::with_capacity(2 * k);
+        loop {
+            let (a, b) = (after.next(), before.next());
+            if a.is_none() && b.is_none() {
+                return out;
+            }
+            out.extend(a.into_iter().chain(b).map(|(id, _)| id.clone()));
+        }
     }
 
     /// Brings the watched set up to date with the ring at the start of a
@@ -130,7 +168,10 @@ impl Engine {
                     if let Some(p) = self.peers.get_mut(&id) {
                         p.detector.reset_clock(now, &self.params);
                     }
-                    Watch { heard: false }
+                    Watch {
+                        heard: false,
+                        last_beat: None,
+                    }
                 }
             };
             self.monitor.lingering.remove(&id);
@@ -139,6 +180,10 @@ impl Engine {
         let peers = &self.peers;
         self.monitor.lingering.retain(|id, until| {
             *until > now && peers.get(id).is_some_and(|p| p.status == PeerStatus::Live)
+        });
+        let watching = &self.monitor.watching;
+        self.monitor.suspects.retain(|id, _| {
+            watching.contains_key(id) && peers.get(id).is_some_and(|p| p.status == PeerStatus::Live)
         });
     }
 
@@ -175,12 +220,131 @@ impl Engine {
         Counters::add(&self.counters.beats_in, 1);
         if let Some(w) = self.monitor.watching.get_mut(&sender.id) {
             w.heard = true;
+            w.last_beat = Some(now);
         }
+        self.monitor.suspects.remove(&sender.id);
         let Some(p) = self.peers.get_mut(&sender.id) else {
             return;
         };
         if p.take_heartbeat(now, sender.generation, hb, true, true, &self.params) {
             self.revived(&sender.id);
+        }
+    }
+
+    /// A watched neighbour `id` is overdue and would be declared dead:
+    /// SWIM's indirect probe, on monitored liveness's terms. The first time,
+    /// ask up to [`PROBE_HELPERS`] of its other watchers (its ring
+    /// neighbours as this node holds the ring) when they last heard it, and
+    /// wait; the verdict comes when every helper has answered that it has
+    /// not heard the peer lately either, or [`PROBE_ROUNDS`] after asking.
+    /// Returns whether the verdict stands now (no helper to ask, or the wait
+    /// is over). A loss-ridden or stalled link between this node and the
+    /// peer then costs some small frames instead of a false death.
+    pub(crate) fn suspect(&mut self, now: Instant, id: &PeerId) -> bool {
+        if let Some(s) = self.monitor.suspects.get(id) {
+            return now >= s.until;
+        }
+        let Some(p) = self.peers.get(id) else {
+            return true;
+        };
+        let mut helpers = self.ring_around(id, self.config.monitors);
+        helpers.retain(|h| *h != self.id);
+        let mut seen = std::collections::BTreeSet::new();
+        helpers.retain(|h| seen.insert(h.clone()));
+        helpers.truncate(PROBE_HELPERS);
+        if helpers.is_empty() {
+            return true;
+        }
+        let probe = Probe {
+            target: id.clone(),
+            generation: p.generation,
+            heartbeat: p.heartbeat,
+            silence_ms: silence_ms(now, p.detector.last()),
+            timed: false,
+        };
+        let addrs: Vec<String> = helpers
+            .iter()
+            .filter_map(|h| self.peers.get(h))
+            .map(|h| h.addr.to_string())
+            .collect();
+        tracing::debug!(node = %self.id, peer = %id, helpers = addrs.len(), "neighbour silent: asking its other watchers");
+        Counters::add(&self.counters.probes_out, addrs.len() as u64);
+        self.monitor.suspects.insert(
+            id.clone(),
+            Suspect {
+                asked: addrs.len(),
+                denied: 0,
+                until: now + self.config.gossip_interval * PROBE_ROUNDS,
+            },
+        );
+        for addr in addrs {
+            self.send_with(addr, Body::Probe(probe.clone()), Vec::new());
+        }
+        false
+    }
+
+    /// Answers another watcher's question about `q.target`: this node's
+    /// heartbeat of it and, if it times the peer itself, how long since its
+    /// last beat.
+    pub(crate) fn on_probe(&mut self, now: Instant, sender: &Sender, q: Probe) {
+        Counters::add(&self.counters.probes_in, 1);
+        let held = self
+            .peers
+            .get(&q.target)
+            .filter(|p| p.generation == q.generation);
+        let last_beat = self
+            .monitor
+            .watching
+            .get(&q.target)
+            .and_then(|w| w.last_beat)
+            .filter(|_| held.is_some_and(|p| p.status == PeerStatus::Live));
+        let answer = Probe {
+            target: q.target,
+            generation: q.generation,
+            heartbeat: held.map_or(0, |p| p.heartbeat),
+            silence_ms: last_beat.map_or(0, |t| silence_ms(now, t)),
+            timed: last_beat.is_some(),
+        };
+        self.send_with(sender.addr.clone(), Body::ProbeAck(answer), Vec::new());
+    }
+
+    /// Another watcher's answer about a silent neighbour: it had a beat
+    /// this node did not (a newer heartbeat), more recently than this
+    /// node's last, so the peer lives and the link between the two is at
+    /// fault (take the heartbeat, restart the clock without a sample); or
+    /// it did not, and when every helper has said so the verdict stands.
+    /// A dead peer's watchers end up holding the same last heartbeat, so
+    /// none of them is refuted more than once for it.
+    pub(crate) fn on_probe_ack(&mut self, now: Instant, a: Probe) {
+        let Some(s) = self.monitor.suspects.get_mut(&a.target) else {
+            return;
+        };
+        let Some(p) = self.peers.get_mut(&a.target) else {
+            self.monitor.suspects.remove(&a.target);
+            return;
+        };
+        if p.status != PeerStatus::Live || p.generation != a.generation {
+            self.monitor.suspects.remove(&a.target);
+            return;
+        }
+        let last = self
+            .monitor
+            .watching
+            .get(&a.target)
+            .and_then(|w| w.last_beat);
+        let silence = silence_ms(now, last.unwrap_or(p.detector.last()));
+        if a.timed && a.heartbeat > p.heartbeat && a.silence_ms < silence {
+            p.take_heartbeat(now, a.generation, a.heartbeat, true, false, &self.params);
+            p.detector.reset_clock(now, &self.params);
+            self.monitor.suspects.remove(&a.target);
+            Counters::add(&self.counters.probes_refuted, 1);
+            tracing::debug!(node = %self.id, peer = %a.target, "silent neighbour heard by another watcher: no verdict");
+            return;
+        }
+        s.denied += 1;
+        if s.denied >= s.asked {
+            self.monitor.suspects.remove(&a.target);
+            self.declare_dead(now, &a.target);
         }
     }
 
@@ -303,4 +467,9 @@ impl Engine {
     pub(crate) fn times(&self, id: &PeerId) -> bool {
         !self.monitored() || self.monitor.watches(id)
     }
+}
+
+/// Milliseconds from `last` to `now` (0 if `last` is later).
+fn silence_ms(now: Instant, last: Instant) -> u64 {
+    u64::try_from(now.saturating_duration_since(last).as_millis()).unwrap_or(u64::MAX)
 }

@@ -137,6 +137,14 @@ counters! {
     /// Deaths this node believed from a watcher's verdict in gossip
     /// (monitored liveness) rather than found by its own detector.
     verdicts_taken,
+    /// Indirect probes sent: this node found a neighbour silent and asked
+    /// the neighbour's other watchers about it before a verdict.
+    probes_out,
+    /// Indirect probes this node answered.
+    probes_in,
+    /// Silent neighbours another watcher had heard recently: no verdict,
+    /// the link between the two was at fault (monitored liveness).
+    probes_refuted,
 }
 
 impl Counters {

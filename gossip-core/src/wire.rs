@@ -57,6 +57,45 @@ pub enum Body {
     SynAck(Digest, Vec<PeerDelta>),
     /// The deltas the responder asked for.
     Ack(Vec<PeerDelta>),
+    /// Monitored liveness: a watcher asks another about a silent peer.
+    Probe(Probe),
+    /// The answer to a [`Body::Probe`].
+    ProbeAck(Probe),
+}
+
+/// A question about a watched peer gone silent, or its answer (monitored
+/// liveness, SWIM's indirect probe; see `monitor.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The peer in doubt.
+    pub target: PeerId,
+    /// Its generation as the sender holds it.
+    pub generation: u64,
+    /// The sender's last heartbeat of it.
+    pub heartbeat: u64,
+    /// Question: how long the asker has not heard it. Answer: how long
+    /// since the answerer's last beat of it, when `timed`.
+    pub silence_ms: u64,
+    /// Answer only: whether the answerer times the target itself (watches
+    /// it and has had a beat since it began to).
+    pub timed: bool,
+}
+
+impl Probe {
+    fn encoded_len(&self) -> usize {
+        len_bytes(self.target.as_str().len())
+            + len_u64(self.generation)
+            + len_u64(self.heartbeat)
+            + len_u64(self.silence_ms)
+            + len_bool(self.timed)
+    }
+    fn encode_into(&self, b: &mut Vec<u8>) {
+        enc::bytes(1, self.target.as_str().as_bytes(), b);
+        enc::uint(2, self.generation, b);
+        enc::uint(3, self.heartbeat, b);
+        enc::uint(4, self.silence_ms, b);
+        enc::boolean(5, self.timed, b);
+    }
 }
 
 /// A summary of what a node knows; see `proto/gossip.proto`.
@@ -557,6 +596,8 @@ impl Frame {
                 .iter()
                 .map(|x| len_msg(x.encoded_len()))
                 .sum::<usize>(),
+            // No broadcasts ride on a probe.
+            Body::Probe(p) | Body::ProbeAck(p) => return p.encoded_len(),
         };
         inner + broadcasts_len(&self.broadcasts)
     }
@@ -598,6 +639,17 @@ impl Frame {
                     x.encode_into(&mut b);
                 }
                 2
+            }
+            Body::Probe(p) | Body::ProbeAck(p) => {
+                let tag = if matches!(self.body, Body::Probe(_)) {
+                    13
+                } else {
+                    14
+                };
+                enc::header(tag, body, &mut b);
+                p.encode_into(&mut b);
+                debug_assert_eq!(b.len(), self.encoded_len());
+                return Bytes::from(b);
             }
         };
         for x in &self.broadcasts {
@@ -685,6 +737,8 @@ impl Frame {
                 ),
                 a.broadcasts,
             ),
+            pb::frame::Body::Probe(p) => (Body::Probe(v.probe(p)?), Vec::new()),
+            pb::frame::Body::ProbeAck(p) => (Body::ProbeAck(v.probe(p)?), Vec::new()),
         };
         over(
             "broadcasts in one frame",
@@ -819,6 +873,7 @@ enum Msg {
     PeerDelta,
     KeyValue,
     Broadcast,
+    Probe,
 }
 
 struct Scan<'a> {
@@ -858,6 +913,8 @@ impl Scan<'_> {
             (Msg::Frame, 10) => self.walk(Msg::Syn, data),
             (Msg::Frame, 11) => self.walk(Msg::SynAck, data),
             (Msg::Frame, 12) => self.walk(Msg::Ack, data),
+            (Msg::Frame, 13) | (Msg::Frame, 14) => self.walk(Msg::Probe, data),
+            (Msg::Probe, 1) => id("peer id bytes"),
             (Msg::Sender, 1) | (Msg::DigestEntry, 1) | (Msg::PeerDelta, 1) => id("peer id bytes"),
             (Msg::Sender, 3) | (Msg::PeerDelta, 3) => id("address bytes"),
             (Msg::Syn, 1) | (Msg::SynAck, 1) => self.walk(Msg::Digest, data),
@@ -1047,6 +1104,15 @@ impl Validator<'_> {
             "max_id_bytes",
         )?;
         Ok(addr)
+    }
+    fn probe(&self, p: pb::Probe) -> Result<Probe, DecodeError> {
+        Ok(Probe {
+            target: self.id(p.target)?,
+            generation: self.generation(p.generation, false)?,
+            heartbeat: self.version("heartbeat", p.heartbeat)?,
+            silence_ms: p.silence_ms,
+            timed: p.timed,
+        })
     }
     fn generation(&self, g: u64, zero_ok: bool) -> Result<u64, DecodeError> {
         if (g == 0 && !zero_ok) || g > self.max_generation {
@@ -1350,6 +1416,17 @@ fn digest_to_pb(d: &Digest) -> pb::Digest {
 }
 
 #[cfg(test)]
+fn probe_to_pb(p: &Probe) -> pb::Probe {
+    pb::Probe {
+        target: p.target.to_string(),
+        generation: p.generation,
+        heartbeat: p.heartbeat,
+        silence_ms: p.silence_ms,
+        timed: p.timed,
+    }
+}
+
+#[cfg(test)]
 fn delta_to_pb(d: &PeerDelta) -> pb::PeerDelta {
     pb::PeerDelta {
         id: d.id.to_string(),
@@ -1407,6 +1484,8 @@ mod tests {
                         deltas: deltas.iter().map(delta_to_pb).collect(),
                         broadcasts,
                     }),
+                    Body::Probe(p) => pb::frame::Body::Probe(probe_to_pb(p)),
+                    Body::ProbeAck(p) => pb::frame::Body::ProbeAck(probe_to_pb(p)),
                 }
             }),
         }
@@ -1564,6 +1643,28 @@ mod tests {
                 ..Digest::default()
             })),
             with(Body::Syn(summary(7, 42)), 2),
+            // Indirect probes (monitored liveness), question and answer.
+            frame(Body::Probe(Probe {
+                target: PeerId::from("peer-0007"),
+                generation: 1 << 40,
+                heartbeat: 12_345,
+                silence_ms: 1_600,
+                timed: false,
+            })),
+            frame(Body::ProbeAck(Probe {
+                target: PeerId::from("peer-0007"),
+                generation: 1 << 40,
+                heartbeat: 12_349,
+                silence_ms: 180,
+                timed: true,
+            })),
+            frame(Body::ProbeAck(Probe {
+                target: PeerId::from("p"),
+                generation: 1,
+                heartbeat: 0,
+                silence_ms: 0,
+                timed: false,
+            })),
             frame(Body::Syn(Digest::default())),
             frame(Body::Syn(whole.clone())),
             frame(Body::Syn(ranged.clone())),
@@ -1669,6 +1770,45 @@ mod tests {
                 }),
                 ..Digest::default()
             }),
+        ];
+        for (i, f) in bad.iter().enumerate() {
+            let err = Frame::decode(&f.encode(), &config, u64::MAX);
+            assert!(
+                matches!(
+                    err,
+                    Err(DecodeError::Invalid(_)) | Err(DecodeError::OverLimit { .. })
+                ),
+                "case {i}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_probes_are_refused() {
+        let mut config = Config::local();
+        config.cluster_id = "prod".into();
+        config.max_id_bytes = 16;
+        let base = frames().remove(0);
+        let probe = |target: &str, generation: u64, heartbeat: u64| Frame {
+            body: Body::Probe(Probe {
+                target: PeerId::from(target),
+                generation,
+                heartbeat,
+                silence_ms: 10,
+                timed: false,
+            }),
+            ..base.clone()
+        };
+        let good = probe("peer", 7, 3);
+        assert_eq!(
+            Frame::decode(&good.encode(), &config, u64::MAX).expect("decodes"),
+            good
+        );
+        let bad = [
+            probe("", 7, 3),
+            probe("a-target-id-too-long-for-the-limit", 7, 3),
+            probe("peer", 0, 3),
+            probe("peer", 7, u64::MAX),
         ];
         for (i, f) in bad.iter().enumerate() {
             let err = Frame::decode(&f.encode(), &config, u64::MAX);

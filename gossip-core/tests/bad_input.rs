@@ -220,7 +220,7 @@ impl Fixture {
 fn with_delta(mut f: Frame, change: impl FnOnce(&mut PeerDelta)) -> Frame {
     let deltas = match &mut f.body {
         Body::SynAck(_, d) | Body::Ack(d) => d,
-        Body::Syn(_) => panic!("no deltas in a Syn"),
+        _ => panic!("no deltas in a Syn or a probe"),
     };
     change(deltas.iter_mut().find(|d| d.id.as_str() == "a").unwrap());
     f

@@ -106,6 +106,34 @@ fn ten_percent_loss_makes_no_false_death() {
 }
 
 #[test]
+fn a_cut_link_between_neighbours_is_no_death() {
+    // n04 and n05 watch each other; cut only the link between them. Both
+    // stay live to everyone else, so each one's other watcher answers the
+    // indirect probe and no verdict is given.
+    for seed in 0..3 {
+        let mut sim = cluster(seed, 12, monitored());
+        sim.partition(&["n04"], &["n05"]);
+        sim.run_for(secs(30));
+        assert_eq!(
+            deaths(&sim),
+            0,
+            "seed {seed}: a false death over a cut link"
+        );
+        assert!(sim.all_see_all_live(), "seed {seed}");
+        let refuted: u64 = ["n04", "n05"]
+            .iter()
+            .map(|id| sim.engine(id).stats().probes_refuted)
+            .sum();
+        assert!(refuted >= 2, "seed {seed}: {refuted} probes refuted");
+        // A crash is still found (the helpers deny, so without waiting).
+        sim.heal();
+        sim.crash("n08");
+        let took = sim.run_until(secs(20), |s| s.all_report("n08", PeerStatus::Dead));
+        assert!(took.is_some(), "seed {seed}: crash not found");
+    }
+}
+
+#[test]
 fn a_partition_is_found_on_both_sides_and_heals() {
     let mut sim = cluster(3, 12, monitored());
     let ids = sim.ids();

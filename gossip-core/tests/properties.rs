@@ -364,7 +364,7 @@ fn carries_delta_of(bytes: &[u8], config: &Config, id: &str) -> bool {
     let f = Frame::decode(bytes, config, u64::MAX).expect("genuine frame decodes");
     match f.body {
         Body::SynAck(_, d) | Body::Ack(d) => d.iter().any(|d| d.id.as_str() == id),
-        Body::Syn(_) => false,
+        Body::Syn(_) | Body::Probe(_) | Body::ProbeAck(_) => false,
     }
 }
 
