@@ -345,6 +345,28 @@ impl Engine {
         if s.denied >= s.asked {
             self.monitor.suspects.remove(&a.target);
             self.declare_dead(now, &a.target);
+            // Reached between rounds: spread it now, as the round that
+            // found it would have, rather than a round later.
+            self.push_news(now);
+        }
+    }
+
+    /// Sends the table's summary to `fanout` live peers at random, between
+    /// rounds: each whose table differs (it lacks this node's news) answers
+    /// with its digest, and the news moves in the exchange that follows.
+    fn push_news(&mut self, now: Instant) {
+        use rand::seq::IteratorRandom;
+        let me = &self.id;
+        let to: Vec<String> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| p.status == PeerStatus::Live && *id != me)
+            .map(|(_, p)| p.addr.to_string())
+            .choose_multiple(&mut self.rng, self.config.fanout);
+        for addr in to {
+            let budget = self.body_budget() - 6;
+            let d = self.syn_digest(budget, self.config.idle_summary, now);
+            self.send_with(addr, Body::Syn(d), Vec::new());
         }
     }
 
