@@ -119,6 +119,8 @@ pub struct Engine {
     heard_log: VecDeque<(Instant, u64)>,
     /// Monitored liveness: the ring neighbours watched (see `monitor.rs`).
     pub(crate) monitor: crate::monitor::Monitor,
+    /// The table's size at its last rebuild (`compact_table`).
+    compacted_at: usize,
 }
 
 impl std::fmt::Debug for Engine {
@@ -206,6 +208,7 @@ impl Engine {
             frames_heard: 0,
             heard_log: VecDeque::new(),
             monitor: Default::default(),
+            compacted_at: 0,
             config,
         })
     }
@@ -713,6 +716,24 @@ impl Engine {
         c.gossip_interval.mul_f64(rounds)
     }
 
+    /// Rebuilds the peer table once it has grown by a quarter since the last
+    /// rebuild. A B-tree filled by inserts spread over its keys (a join's
+    /// deltas) keeps its nodes about half to two thirds full; one built from
+    /// its own sorted contents fills them, which at 104 bytes an entry saves
+    /// some 50 to 90 bytes per peer held. Amortized O(1) per insert (about
+    /// five entries moved per peer learned), one table at a time.
+    pub(crate) fn compact_table(&mut self) {
+        let n = self.peers.len();
+        if n < self.compacted_at / 2 {
+            self.compacted_at = n;
+        }
+        if n < COMPACT_MIN_PEERS || n * 4 < self.compacted_at * 5 {
+            return;
+        }
+        self.peers = std::mem::take(&mut self.peers).into_iter().collect();
+        self.compacted_at = n;
+    }
+
     /// Marks `id` as news: it rides in every digest for about twice the
     /// rounds an epidemic needs to reach every known peer.
     pub(crate) fn mark_hot(&mut self, id: &PeerId, now: Instant) {
@@ -1008,6 +1029,9 @@ fn record(id: &PeerId, p: &Peer) -> PeerRecord {
 fn is_table_key(key: &PeerId, own: &PeerId) -> bool {
     std::ptr::eq(key.as_str(), own.as_str())
 }
+
+/// Tables smaller than this are never rebuilt (`compact_table`).
+const COMPACT_MIN_PEERS: usize = 64;
 
 /// Room kept in an output queue once it is drained: a join's delta queues
 /// an event per peer it introduces, and a queue that kept that burst's

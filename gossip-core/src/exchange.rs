@@ -87,6 +87,7 @@ impl Engine {
             Body::Probe(q) => self.on_probe(now, &frame.sender, q),
             Body::ProbeAck(a) => self.on_probe_ack(now, a),
         }
+        self.compact_table();
         Ok(())
     }
 
