@@ -3,10 +3,11 @@
 //! how far a large cluster gets (`gossip-bench sim` is the measurement).
 //!
 //! ```text
-//! cargo run --release -p gossip-core --example sim_scale -- 10000 [max_rounds] [idle_rounds] [monitors]
+//! cargo run --release -p gossip-core --example sim_scale -- 10000 [max_rounds] [idle_rounds] [monitors] [digest_entries]
 //! ```
 //!
-//! `monitors` above 0 runs monitored liveness (`Config::monitors`).
+//! `monitors` above 0 runs monitored liveness (`Config::monitors`);
+//! `digest_entries` sets `Config::max_digest_entries` (default 10,000).
 //!
 //! With `idle_rounds`, it then runs that many more rounds once the key has
 //! spread (the join's news gone cold) and prints their mean wall time and
@@ -31,7 +32,10 @@ fn main() {
     let idle_rounds: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
     let monitors: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
     let wall = Instant::now();
-    let config = Config::local().monitors(monitors);
+    let mut config = Config::local().monitors(monitors);
+    if let Some(entries) = args.next().and_then(|a| a.parse().ok()) {
+        config.max_digest_entries = entries;
+    }
     let interval = config.gossip_interval;
     let mut s = Sim::new(42, config);
     s.record_events = false;

@@ -22,6 +22,16 @@
 //!   dead and hears it live with no newer heartbeat answers with its entry,
 //!   so the verdict reaches the stale side of an exchange too. A higher
 //!   heartbeat from a node that holds the peer live revives it, as before.
+//! - **Indirect probe.** A watcher whose neighbour's deadline passes does
+//!   not give its verdict at once: it asks up to [`PROBE_HELPERS`] of the
+//!   neighbour's other watchers (a `Probe` frame; SWIM's ping-req, except
+//!   that the helpers already time the peer, so they answer from their own
+//!   beats instead of pinging it). A helper that had a beat the asker did
+//!   not, more recently than the asker's last, refutes the silence: the
+//!   asker takes its heartbeat and restarts its clock, and the link between
+//!   the two was at fault. The verdict comes once every helper has denied
+//!   (a round trip after the deadline, then spread at once) or
+//!   [`PROBE_ROUNDS`] after asking.
 //! - **Views that differ.** A node beats the neighbours of its own view.
 //!   One it stops counting as a neighbour keeps getting beats for a while
 //!   ([`LINGER_ROUNDS`]), so a watcher that has not yet learned of the node that
