@@ -44,12 +44,13 @@ pub struct Config {
     /// is believed). Heartbeats are then not relayed, so a round with
     /// nothing new costs `2 * monitors` beats per node whatever the
     /// cluster's size, and news still spreads with `fanout` partners a
-    /// round. Experimental: a node's two watchers each have one path to it,
-    /// so lost or delayed beats make false deaths that relayed liveness
-    /// does not (see ARCHITECTURE.md). Keep `dead_peer_grace` well above
-    /// the time the side of a
-    /// partition takes to find the other side dead, which it does a few
-    /// neighbours at a time (see ARCHITECTURE.md). 0 (the default): every
+    /// round. A watcher that finds a neighbour silent first asks the
+    /// neighbour's other watchers (an indirect probe) and gives no verdict
+    /// if one of them heard it lately, so lost or delayed beats on one
+    /// link make no false death. Experimental: keep `dead_peer_grace` well
+    /// above the time the side of a partition takes to find the other side
+    /// dead, which it does a few neighbours at a time (see ARCHITECTURE.md,
+    /// "Monitored liveness"). 0 (the default): every
     /// node times every peer from relayed heartbeats. 0 to 8; needs
     /// `idle_summary`.
     pub monitors: usize,

@@ -746,6 +746,15 @@ impl Engine {
         let rounds = 2 * (usize::BITS - self.peers.len().leading_zeros()) + 2;
         let until = Stamp::of(now + self.config.gossip_interval * rounds);
         self.hot.push_back((until, id));
+        // A digest takes at most `max_digest_entries / 2` entries from the
+        // queue, newest first (`digest::build`), so older ones beyond that
+        // (and some room for repeats) are never read; at a join's end every
+        // peer is news, and a queue of all of them cost 24 bytes and more
+        // per peer.
+        let cap = self.config.max_digest_entries / 2 + QUEUE_KEPT;
+        while self.hot.len() > cap {
+            self.hot.pop_front();
+        }
     }
 
     fn collect_garbage(&mut self, now: Instant) {

@@ -30,8 +30,8 @@
 //!   not, more recently than the asker's last, refutes the silence: the
 //!   asker takes its heartbeat and restarts its clock, and the link between
 //!   the two was at fault. The verdict comes once every helper has denied
-//!   (a round trip after the deadline, then spread at once) or
-//!   [`PROBE_ROUNDS`] after asking.
+//!   (a round trip after the deadline, then spread at once) or after a
+//!   wait of up to [`PROBE_ROUNDS`] rounds ([`PROBE_WAIT`]).
 //! - **Views that differ.** A node beats the neighbours of its own view.
 //!   One it stops counting as a neighbour keeps getting beats for a while
 //!   ([`LINGER_ROUNDS`]), so a watcher that has not yet learned of the node that
@@ -70,12 +70,19 @@ pub(crate) const LINGER_ROUNDS: u32 = 6;
 /// verdict (memberlist's `IndirectChecks` is also 3).
 pub(crate) const PROBE_HELPERS: usize = 3;
 
-/// Rounds a watcher waits for the answers to its indirect probes before
-/// its verdict stands anyway (the helpers gone too, or their answers
-/// lost). Three rounds cover a lost TCP segment's first two
-/// retransmissions at LAN rounds (200 ms minimum RTO, then 400 ms); when
-/// the peer is dead the helpers' answers settle it within a round trip.
+/// The most rounds a watcher waits for the answers to its indirect probes
+/// before its verdict stands anyway (the helpers gone too, or their
+/// answers lost); see [`PROBE_WAIT`]. When the peer is dead and its helpers
+/// live, their answers settle it within a round trip.
 pub(crate) const PROBE_ROUNDS: u32 = 3;
+
+/// The wait for those answers when rounds are long: at least a round, and
+/// no longer than this if a round is shorter; 600 ms covers a lost TCP
+/// segment's first two retransmissions (200 ms minimum RTO, then 400 ms),
+/// which is three LAN rounds. Helpers that are dead too (neighbours that
+/// crashed together) never answer, so the wait is added to their
+/// detection: with 1 s rounds three rounds made it 10.1 s instead of 7.1.
+pub(crate) const PROBE_WAIT: Duration = Duration::from_millis(600);
 
 /// What a node keeps for monitored liveness: its neighbours and the former
 /// ones it still beats. A few entries, whatever the cluster's size.
@@ -284,13 +291,20 @@ impl Engine {
             Suspect {
                 asked: addrs.len(),
                 denied: 0,
-                until: now + self.config.gossip_interval * PROBE_ROUNDS,
+                until: now + self.probe_wait(),
             },
         );
         for addr in addrs {
             self.send_with(addr, Body::Probe(probe.clone()), Vec::new());
         }
         false
+    }
+
+    /// How long a watcher waits for its helpers' answers: up to
+    /// [`PROBE_ROUNDS`] rounds, at least one, [`PROBE_WAIT`] in between.
+    fn probe_wait(&self) -> Duration {
+        let round = self.config.gossip_interval;
+        (round * PROBE_ROUNDS).min(round.max(PROBE_WAIT))
     }
 
     /// Answers another watcher's question about `q.target`: this node's
