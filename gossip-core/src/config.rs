@@ -46,8 +46,9 @@ pub struct Config {
     /// cluster's size, and news still spreads with `fanout` partners a
     /// round. A watcher that finds a neighbour silent first asks the
     /// neighbour's other watchers (an indirect probe) and gives no verdict
-    /// if one of them heard it lately, so lost or delayed beats on one
-    /// link make no false death. Experimental: keep `dead_peer_grace` well
+    /// if one of them heard it lately, so a cut link makes no false death
+    /// and lost or delayed beats far fewer (not none: see ARCHITECTURE.md).
+    /// Experimental: keep `dead_peer_grace` well
     /// above the time the side of a partition takes to find the other side
     /// dead, which it does a few neighbours at a time (see ARCHITECTURE.md,
     /// "Monitored liveness"). 0 (the default): every
