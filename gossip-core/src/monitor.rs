@@ -118,6 +118,13 @@ struct Watch {
 }
 
 impl Monitor {
+    /// When the last beat of watched neighbour `id` came, if one has since
+    /// it became a neighbour (its detector's clock may have been restarted
+    /// since, by a refuted probe).
+    fn last_beat(&self, id: &PeerId) -> Option<Instant> {
+        self.watching.get(id).and_then(|w| w.last_beat)
+    }
+
     /// Whether this node watches `id` now.
     pub(crate) fn watches(&self, id: &PeerId) -> bool {
         self.watching.contains_key(id)
@@ -253,7 +260,7 @@ impl Engine {
     /// ask up to [`PROBE_HELPERS`] of its other watchers (its ring
     /// neighbours as this node holds the ring) when they last heard it, and
     /// wait; the verdict comes when every helper has answered that it has
-    /// not heard the peer lately either, or [`PROBE_ROUNDS`] after asking.
+    /// not heard the peer lately either, or after `probe_wait`.
     /// Returns whether the verdict stands now (no helper to ask, or the wait
     /// is over). A loss-ridden or stalled link between this node and the
     /// peer then costs some small frames instead of a false death.
@@ -276,7 +283,7 @@ impl Engine {
             target: id.clone(),
             generation: p.generation,
             heartbeat: p.heartbeat,
-            silence_ms: silence_ms(now, p.detector.last()),
+            silence_ms: silence_ms(now, self.monitor.last_beat(id).unwrap_or(p.detector.last())),
             timed: false,
         };
         let addrs: Vec<String> = helpers
@@ -318,9 +325,7 @@ impl Engine {
             .filter(|p| p.generation == q.generation);
         let last_beat = self
             .monitor
-            .watching
-            .get(&q.target)
-            .and_then(|w| w.last_beat)
+            .last_beat(&q.target)
             .filter(|_| held.is_some_and(|p| p.status == PeerStatus::Live));
         let answer = Probe {
             target: q.target,
@@ -340,6 +345,7 @@ impl Engine {
     /// A dead peer's watchers end up holding the same last heartbeat, so
     /// none of them is refuted more than once for it.
     pub(crate) fn on_probe_ack(&mut self, now: Instant, a: Probe) {
+        let last = self.monitor.last_beat(&a.target);
         let Some(s) = self.monitor.suspects.get_mut(&a.target) else {
             return;
         };
@@ -351,11 +357,6 @@ impl Engine {
             self.monitor.suspects.remove(&a.target);
             return;
         }
-        let last = self
-            .monitor
-            .watching
-            .get(&a.target)
-            .and_then(|w| w.last_beat);
         let silence = silence_ms(now, last.unwrap_or(p.detector.last()));
         if a.timed && a.heartbeat > p.heartbeat && a.silence_ms < silence {
             p.take_heartbeat(now, a.generation, a.heartbeat, true, false, &self.params);
