@@ -514,6 +514,7 @@ impl Engine {
         me.detector.reset_clock(now, &self.params);
         if self.monitored() {
             self.update_neighbours(now);
+            self.expire_relays(now);
         }
         self.check_liveness(now);
         self.collect_garbage(now);

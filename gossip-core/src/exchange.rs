@@ -85,7 +85,7 @@ impl Engine {
                 self.on_broadcasts(now, &frame.sender.id, broadcasts);
             }
             Body::Probe(q) => self.on_probe(now, &frame.sender, q),
-            Body::ProbeAck(a) => self.on_probe_ack(now, a),
+            Body::ProbeAck(a) => self.on_probe_ack(now, &frame.sender, a),
         }
         self.compact_table();
         Ok(())

@@ -23,15 +23,19 @@
 //!   so the verdict reaches the stale side of an exchange too. A higher
 //!   heartbeat from a node that holds the peer live revives it, as before.
 //! - **Indirect probe.** A watcher whose neighbour's deadline passes does
-//!   not give its verdict at once: it asks up to [`PROBE_HELPERS`] of the
-//!   neighbour's other watchers (a `Probe` frame; SWIM's ping-req, except
-//!   that the helpers already time the peer, so they answer from their own
-//!   beats instead of pinging it). A helper that had a beat the asker did
-//!   not, more recently than the asker's last, refutes the silence: the
-//!   asker takes its heartbeat and restarts its clock, and the link between
-//!   the two was at fault. The verdict comes once every helper has denied
-//!   (a round trip after the deadline, then spread at once) or after a
-//!   wait of up to [`PROBE_ROUNDS`] rounds ([`PROBE_WAIT`]).
+//!   not give its verdict at once: it asks [`PROBE_HELPERS`] peers about it
+//!   (a `Probe` frame; SWIM's ping-req). The neighbour's other watchers
+//!   come first and answer from their own beats; when there are fewer than
+//!   that (one monitor a side leaves one), the next peers out in the ring
+//!   make up the number: they do not time the neighbour, so they ping it
+//!   (a `Probe` to the neighbour itself, answered with its heartbeat) and
+//!   pass its answer on, or deny at their next round if none came. An
+//!   answer with a beat the asker did not have, more recent than the
+//!   asker's last, refutes the silence: the asker takes its heartbeat and
+//!   restarts its clock, and the link between the two was at fault. The
+//!   verdict comes once every helper has denied (within a round of the
+//!   deadline, then spread at once) or after a wait of up to
+//!   [`PROBE_ROUNDS`] rounds ([`PROBE_WAIT`]).
 //! - **Views that differ.** A node beats the neighbours of its own view.
 //!   One it stops counting as a neighbour keeps getting beats for a while
 //!   ([`LINGER_ROUNDS`]), so a watcher that has not yet learned of the node that
@@ -84,6 +88,14 @@ pub(crate) const PROBE_ROUNDS: u32 = 3;
 /// detection: with 1 s rounds three rounds made it 10.1 s instead of 7.1.
 pub(crate) const PROBE_WAIT: Duration = Duration::from_millis(600);
 
+/// The most peers a node pings on other watchers' behalf at once; a
+/// question beyond it is answered at once from what the node holds.
+pub(crate) const MAX_RELAYS: usize = 16;
+
+/// The most askers one such ping answers (a peer has `2 * monitors`
+/// watchers; this bounds what a node keeps for questions it was sent).
+pub(crate) const MAX_RELAY_ASKERS: usize = 8;
+
 /// What a node keeps for monitored liveness: its neighbours and the former
 /// ones it still beats. A few entries, whatever the cluster's size.
 #[derive(Debug, Default)]
@@ -94,6 +106,18 @@ pub(crate) struct Monitor {
     lingering: BTreeMap<PeerId, Instant>,
     /// Neighbours found silent whose other watchers were asked about them.
     suspects: BTreeMap<PeerId, Suspect>,
+    /// Peers this node pinged for other watchers (it does not time them):
+    /// the answer is passed on, or a denial at the next round.
+    relays: BTreeMap<PeerId, Relay>,
+}
+
+/// A ping sent on other watchers' behalf (SWIM's ping-req).
+#[derive(Debug)]
+struct Relay {
+    /// The generation asked about.
+    generation: u64,
+    /// The askers' addresses.
+    askers: Vec<String>,
 }
 
 /// A silent neighbour under indirect probe.
@@ -271,7 +295,11 @@ impl Engine {
         let Some(p) = self.peers.get(id) else {
             return true;
         };
-        let mut helpers = self.ring_around(id, self.config.monitors);
+        // Its other watchers first (nearest in the ring), then, when
+        // there are fewer than PROBE_HELPERS, the next peers out: they do
+        // not time it, so they ping it (more paths to it than one other
+        // watcher's link).
+        let mut helpers = self.ring_around(id, self.config.monitors + PROBE_HELPERS);
         helpers.retain(|h| *h != self.id);
         let mut seen = std::collections::BTreeSet::new();
         helpers.retain(|h| seen.insert(h.clone()));
@@ -314,27 +342,114 @@ impl Engine {
         (round * PROBE_ROUNDS).min(round.max(PROBE_WAIT))
     }
 
-    /// Answers another watcher's question about `q.target`: this node's
-    /// heartbeat of it and, if it times the peer itself, how long since its
-    /// last beat.
+    /// Answers another watcher's question about `q.target` with this
+    /// node's heartbeat of it and, if it times the peer itself, how long
+    /// since its last beat. A node that does not time the peer pings it
+    /// instead (SWIM's ping-req) and passes its answer on, or this denial
+    /// at its next round if none came. A question about this node itself
+    /// is such a ping: the answer is its own heartbeat.
     pub(crate) fn on_probe(&mut self, now: Instant, sender: &Sender, q: Probe) {
         Counters::add(&self.counters.probes_in, 1);
-        let held = self
+        if q.target == self.id {
+            let me = &self.peers[&self.id];
+            let answer = Probe {
+                target: q.target,
+                generation: me.generation,
+                heartbeat: me.heartbeat,
+                silence_ms: 0,
+                timed: true,
+            };
+            self.send_with(sender.addr.clone(), Body::ProbeAck(answer), Vec::new());
+            return;
+        }
+        let answer = self.probe_answer(now, &q.target, q.generation);
+        let target = self
             .peers
             .get(&q.target)
-            .filter(|p| p.generation == q.generation);
+            .filter(|p| p.generation == q.generation && p.status == PeerStatus::Live);
+        if let (false, Some(p)) = (answer.timed, target) {
+            let relays = &mut self.monitor.relays;
+            if let Some(r) = relays.get_mut(&q.target) {
+                // Already pinged for another asker: this one hears too.
+                if r.generation == q.generation && r.askers.len() < MAX_RELAY_ASKERS {
+                    if !r.askers.contains(&sender.addr) {
+                        r.askers.push(sender.addr.clone());
+                    }
+                    return;
+                }
+            } else if relays.len() < MAX_RELAYS {
+                let ping = Probe {
+                    target: q.target.clone(),
+                    generation: q.generation,
+                    heartbeat: p.heartbeat,
+                    silence_ms: 0,
+                    timed: false,
+                };
+                let addr = p.addr.to_string();
+                relays.insert(
+                    q.target,
+                    Relay {
+                        generation: q.generation,
+                        askers: vec![sender.addr.clone()],
+                    },
+                );
+                Counters::add(&self.counters.pings_out, 1);
+                self.send_with(addr, Body::Probe(ping), Vec::new());
+                return;
+            }
+        }
+        self.send_with(sender.addr.clone(), Body::ProbeAck(answer), Vec::new());
+    }
+
+    /// What this node can say of `target` (of `generation`) from what it
+    /// holds: its heartbeat and, if it times the peer, the silence since.
+    fn probe_answer(&self, now: Instant, target: &PeerId, generation: u64) -> Probe {
+        let held = self
+            .peers
+            .get(target)
+            .filter(|p| p.generation == generation);
         let last_beat = self
             .monitor
-            .last_beat(&q.target)
+            .last_beat(target)
             .filter(|_| held.is_some_and(|p| p.status == PeerStatus::Live));
-        let answer = Probe {
-            target: q.target,
-            generation: q.generation,
+        Probe {
+            target: target.clone(),
+            generation,
             heartbeat: held.map_or(0, |p| p.heartbeat),
             silence_ms: last_beat.map_or(0, |t| silence_ms(now, t)),
             timed: last_beat.is_some(),
+        }
+    }
+
+    /// The pings sent for other watchers that the peer has not answered by
+    /// this round: each asker gets this node's own answer (a denial).
+    pub(crate) fn expire_relays(&mut self, now: Instant) {
+        for (target, r) in std::mem::take(&mut self.monitor.relays) {
+            let answer = self.probe_answer(now, &target, r.generation);
+            for addr in r.askers {
+                self.send_with(addr, Body::ProbeAck(answer.clone()), Vec::new());
+            }
+        }
+    }
+
+    /// A pinged peer's own answer (it is `sender`): passed on to the
+    /// watchers that asked, as the answer of one that heard it just now.
+    fn on_ping_ack(&mut self, sender: &Sender, a: Probe) -> bool {
+        if sender.id != a.target {
+            return false;
+        }
+        let Some(r) = self.monitor.relays.remove(&a.target) else {
+            return false;
         };
-        self.send_with(sender.addr.clone(), Body::ProbeAck(answer), Vec::new());
+        let answer = Probe {
+            silence_ms: 0,
+            timed: true,
+            ..a
+        };
+        for addr in r.askers {
+            self.send_with(addr, Body::ProbeAck(answer.clone()), Vec::new());
+        }
+        true
     }
 
     /// Another watcher's answer about a silent neighbour: it had a beat
@@ -344,7 +459,10 @@ impl Engine {
     /// it did not, and when every helper has said so the verdict stands.
     /// A dead peer's watchers end up holding the same last heartbeat, so
     /// none of them is refuted more than once for it.
-    pub(crate) fn on_probe_ack(&mut self, now: Instant, a: Probe) {
+    pub(crate) fn on_probe_ack(&mut self, now: Instant, sender: &Sender, a: Probe) {
+        if self.on_ping_ack(sender, a.clone()) {
+            return;
+        }
         let last = self.monitor.last_beat(&a.target);
         let Some(s) = self.monitor.suspects.get_mut(&a.target) else {
             return;

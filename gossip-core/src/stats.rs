@@ -142,6 +142,9 @@ counters! {
     probes_out,
     /// Indirect probes this node answered.
     probes_in,
+    /// Pings this node sent to a peer it does not time, asked about it by
+    /// the peer's watchers (SWIM's ping-req; monitored liveness).
+    pings_out,
     /// Silent neighbours another watcher had heard recently: no verdict,
     /// the link between the two was at fault (monitored liveness).
     probes_refuted,

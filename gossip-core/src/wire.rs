@@ -57,7 +57,9 @@ pub enum Body {
     SynAck(Digest, Vec<PeerDelta>),
     /// The deltas the responder asked for.
     Ack(Vec<PeerDelta>),
-    /// Monitored liveness: a watcher asks another about a silent peer.
+    /// Monitored liveness: a watcher asks another peer about a silent
+    /// peer, or a helper that does not time the peer pings it (the target
+    /// is then the receiver itself).
     Probe(Probe),
     /// The answer to a [`Body::Probe`].
     ProbeAck(Probe),

@@ -134,6 +134,39 @@ fn a_cut_link_between_neighbours_is_no_death() {
 }
 
 #[test]
+fn a_peer_cut_off_from_both_watchers_is_pinged_by_others() {
+    // With one monitor a side, n05's watchers are n04 and n06; cut both
+    // links. Each finds it silent and its one other watcher has not heard
+    // it either: the helpers further out, who do not time it, ping it and
+    // pass on its answer, so no verdict is given.
+    for seed in 0..3 {
+        let mut sim = cluster(seed, 12, monitored());
+        sim.partition(&["n04", "n06"], &["n05"]);
+        sim.run_for(secs(30));
+        assert_eq!(
+            deaths(&sim),
+            0,
+            "seed {seed}: a false death of a peer its watchers cannot hear"
+        );
+        assert!(sim.all_see_all_live(), "seed {seed}");
+        let pinged: u64 = sim
+            .ids()
+            .iter()
+            .map(|id| sim.engine(id).stats().pings_out)
+            .sum();
+        assert!(
+            pinged >= 2,
+            "seed {seed}: {pinged} pings for other watchers"
+        );
+        // A crash is still found while the helpers' pings go unanswered.
+        sim.heal();
+        sim.crash("n09");
+        let took = sim.run_until(secs(20), |s| s.all_report("n09", PeerStatus::Dead));
+        assert!(took.is_some(), "seed {seed}: crash not found");
+    }
+}
+
+#[test]
 fn a_partition_is_found_on_both_sides_and_heals() {
     let mut sim = cluster(3, 12, monitored());
     let ids = sim.ids();
