@@ -514,8 +514,10 @@ impl Engine {
         me.detector.reset_clock(now, &self.params);
         if self.monitored() {
             self.update_neighbours(now);
-            self.expire_relays(now);
         }
+        // Pings for other watchers not answered by now (a relayed node asked
+        // by a monitored one may hold some too).
+        self.expire_relays(now);
         self.check_liveness(now);
         self.collect_garbage(now);
         self.expire_queries(now);
