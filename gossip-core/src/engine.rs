@@ -396,9 +396,14 @@ impl Engine {
         }
         e
     }
-    /// When `handle_tick` should be called next.
+    /// When `handle_tick` should be called next: the next round, or
+    /// sooner when a ping sent for other watchers runs out of time first
+    /// (monitored liveness).
     pub fn poll_timeout(&self) -> Instant {
-        self.next_tick
+        match self.next_relay_deadline() {
+            Some(t) => t.min(self.next_tick),
+            None => self.next_tick,
+        }
     }
 
     // ---- user commands ---------------------------------------------------
@@ -498,8 +503,12 @@ impl Engine {
 
     /// Runs a gossip round if one is due at `now`: bump the heartbeat, check
     /// liveness, collect garbage, and start exchanges with chosen peers.
+    /// Between rounds it only sends the denials of pings that have run out
+    /// of time (see [`poll_timeout`](Engine::poll_timeout)).
     pub fn handle_tick(&mut self, now: Instant) {
         if now < self.next_tick {
+            // Between rounds only the pings for other watchers have timers.
+            self.expire_relays(now);
             return;
         }
         self.next_tick = now + self.config.gossip_interval;

@@ -29,11 +29,12 @@
 //!   that (one monitor a side leaves one), the next peers out in the ring
 //!   make up the number: they do not time the neighbour, so they ping it
 //!   (a `Probe` to the neighbour itself, answered with its heartbeat) and
-//!   pass its answer on, or deny at their next round if none came. An
+//!   pass its answer on, or deny if none came within half a round
+//!   ([`PING_WAIT`] at most). An
 //!   answer with a beat the asker did not have, more recent than the
 //!   asker's last, refutes the silence: the asker takes its heartbeat and
 //!   restarts its clock, and the link between the two was at fault. The
-//!   verdict comes once every helper has denied (within a round of the
+//!   verdict comes once every helper has denied (a ping's wait after the
 //!   deadline, then spread at once) or after a wait of up to
 //!   [`PROBE_ROUNDS`] rounds ([`PROBE_WAIT`]).
 //! - **Views that differ.** A node beats the neighbours of its own view.
@@ -88,6 +89,13 @@ pub(crate) const PROBE_ROUNDS: u32 = 3;
 /// detection: with 1 s rounds three rounds made it 10.1 s instead of 7.1.
 pub(crate) const PROBE_WAIT: Duration = Duration::from_millis(600);
 
+/// How long a helper that pinged a silent peer for other watchers waits
+/// for its answer before it denies: half a round, at most this. A live
+/// peer on a LAN answers within a millisecond or two; a dead one never
+/// does, and every helper's denial is what lets the verdict come before
+/// the asker's own wait runs out.
+pub(crate) const PING_WAIT: Duration = Duration::from_millis(100);
+
 /// The most peers a node pings on other watchers' behalf at once; a
 /// question beyond it is answered at once from what the node holds.
 pub(crate) const MAX_RELAYS: usize = 16;
@@ -107,7 +115,7 @@ pub(crate) struct Monitor {
     /// Neighbours found silent whose other watchers were asked about them.
     suspects: BTreeMap<PeerId, Suspect>,
     /// Peers this node pinged for other watchers (it does not time them):
-    /// the answer is passed on, or a denial at the next round.
+    /// the answer is passed on, or a denial when the wait is over.
     relays: BTreeMap<PeerId, Relay>,
 }
 
@@ -118,6 +126,8 @@ struct Relay {
     generation: u64,
     /// The askers' addresses.
     askers: Vec<String>,
+    /// When the askers get a denial if the peer has not answered.
+    until: Instant,
 }
 
 /// A silent neighbour under indirect probe.
@@ -346,7 +356,7 @@ impl Engine {
     /// node's heartbeat of it and, if it times the peer itself, how long
     /// since its last beat. A node that does not time the peer pings it
     /// instead (SWIM's ping-req) and passes its answer on, or this denial
-    /// at its next round if none came. A question about this node itself
+    /// if none came within half a round ([`PING_WAIT`] at most). A question about this node itself
     /// is such a ping: the answer is its own heartbeat.
     pub(crate) fn on_probe(&mut self, now: Instant, sender: &Sender, q: Probe) {
         Counters::add(&self.counters.probes_in, 1);
@@ -386,11 +396,13 @@ impl Engine {
                     timed: false,
                 };
                 let addr = p.addr.to_string();
+                let until = now + (self.config.gossip_interval / 2).min(PING_WAIT);
                 relays.insert(
                     q.target,
                     Relay {
                         generation: q.generation,
                         askers: vec![sender.addr.clone()],
+                        until,
                     },
                 );
                 Counters::add(&self.counters.pings_out, 1);
@@ -422,14 +434,28 @@ impl Engine {
     }
 
     /// The pings sent for other watchers that the peer has not answered by
-    /// this round: each asker gets this node's own answer (a denial).
+    /// now, their wait over: each asker gets this node's own answer (a
+    /// denial).
     pub(crate) fn expire_relays(&mut self, now: Instant) {
-        for (target, r) in std::mem::take(&mut self.monitor.relays) {
+        if self.monitor.relays.values().all(|r| r.until > now) {
+            return;
+        }
+        let (due, waiting) = std::mem::take(&mut self.monitor.relays)
+            .into_iter()
+            .partition(|(_, r)| r.until <= now);
+        self.monitor.relays = waiting;
+        let due: BTreeMap<PeerId, Relay> = due;
+        for (target, r) in due {
             let answer = self.probe_answer(now, &target, r.generation);
             for addr in r.askers {
                 self.send_with(addr, Body::ProbeAck(answer.clone()), Vec::new());
             }
         }
+    }
+
+    /// When the next ping for other watchers runs out of time, if any.
+    pub(crate) fn next_relay_deadline(&self) -> Option<Instant> {
+        self.monitor.relays.values().map(|r| r.until).min()
     }
 
     /// A pinged peer's own answer (it is `sender`): passed on to the

@@ -81,6 +81,9 @@ pub struct SimNode {
     pub up: bool,
     seeds: Vec<String>,
     incarnation: u64,
+    /// When its live tick is due: a tick at any other time is stale (a
+    /// frame moved the engine's timer earlier, and a new tick was queued).
+    tick_at: Option<Instant>,
 }
 
 /// Traffic the simulated network carried.
@@ -209,6 +212,7 @@ impl Sim {
             up: true,
             seeds,
             incarnation: 0,
+            tick_at: None,
         });
         self.schedule_first_tick(idx);
     }
@@ -259,9 +263,15 @@ impl Sim {
     fn schedule_first_tick(&mut self, idx: usize) {
         let interval = self.config.gossip_interval.as_nanos() as u64;
         let offset = Duration::from_nanos(self.rng.random_range(0..interval.max(1)));
+        self.schedule_tick(idx, self.now + offset);
+    }
+
+    /// Queues node `idx`'s tick at `at`, the one live tick it has.
+    fn schedule_tick(&mut self, idx: usize, at: Instant) {
         let incarnation = self.nodes[idx].incarnation;
+        self.nodes[idx].tick_at = Some(at);
         self.push(
-            self.now + offset,
+            at,
             Item::Tick {
                 node: idx,
                 incarnation,
@@ -294,14 +304,7 @@ impl Sim {
         let idx = self.index[id];
         let now = self.now;
         self.nodes[idx].engine.leave(now);
-        let incarnation = self.nodes[idx].incarnation;
-        self.push(
-            now,
-            Item::Tick {
-                node: idx,
-                incarnation,
-            },
-        );
+        self.schedule_tick(idx, now);
     }
 
     /// Sets a key on a node.
@@ -482,7 +485,7 @@ impl Sim {
         match item {
             Item::Tick { node, incarnation } => {
                 let n = &mut self.nodes[node];
-                if !n.up || n.incarnation != incarnation {
+                if !n.up || n.incarnation != incarnation || n.tick_at != Some(self.now) {
                     return;
                 }
                 n.engine.handle_tick(self.now);
@@ -502,7 +505,7 @@ impl Sim {
                 if n.engine.has_left() {
                     n.up = false;
                 } else {
-                    self.push(next, Item::Tick { node, incarnation });
+                    self.schedule_tick(node, next);
                 }
                 self.drain(node);
             }
@@ -514,6 +517,12 @@ impl Sim {
                 self.stats.frames_delivered += 1;
                 let now = self.now;
                 let _ = self.nodes[to].engine.handle_frame(now, &from, &frame);
+                // A frame may have set a timer (a ping for other watchers)
+                // due before the queued tick.
+                let next = self.nodes[to].engine.poll_timeout();
+                if next > now && self.nodes[to].tick_at.is_some_and(|at| next < at) {
+                    self.schedule_tick(to, next);
+                }
                 self.drain(to);
             }
         }
