@@ -126,7 +126,12 @@ impl Engine {
             );
         } else {
             Counters::add(&self.counters.summary_mismatches, 1);
-            let d = self.syn_digest(budget, false, now);
+            // The smaller table's digest finds the same differences for
+            // less: when the sender holds fewer peers, answer with this
+            // node's summary, which the sender (holding fewer) answers
+            // with its digest. Otherwise this node's digest.
+            let smaller = u64::from(sum.peers) < u64::from(self.summary_hash().1);
+            let d = self.syn_digest(budget, smaller, now);
             self.send_with(sender.addr.clone(), Body::Syn(d), broadcasts);
         }
     }
