@@ -75,7 +75,8 @@ FLAGS:
     --sweep-intervals MS,..  intervals of `sweep` (default 50,100,200,500,1000,2000)
     --set-items N            items of `set` (default 10,000)
     --nodes 1000,10000       cluster sizes for sim (default; alias --sim-sizes)
-    --sim-wall-secs S        sim: wall-time budget per size (default 300)
+    --sim-wall-secs S        sim: wall-time budget per size (default 1200: N = 10,000
+                             converged in 854 s at 13cf081)
     --sim-mem-gib G          sim: kill a size's child process above this resident
                              memory (default: 0.75 x MemTotal, or 90% of the
                              memory available at start if that is less)
@@ -160,7 +161,7 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
         out: PathBuf::from("."),
         chitchat: vec![Impl::ChitchatV0, Impl::ChitchatV1],
         sim_sizes: vec![1000, 10_000],
-        sim_wall_secs: 300,
+        sim_wall_secs: 1200,
         sim_mem_gib: None,
         sweep_intervals: [50, 100, 200, 500, 1000, 2000]
             .map(Duration::from_millis)
