@@ -130,7 +130,7 @@ impl Engine {
             // less: when the sender holds fewer peers, answer with this
             // node's summary, which the sender (holding fewer) answers
             // with its digest. Otherwise this node's digest.
-            let smaller = u64::from(sum.peers) < u64::from(self.summary_hash().1);
+            let smaller = sum.peers < self.summary_hash().1;
             let d = self.syn_digest(budget, smaller, now);
             self.send_with(sender.addr.clone(), Body::Syn(d), broadcasts);
         }

@@ -437,19 +437,25 @@ impl Engine {
     /// now, their wait over: each asker gets this node's own answer (a
     /// denial).
     pub(crate) fn expire_relays(&mut self, now: Instant) {
-        if self.monitor.relays.values().all(|r| r.until > now) {
-            return;
-        }
-        let (due, waiting) = std::mem::take(&mut self.monitor.relays)
-            .into_iter()
-            .partition(|(_, r)| r.until <= now);
-        self.monitor.relays = waiting;
-        let due: BTreeMap<PeerId, Relay> = due;
-        for (target, r) in due {
-            let answer = self.probe_answer(now, &target, r.generation);
-            for addr in r.askers {
-                self.send_with(addr, Body::ProbeAck(answer.clone()), Vec::new());
+        let due: Vec<PeerId> = self
+            .monitor
+            .relays
+            .iter()
+            .filter(|(_, r)| r.until <= now)
+            .map(|(target, _)| target.clone())
+            .collect();
+        for target in due {
+            if let Some(r) = self.monitor.relays.remove(&target) {
+                let answer = self.probe_answer(now, &target, r.generation);
+                self.answer_askers(r.askers, &answer);
             }
+        }
+    }
+
+    /// Sends `answer` to every asker of a ping.
+    fn answer_askers(&mut self, askers: Vec<String>, answer: &Probe) {
+        for addr in askers {
+            self.send_with(addr, Body::ProbeAck(answer.clone()), Vec::new());
         }
     }
 
@@ -460,7 +466,7 @@ impl Engine {
 
     /// A pinged peer's own answer (it is `sender`): passed on to the
     /// watchers that asked, as the answer of one that heard it just now.
-    fn on_ping_ack(&mut self, sender: &Sender, a: Probe) -> bool {
+    fn on_ping_ack(&mut self, sender: &Sender, a: &Probe) -> bool {
         if sender.id != a.target {
             return false;
         }
@@ -470,11 +476,9 @@ impl Engine {
         let answer = Probe {
             silence_ms: 0,
             timed: true,
-            ..a
+            ..a.clone()
         };
-        for addr in r.askers {
-            self.send_with(addr, Body::ProbeAck(answer.clone()), Vec::new());
-        }
+        self.answer_askers(r.askers, &answer);
         true
     }
 
@@ -486,7 +490,7 @@ impl Engine {
     /// A dead peer's watchers end up holding the same last heartbeat, so
     /// none of them is refuted more than once for it.
     pub(crate) fn on_probe_ack(&mut self, now: Instant, sender: &Sender, a: Probe) {
-        if self.on_ping_ack(sender, a.clone()) {
+        if self.on_ping_ack(sender, &a) {
             return;
         }
         let last = self.monitor.last_beat(&a.target);
