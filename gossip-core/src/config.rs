@@ -35,6 +35,13 @@ pub struct Config {
     /// table differs answers with a full digest. On by default; off gives
     /// the digest on every exchange (for comparison).
     pub idle_summary: bool,
+    /// Tables of at least this many peers reconcile by bucket first: when
+    /// two summaries differ, the larger table sends its hash split into
+    /// about one bucket per eight peers, and the smaller answers with a
+    /// digest of the buckets that differ only (see ARCHITECTURE.md,
+    /// "Reconciling by bucket"), instead of a digest of every peer. 0 turns
+    /// it off; smaller tables always send the whole digest.
+    pub reconcile_min_peers: usize,
     /// Monitored liveness (Akka cluster's design) when above 0: the live
     /// nodes form a ring in id order, and each node sends a beat (its
     /// summary and heartbeat, one small frame) every round to its
@@ -199,6 +206,7 @@ impl Default for Config {
             fanout: 3,
             idle_fanout: 2,
             idle_summary: true,
+            reconcile_min_peers: 256,
             monitors: 0,
             liveness_evidence_frames: 6,
             phi_threshold: 8.0,

@@ -17,7 +17,10 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use crate::state::Peer;
+use crate::table_hash::{bitmap_covers, Cover};
 use crate::wire::{len_msg, Digest};
 use crate::PeerId;
 
@@ -35,11 +38,16 @@ pub(crate) struct Limits {
 /// Builds a digest within `limits`: the node's own entry, the hot peers
 /// (newest first), then a ranged slice starting at `cursor`, moving the
 /// cursor past it. Entries state each peer's status and its age at `now`.
+///
+/// With a `cover` (the buckets in which two tables differ, see
+/// `table_hash.rs`), the slice holds only the peers in those buckets, from
+/// the first id on, and the rotation's cursor is left where it was.
 pub(crate) fn build(
     peers: &BTreeMap<PeerId, Peer>,
     me: &PeerId,
     hot: &VecDeque<(crate::stamp::Stamp, PeerId)>,
     cursor: &mut Option<PeerId>,
+    cover: Option<&Cover>,
     limits: Limits,
     now: Instant,
 ) -> Digest {
@@ -48,6 +56,12 @@ pub(crate) fn build(
         max_entries,
         max_id_bytes,
     } = limits;
+    let mut no_cursor = None;
+    let cursor = if cover.is_some() {
+        &mut no_cursor
+    } else {
+        cursor
+    };
     let start = cursor.take();
     let mut digest = Digest {
         ranged: true,
@@ -55,6 +69,7 @@ pub(crate) fn build(
         range_end: String::new(),
         entries: Vec::new(),
         summary: None,
+        cover: cover.map_or_else(Bytes::new, |c| Bytes::from(c.bitmap.clone())),
     };
     // Room for a range end that is not known yet.
     let mut used = digest.header_len() + 3 + max_id_bytes;
@@ -65,6 +80,12 @@ pub(crate) fn build(
     }
     // Hot peers take at most half the entries, so the rotation never stalls.
     let mut extra: HashSet<&PeerId> = HashSet::new();
+    // A cover names the differences already: no news need ride along.
+    let hot = if cover.is_some() {
+        &VecDeque::new()
+    } else {
+        hot
+    };
     for (_, id) in hot.iter().rev() {
         if digest.entries.len() >= max_entries / 2 {
             break;
@@ -87,6 +108,9 @@ pub(crate) fn build(
     };
     for (id, peer) in peers.range((lower, Bound::Unbounded)) {
         if id == me || (!extra.is_empty() && extra.contains(id)) {
+            continue;
+        }
+        if cover.is_some_and(|c| !bitmap_covers(&c.bitmap, id.as_str())) {
             continue;
         }
         let e = peer.digest_entry(id, now);
@@ -144,6 +168,7 @@ mod tests {
             &me,
             &VecDeque::new(),
             &mut cursor,
+            None,
             limits(4096, 100, 64),
             Instant::now(),
         );
@@ -166,6 +191,7 @@ mod tests {
                 &me,
                 &VecDeque::new(),
                 &mut cursor,
+                None,
                 limits(2048, 10_000, 64),
                 Instant::now(),
             );

@@ -26,6 +26,7 @@ use crate::phi::PhiParams;
 use crate::stamp::Stamp;
 use crate::state::{Entry, Peer};
 use crate::stats::{Counters, Stats};
+use crate::table_hash::{fnv1a, peer_hash};
 use crate::wire::{len_msg, Body, Frame, Sender, PROTOCOL_VERSION};
 use crate::{
     digest, select, Event, PeerId, PeerRecord, PeerStatus, Storage, StorageError, Versioned,
@@ -108,10 +109,9 @@ pub struct Engine {
     pub(crate) pubsub: crate::pubsub::PubSub,
     /// Open queries and requests (see `query.rs`).
     pub(crate) queries: crate::query::Queries,
-    /// The table's hash and size for the idle exchange, while no peer's
-    /// id, generation, max_version, gc_floor or status has changed since
-    /// it was computed (`table_changed` forgets it).
-    summary_cache: Option<(u64, u32)>,
+    /// The table's hash, whole and by bucket, for the idle exchange and
+    /// reconciliation (see `table_hash.rs`).
+    pub(crate) table_hash: crate::table_hash::TableHash,
     /// Frames accepted so far, and its value at each recent round: how much
     /// this node has heard since a peer's last heartbeat (local health,
     /// see `check_liveness`).
@@ -180,7 +180,7 @@ impl Engine {
         // started together do not all reach out in the same round.
         let rejoin = config.seed_rejoin_interval;
         let next_rejoin = now + rejoin.mul_f64(rng.random_range(0.0..1.0));
-        Ok(Engine {
+        let mut engine = Engine {
             id,
             generation,
             params,
@@ -204,13 +204,15 @@ impl Engine {
             last_sender: None,
             pubsub: Default::default(),
             queries: Default::default(),
-            summary_cache: None,
+            table_hash: crate::table_hash::TableHash::default(),
             frames_heard: 0,
             heard_log: VecDeque::new(),
             monitor: Default::default(),
             compacted_at: 0,
             config,
-        })
+        };
+        engine.rehash_all();
+        Ok(engine)
     }
 
     /// Adds seed addresses, contacted while fewer than `min_live_peers` are live.
@@ -448,7 +450,7 @@ impl Engine {
         );
         let id = self.id.clone();
         self.store(|s| s.put_key(&id, key, Versioned { value, version }));
-        self.table_changed();
+        self.table_changed(&id);
         self.mark_hot(&id, now);
         Ok(version)
     }
@@ -476,7 +478,7 @@ impl Engine {
         );
         let id = self.id.clone();
         self.store(|s| s.remove_key(&id, key));
-        self.table_changed();
+        self.table_changed(&id);
         self.mark_hot(&id, now);
         Ok(Some(version))
     }
@@ -495,7 +497,7 @@ impl Engine {
         let own = self.record(&self.id.clone());
         self.store(|s| s.put_peer(own));
         self.next_tick = now;
-        self.table_changed();
+        self.table_changed(&self.id.clone());
         self.mark_hot(&self.id.clone(), now);
     }
 
@@ -708,7 +710,7 @@ impl Engine {
             return;
         };
         p.set_status(PeerStatus::Dead, now);
-        self.table_changed();
+        self.table_changed(id);
         tracing::debug!(node = %self.id, peer = %id, "peer dead");
         if self.monitored() {
             self.mark_hot(id, now);
@@ -787,11 +789,9 @@ impl Engine {
             p.collect_garbage(now, tomb);
             floors_moved |= p.gc_floor != floor;
         }
-        if !gone.is_empty() {
-            self.table_changed();
-        }
         for id in gone {
             if let Some(p) = self.peers.remove(&id) {
+                self.table_hash.remove(&id, &p);
                 self.remember_removed(&id, p.generation, p.heartbeat, now);
                 self.events
                     .push_back(Event::PeerRemoved { peer: id.clone() });
@@ -801,27 +801,35 @@ impl Engine {
         self.removed
             .retain(|_, r| now.saturating_duration_since(r.at) < grace);
         if floors_moved {
-            self.table_changed();
+            self.rehash_all();
         }
     }
 
     // ---- the idle exchange's summary ---------------------------------------
 
-    /// Forgets the table's cached summary hash: call after any change to a
-    /// peer's id, generation, max_version, gc_floor or status, or to which
-    /// peers are held.
-    pub(crate) fn table_changed(&mut self) {
-        self.summary_cache = None;
+    /// Call after a change to peer `id`'s generation, max_version,
+    /// gc_floor or status, or its insertion into the table: brings its
+    /// share of the table's hash up to date. (A peer's removal goes
+    /// through `TableHash::remove` instead.)
+    pub(crate) fn table_changed(&mut self, id: &PeerId) {
+        if self.table_hash.outgrown(self.peers.len()) {
+            self.rehash_all();
+        } else if let Some(p) = self.peers.get_mut(id) {
+            self.table_hash.update(id, p);
+        }
     }
 
-    /// The table's hash and size (cached until `table_changed`).
+    /// Recomputes every peer's share of the table's hash (after changes
+    /// to many peers at once).
+    pub(crate) fn rehash_all(&mut self) {
+        let bits = crate::table_hash::bits_for(self.peers.len());
+        self.table_hash.rebuild(&mut self.peers, bits);
+    }
+
+    /// The table's hash and size.
     pub(crate) fn summary_hash(&mut self) -> (u64, u32) {
-        if let Some(c) = self.summary_cache {
-            debug_assert_eq!(c, self.compute_summary_hash(), "summary cache is stale");
-            return c;
-        }
-        let c = self.compute_summary_hash();
-        self.summary_cache = Some(c);
+        let c = (self.table_hash.total(), self.peers.len() as u32);
+        debug_assert_eq!(c, self.compute_summary_hash(), "table hash is stale");
         c
     }
 
@@ -848,6 +856,7 @@ impl Engine {
             peers,
             heartbeats: Bytes::from(heartbeats),
             heartbeat: 0,
+            buckets: Bytes::new(),
         }
     }
 
@@ -892,6 +901,18 @@ impl Engine {
         idle: bool,
         now: Instant,
     ) -> crate::wire::Digest {
+        self.syn_digest_of(budget, idle, None, now)
+    }
+
+    /// [`Engine::syn_digest`], of the peers in `cover`'s buckets only when
+    /// it is given (and then never a summary).
+    pub(crate) fn syn_digest_of(
+        &mut self,
+        budget: usize,
+        idle: bool,
+        cover: Option<&crate::table_hash::Cover>,
+        now: Instant,
+    ) -> crate::wire::Digest {
         if idle && crate::wire::Summary::len_for(self.peers.len()) + 8 <= budget {
             return crate::wire::Digest {
                 summary: Some(self.summary()),
@@ -903,6 +924,7 @@ impl Engine {
             &self.id,
             &self.hot,
             &mut self.digest_cursor,
+            cover,
             digest::Limits {
                 budget,
                 max_entries: self.config.max_digest_entries,
@@ -1076,34 +1098,6 @@ fn summary_heartbeat(held: u64, low: u8) -> Option<u64> {
         hb = hb.checked_sub(256)?;
     }
     Some(hb)
-}
-
-/// One peer's share of the summary hash: its id, generation, max_version,
-/// gc_floor and status, mixed (FNV-1a over the id, then a splitmix64
-/// finaliser per field), the same on every node and platform.
-fn peer_hash(id: &PeerId, p: &Peer) -> u64 {
-    let mix = |mut z: u64| {
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    let status = match p.status {
-        PeerStatus::Live => 0,
-        PeerStatus::Dead => 1,
-        PeerStatus::Left => 2,
-    };
-    let mut h = fnv1a(id.as_str().as_bytes());
-    for v in [p.generation, p.max_version, p.gc_floor, status] {
-        h = mix(h ^ v).wrapping_add(0x9e37_79b9_7f4a_7c15);
-    }
-    h
-}
-
-/// FNV-1a: a stable hash to mix a node's id into its random seed.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]

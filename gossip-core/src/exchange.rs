@@ -101,8 +101,7 @@ impl Engine {
     /// A Syn with a summary instead of a digest (the sender had no news).
     /// If the summary matches this node's table, take its heartbeats and
     /// answer with this node's summary: two frames of a few bytes per peer.
-    /// If it does not, the tables differ: answer with a Syn of this node's
-    /// own digest, so a full exchange runs the other way.
+    /// If it does not, the tables differ: see `mismatch_reply`.
     fn on_summary_syn(&mut self, now: Instant, sender: &Sender, sum: &crate::wire::Summary) {
         if sum.heartbeat != 0 {
             self.on_beat(now, sender, sum.heartbeat);
@@ -124,16 +123,84 @@ impl Engine {
                 Body::SynAck(reply, Vec::new()),
                 broadcasts,
             );
-        } else {
-            Counters::add(&self.counters.summary_mismatches, 1);
-            // The smaller table's digest finds the same differences for
-            // less: when the sender holds fewer peers, answer with this
-            // node's summary, which the sender (holding fewer) answers
-            // with its digest. Otherwise this node's digest.
-            let smaller = sum.peers < self.summary_hash().1;
-            let d = self.syn_digest(budget, smaller, now);
-            self.send_with(sender.addr.clone(), Body::Syn(d), broadcasts);
+            return;
         }
+        Counters::add(&self.counters.summary_mismatches, 1);
+        let d = self.mismatch_reply(now, sender, sum, budget);
+        self.send_with(sender.addr.clone(), Body::Syn(d), broadcasts);
+    }
+
+    /// The answer to a summary that does not match this node's table.
+    ///
+    /// - With the sender's bucket hashes (it holds the larger table): a
+    ///   digest of the buckets that differ, or of everything if most do.
+    /// - Else, when this node holds the larger table (the id breaks a tie
+    ///   between tables of `reconcile_min_peers` and more): its summary with
+    ///   bucket hashes if the table is that large, a plain summary if not
+    ///   (the smaller side then sends its whole digest, which finds the
+    ///   same differences for less).
+    /// - Else (the sender holds the larger table): a summary without
+    ///   heartbeats if that table is large enough for buckets, asking for
+    ///   them; this node's digest if not.
+    fn mismatch_reply(
+        &mut self,
+        now: Instant,
+        sender: &Sender,
+        sum: &crate::wire::Summary,
+        budget: usize,
+    ) -> Digest {
+        if !sum.buckets.is_empty() {
+            let theirs: Vec<u32> = sum
+                .buckets
+                .chunks_exact(4)
+                .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                .collect();
+            let cover = self.table_hash.differing(&theirs);
+            if cover.is_some() {
+                Counters::add(&self.counters.bucket_digests, 1);
+            }
+            return self.syn_digest_of(budget, false, cover.as_ref(), now);
+        }
+        let min = self.config.reconcile_min_peers;
+        let (hash, mine) = self.summary_hash();
+        let by_bucket = |peers: u32| min > 0 && peers as usize >= min;
+        let larger = mine > sum.peers
+            || (mine == sum.peers && by_bucket(mine) && self.id.as_str() > sender.id.as_str());
+        if larger && by_bucket(mine) {
+            let mut buckets = self.table_hash.for_summary(self.peers.len());
+            // Within the frame (a smaller count folds from it).
+            while buckets.len() > 8 && 4 * buckets.len() + 32 > budget {
+                buckets = self.table_hash.folded(buckets.len().trailing_zeros() - 1);
+            }
+            if buckets.len() >= 8 && 4 * buckets.len() + 32 <= budget {
+                let bytes: Vec<u8> = buckets.iter().flat_map(|b| b.to_le_bytes()).collect();
+                return Digest {
+                    summary: Some(crate::wire::Summary {
+                        hash,
+                        peers: mine,
+                        buckets: bytes::Bytes::from(bytes),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                };
+            }
+            // No room even for eight buckets: the whole digest.
+            return self.syn_digest(budget, false, now);
+        }
+        if larger {
+            return self.syn_digest(budget, true, now);
+        }
+        if by_bucket(sum.peers) {
+            return Digest {
+                summary: Some(crate::wire::Summary {
+                    hash,
+                    peers: mine,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+        }
+        self.syn_digest(budget, false, now)
     }
 
     /// A Syn: absorb heartbeats, then answer with what the sender lacks and
@@ -240,7 +307,12 @@ impl Engine {
             for (id, p) in self.peers.range::<str, _>((lower, upper)) {
                 // Only live peers are introduced: a peer this node thinks
                 // dead or gone would only be reported as joined, then dead.
-                if p.status == PeerStatus::Live && *id != sender.id && p.mentioned_in != mark {
+                if p.status == PeerStatus::Live
+                    && *id != sender.id
+                    && p.mentioned_in != mark
+                    && (digest.cover.is_empty()
+                        || crate::table_hash::bitmap_covers(&digest.cover, id.as_str()))
+                {
                     theirs.push((id.clone(), None));
                 }
             }
@@ -366,7 +438,7 @@ impl Engine {
 
     /// A dead peer's heartbeat moved: it is live again.
     pub(crate) fn revived(&mut self, id: &PeerId) {
-        self.table_changed();
+        self.table_changed(id);
         tracing::debug!(node = %self.id, peer = %id, "peer live again");
         self.events.push_back(Event::PeerLive { peer: id.clone() });
         self.store_peer(id);
@@ -386,8 +458,13 @@ impl Engine {
         if d.id == self.id {
             return;
         }
-        // A delta may change what the summary hash covers.
-        self.table_changed();
+        let id = d.id.clone();
+        self.apply_delta(now, d);
+        // A delta may change what the table's hash covers.
+        self.table_changed(&id);
+    }
+
+    fn apply_delta(&mut self, now: Instant, d: PeerDelta) {
         let interval = self.expected_interval();
         let gone = d.status != PeerStatus::Live;
         match self.peers.get_mut(&d.id) {
@@ -427,7 +504,9 @@ impl Engine {
                 let id = d.id.clone();
                 if gone {
                     // The new incarnation is already gone: so is the old one.
-                    self.peers.remove(&id);
+                    if let Some(old) = self.peers.remove(&id) {
+                        self.table_hash.remove(&id, &old);
+                    }
                     self.remember_removed(&id, d.generation, d.heartbeat, now);
                     tracing::debug!(node = %self.id, peer = %id, generation = d.generation, "peer restarted and is gone");
                     if was == PeerStatus::Live {
@@ -446,7 +525,11 @@ impl Engine {
                 };
                 let p = self.peers.get_mut(&id).expect("held");
                 p.clear();
+                // The old incarnation's share, as counted, is what the
+                // table's hash toggles out when it next settles.
+                let share = p.share;
                 *p = fresh;
+                p.share = share;
                 self.mark_hot(&id, now);
                 tracing::debug!(node = %self.id, peer = %id, generation = d.generation, "peer restarted");
                 self.events.push_back(Event::PeerRestarted {

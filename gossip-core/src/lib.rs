@@ -31,6 +31,7 @@ pub mod sim;
 mod stamp;
 mod state;
 mod stats;
+mod table_hash;
 mod transport;
 pub mod wire;
 

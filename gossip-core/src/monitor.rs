@@ -602,7 +602,7 @@ impl Engine {
         }
         let age = Duration::from_millis(age_ms).min(self.config.dead_peer_grace);
         p.set_status(status, now.checked_sub(age).unwrap_or(now));
-        self.table_changed();
+        self.table_changed(id);
         Counters::add(&self.counters.verdicts_taken, 1);
         tracing::debug!(node = %self.id, peer = %id, ?status, "a verdict believed");
         self.events.push_back(match status {

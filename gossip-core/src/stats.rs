@@ -128,8 +128,12 @@ counters! {
     /// so only heartbeats moved.
     idle_exchanges,
     /// Syns whose table summary did not match this node's; each was
-    /// answered with a full digest the other way.
+    /// answered with a digest, a summary, or bucket hashes the other way
+    /// (see `Config::reconcile_min_peers`).
     summary_mismatches,
+    /// Digests of only the buckets in which two tables differ, sent in
+    /// answer to a larger table's bucket hashes.
+    bucket_digests,
     /// Beats sent to ring neighbours (monitored liveness).
     beats_out,
     /// Beats received from ring neighbours (monitored liveness).

@@ -114,6 +114,10 @@ pub struct Digest {
     /// The idle exchange's summary of the sender's whole table, in place
     /// of entries (see [`Summary`]).
     pub summary: Option<Summary>,
+    /// For a digest of some buckets only: a bitmap of `8 * len` buckets
+    /// (a power of two, at least 8); a peer in the range is covered only if
+    /// its bucket's bit is set. Empty: every peer in the range.
+    pub cover: Bytes,
 }
 
 /// A summary of a node's whole table, for the idle exchange: when nothing
@@ -134,6 +138,10 @@ pub struct Summary {
     /// The sender's own heartbeat when the summary is a beat to a node that
     /// watches it (monitored liveness, `Config::monitors`); 0 otherwise.
     pub heartbeat: u64,
+    /// The table's hash by bucket, as 4-byte little-endian words (a power
+    /// of two of them, at least 8), for reconciling two large tables that
+    /// differ; empty otherwise (see `table_hash.rs`).
+    pub buckets: Bytes,
 }
 
 impl Digest {
@@ -142,6 +150,7 @@ impl Digest {
         self.ranged
             && id >= self.range_start.as_str()
             && (self.range_end.is_empty() || id < self.range_end.as_str())
+            && (self.cover.is_empty() || crate::table_hash::bitmap_covers(&self.cover, id))
     }
 }
 
@@ -426,6 +435,7 @@ impl Digest {
             + len_bytes(self.range_start.len())
             + len_bytes(self.range_end.len())
             + self.summary.as_ref().map_or(0, Summary::encoded_len)
+            + len_bytes(self.cover.len())
     }
     /// Encoded size of the message body.
     pub fn encoded_len(&self) -> usize {
@@ -445,6 +455,7 @@ impl Summary {
             + len_u64(u64::from(self.peers))
             + len_bytes(self.heartbeats.len())
             + len_u64(self.heartbeat)
+            + len_bytes(self.buckets.len())
     }
     /// The encoded size of a summary of `peers` peers (its hash taken as
     /// non-zero), for budgeting before it is built.
@@ -525,7 +536,9 @@ impl Digest {
             enc::uint(6, u64::from(sum.peers), b);
             enc::bytes(7, &sum.heartbeats, b);
             enc::uint(8, sum.heartbeat, b);
+            enc::bytes(9, &sum.buckets, b);
         }
+        enc::bytes(10, &self.cover, b);
     }
 }
 
@@ -937,6 +950,18 @@ impl Scan<'_> {
                 max_deltas_per_frame(c),
                 "max_peers",
             ),
+            (Msg::Digest, 9) => over(
+                "summary bucket bytes",
+                data.len(),
+                4 << crate::table_hash::MAX_BUCKET_BITS,
+                "2^16 buckets",
+            ),
+            (Msg::Digest, 10) => over(
+                "covered bucket bytes",
+                data.len(),
+                (1 << crate::table_hash::MAX_BUCKET_BITS) / 8,
+                "2^16 buckets",
+            ),
             (Msg::Syn, 2) | (Msg::SynAck, 3) | (Msg::Ack, 2) => {
                 self.broadcasts += 1;
                 over(
@@ -1173,6 +1198,42 @@ impl Validator<'_> {
                 })
             })
             .collect::<Result<_, DecodeError>>()?;
+        if !d.covered_buckets.is_empty() {
+            let n = d.covered_buckets.len();
+            over(
+                "covered bucket bytes",
+                n,
+                (1 << crate::table_hash::MAX_BUCKET_BITS) / 8,
+                "2^16 buckets",
+            )?;
+            if !n.is_power_of_two() {
+                return Err(invalid(format!(
+                    "a bucket bitmap of {n} bytes (not a power of two)"
+                )));
+            }
+            if !d.ranged || d.peer_count != 0 {
+                return Err(invalid("a bucket bitmap on a digest that is not ranged"));
+            }
+        }
+        if !d.bucket_hashes.is_empty() {
+            let n = d.bucket_hashes.len();
+            over(
+                "summary bucket bytes",
+                n,
+                4 << crate::table_hash::MAX_BUCKET_BITS,
+                "2^16 buckets",
+            )?;
+            if n % 4 != 0 || !(n / 4).is_power_of_two() || n / 4 < 8 {
+                return Err(invalid(format!(
+                    "{n} bytes of bucket hashes (not 4 times a power of two from 8)"
+                )));
+            }
+            if d.peer_count == 0 || !d.heartbeats.is_empty() {
+                return Err(invalid(
+                    "bucket hashes without a summary, or with its heartbeats",
+                ));
+            }
+        }
         let summary = if d.peer_count == 0 {
             if d.state_hash != 0 || !d.heartbeats.is_empty() || d.sender_heartbeat != 0 {
                 return Err(invalid("digest summary without a peer count"));
@@ -1201,6 +1262,7 @@ impl Validator<'_> {
                 peers: d.peer_count,
                 heartbeats: d.heartbeats,
                 heartbeat: self.version("sender_heartbeat", d.sender_heartbeat)?,
+                buckets: d.bucket_hashes,
             })
         };
         Ok(Digest {
@@ -1209,6 +1271,7 @@ impl Validator<'_> {
             range_end: d.range_end,
             entries,
             summary,
+            cover: d.covered_buckets,
         })
     }
     fn delta(&self, d: pb::PeerDelta) -> Result<PeerDelta, DecodeError> {
@@ -1414,6 +1477,11 @@ fn digest_to_pb(d: &Digest) -> pb::Digest {
             .as_ref()
             .map_or_else(Bytes::new, |x| x.heartbeats.clone()),
         sender_heartbeat: d.summary.as_ref().map_or(0, |x| x.heartbeat),
+        bucket_hashes: d
+            .summary
+            .as_ref()
+            .map_or_else(Bytes::new, |x| x.buckets.clone()),
+        covered_buckets: d.cover.clone(),
     }
 }
 
@@ -1603,6 +1671,7 @@ mod tests {
                 .map(|i| entry(&format!("peer-{i:04}"), i))
                 .collect(),
             summary: None,
+            cover: Bytes::new(),
         };
         let ranged_copy = Digest {
             ranged: true,
@@ -1610,6 +1679,7 @@ mod tests {
             range_end: "peer-0200".into(),
             entries: vec![entry("peer-0150", 0)],
             summary: None,
+            cover: Bytes::new(),
         };
         let ranged = Digest {
             ranged: true,
@@ -1617,6 +1687,7 @@ mod tests {
             range_end: "peer-0200".into(),
             entries: vec![entry("peer-0150", 0), entry("peer-0151", 1 << 30)],
             summary: None,
+            cover: Bytes::new(),
         };
         let deltas: Vec<PeerDelta> = (0..12)
             .map(|i| delta(&format!("p{i}"), i, i as usize))
@@ -1627,6 +1698,7 @@ mod tests {
                 peers,
                 heartbeats: (0..peers).map(|i| (i * 37) as u8).collect(),
                 heartbeat: 0,
+                buckets: Bytes::new(),
             }),
             ..Digest::default()
         };
@@ -1641,10 +1713,26 @@ mod tests {
                     peers: 12,
                     heartbeats: Bytes::new(),
                     heartbeat: 300_000,
+                    buckets: Bytes::new(),
                 }),
                 ..Digest::default()
             })),
             with(Body::Syn(summary(7, 42)), 2),
+            // Reconciliation: a larger table's bucket hashes, and a digest
+            // of some buckets only.
+            frame(Body::Syn(Digest {
+                summary: Some(Summary {
+                    hash: 5,
+                    peers: 300,
+                    buckets: (0..32u8).flat_map(|i| [i, 0, 0, i]).collect(),
+                    ..Summary::default()
+                }),
+                ..Digest::default()
+            })),
+            frame(Body::Syn(Digest {
+                cover: Bytes::from_static(&[0b1000_0001, 0, 0, 4]),
+                ..ranged.clone()
+            })),
             // Indirect probes (monitored liveness), question and answer.
             frame(Body::Probe(Probe {
                 target: PeerId::from("peer-0007"),
@@ -1733,11 +1821,53 @@ mod tests {
             peers,
             heartbeats: Bytes::from(vec![1; len]),
             heartbeat: 0,
+            buckets: Bytes::new(),
         };
         // Heartbeats that do not match the count, a count over max_peers,
         // a summary beside entries, a hash with no count, a beat's
-        // heartbeat with no count or over max_version.
+        // heartbeat with no count or over max_version; bucket hashes not
+        // 4 times a power of two from 8, beside heartbeats, or without a
+        // summary; a bucket bitmap not a power of two, or on an unranged
+        // digest.
+        let buckets = |n: usize| Bytes::from(vec![3u8; n]);
         let bad = [
+            with_digest(Digest {
+                summary: Some(Summary {
+                    buckets: buckets(4 * 12),
+                    ..sum(3, 0)
+                }),
+                ..Digest::default()
+            }),
+            with_digest(Digest {
+                summary: Some(Summary {
+                    buckets: buckets(4 * 4),
+                    ..sum(3, 0)
+                }),
+                ..Digest::default()
+            }),
+            with_digest(Digest {
+                summary: Some(Summary {
+                    buckets: buckets(4 * 8),
+                    ..sum(3, 3)
+                }),
+                ..Digest::default()
+            }),
+            with_digest(Digest {
+                summary: Some(Summary {
+                    buckets: buckets(4 * 8),
+                    ..sum(0, 0)
+                }),
+                ..Digest::default()
+            }),
+            with_digest(Digest {
+                ranged: true,
+                cover: buckets(3),
+                ..Digest::default()
+            }),
+            with_digest(Digest {
+                cover: buckets(4),
+                ..Digest::default()
+            }),
             with_digest(Digest {
                 summary: Some(sum(3, 4)),
                 ..Digest::default()
@@ -1762,6 +1892,7 @@ mod tests {
                     peers: 0,
                     heartbeats: Bytes::new(),
                     heartbeat: 5,
+                    buckets: Bytes::new(),
                 }),
                 ..Digest::default()
             }),

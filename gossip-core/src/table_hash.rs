@@ -1,0 +1,294 @@
+//! The table's hash, whole and by bucket, kept up to date as peers change.
+//!
+//! Two nodes compare their tables before they swap digests (the idle
+//! exchange, see `exchange.rs`): the whole table's hash is the XOR over its
+//! peers of a hash of each one's id, generation, max_version, gc_floor and
+//! status. XOR makes it incremental: a peer's change toggles its old share
+//! out and its new one in, so the hash costs nothing per exchange however
+//! large the table (it used to be recomputed, O(N), after every change, and
+//! a join changes the table with every frame).
+//!
+//! The same shares are also XORed into buckets, chosen by a hash of the
+//! peer's id alone: when two large tables differ in a few peers, the larger
+//! side sends its bucket hashes, and the smaller answers with a digest of
+//! only the buckets that differ (a digest of every peer, at ten thousand
+//! peers, is some 150 KB, to find the one peer that carries news). This is
+//! the sorted-range hashing of set reconciliation, cut by hash instead of by
+//! id range so that both sides agree on the cuts without exchanging them.
+//! Buckets fold: bucket `i` of `2^k` is the XOR of the buckets `j` of `2^f`
+//! (`f > k`) with `j mod 2^k = i`, so two tables of different sizes compare
+//! at the smaller's count.
+
+use crate::state::Peer;
+use crate::{PeerId, PeerStatus};
+
+/// Most bucket bits a node keeps or a frame may carry: 65,536 buckets.
+pub(crate) const MAX_BUCKET_BITS: u32 = 16;
+
+/// Peers per bucket a table aims for: the buckets cost half a byte per
+/// peer, and a digest of one bucket about 100 bytes.
+const PEERS_PER_BUCKET_BITS: u32 = 3;
+
+/// The whole table's hash and its buckets.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TableHash {
+    total: u64,
+    bits: u32,
+    buckets: Vec<u32>,
+}
+
+impl TableHash {
+    /// Brings `id`'s share up to date with `p` (changed, or new to the
+    /// table).
+    pub(crate) fn update(&mut self, id: &PeerId, p: &mut Peer) {
+        let new = peer_hash(id, p);
+        let delta = p.share ^ new;
+        p.share = new;
+        if delta != 0 {
+            self.toggle(id, delta);
+        }
+    }
+
+    /// Toggles out the share of `p`, about to be removed from the table.
+    pub(crate) fn remove(&mut self, id: &PeerId, p: &Peer) {
+        self.toggle(id, p.share);
+    }
+
+    /// Whether a table of `peers` peers has outgrown the buckets.
+    pub(crate) fn outgrown(&self, peers: usize) -> bool {
+        bits_for(peers) > self.bits
+    }
+
+    /// Recomputes every share and bucket, with `2^bits` buckets.
+    pub(crate) fn rebuild(
+        &mut self,
+        peers: &mut std::collections::BTreeMap<PeerId, Peer>,
+        bits: u32,
+    ) {
+        self.bits = bits.min(MAX_BUCKET_BITS);
+        self.buckets = vec![0; 1 << self.bits];
+        self.total = 0;
+        for (id, p) in peers.iter_mut() {
+            p.share = peer_hash(id, p);
+            self.total ^= p.share;
+            let b = bucket_of(id, self.bits);
+            self.buckets[b] ^= fold32(p.share);
+        }
+    }
+
+    fn toggle(&mut self, id: &PeerId, delta: u64) {
+        self.total ^= delta;
+        let b = bucket_of(id, self.bits);
+        self.buckets[b] ^= fold32(delta);
+    }
+
+    /// The whole table's hash.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The buckets folded to `2^bits` (at most the held count).
+    pub(crate) fn folded(&self, bits: u32) -> Vec<u32> {
+        let bits = bits.min(self.bits);
+        let mask = (1usize << bits) - 1;
+        let mut out = vec![0u32; 1 << bits];
+        for (i, b) in self.buckets.iter().enumerate() {
+            out[i & mask] ^= *b;
+        }
+        out
+    }
+
+    /// The buckets a summary of this table carries: the count its size
+    /// calls for.
+    pub(crate) fn for_summary(&self, peers: usize) -> Vec<u32> {
+        self.folded(bits_for(peers))
+    }
+
+    /// Compares `theirs` (a power-of-two count of bucket hashes) with this
+    /// table's at the smaller of the two counts: the differing buckets as a
+    /// bitmap (see [`Cover`]), or `None` when more than half differ (a
+    /// digest of everything then costs hardly more).
+    pub(crate) fn differing(&self, theirs: &[u32]) -> Option<Cover> {
+        let their_bits = theirs.len().trailing_zeros();
+        let bits = their_bits.min(self.bits);
+        if bits < 3 {
+            return None;
+        }
+        let mine = self.folded(bits);
+        let mask = (1usize << bits) - 1;
+        let mut their_folded = vec![0u32; 1 << bits];
+        for (i, b) in theirs.iter().enumerate() {
+            their_folded[i & mask] ^= *b;
+        }
+        let mut bitmap = vec![0u8; (1 << bits) / 8];
+        let mut differ = 0;
+        for (i, (a, b)) in mine.iter().zip(&their_folded).enumerate() {
+            if a != b {
+                bitmap[i / 8] |= 1 << (i % 8);
+                differ += 1;
+            }
+        }
+        if differ * 2 > mine.len() {
+            return None;
+        }
+        Some(Cover { bits, bitmap })
+    }
+}
+
+/// A set of buckets, `2^bits` of them (`bits` at least 3), as a bitmap of
+/// `2^bits / 8` bytes: bucket `i` is bit `i % 8` of byte `i / 8`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cover {
+    pub(crate) bits: u32,
+    pub(crate) bitmap: Vec<u8>,
+}
+
+/// Whether `id` lies in one of the buckets set in `bitmap` (whose length,
+/// a power of two, gives the bucket count).
+pub(crate) fn bitmap_covers(bitmap: &[u8], id: &str) -> bool {
+    let bits = (bitmap.len() * 8).trailing_zeros();
+    let b = bucket_of_str(id, bits);
+    bitmap[b / 8] & (1 << (b % 8)) != 0
+}
+
+/// The bucket bits a table of `peers` peers keeps: about eight peers a
+/// bucket.
+pub(crate) fn bits_for(peers: usize) -> u32 {
+    let log = usize::BITS - 1 - peers.max(1).leading_zeros();
+    log.saturating_sub(PEERS_PER_BUCKET_BITS)
+        .min(MAX_BUCKET_BITS)
+}
+
+fn fold32(h: u64) -> u32 {
+    (h ^ (h >> 32)) as u32
+}
+
+fn bucket_of(id: &PeerId, bits: u32) -> usize {
+    bucket_of_str(id.as_str(), bits)
+}
+
+/// The bucket of `id` among `2^bits`: the low bits of a mix of its FNV-1a
+/// hash, the same on every node.
+fn bucket_of_str(id: &str, bits: u32) -> usize {
+    let h = mix(fnv1a(id.as_bytes()) ^ 0x5851_f42d_4c95_7f2d);
+    (h & ((1u64 << bits) - 1)) as usize
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// One peer's share of the table's hash: its id, generation, max_version,
+/// gc_floor and status, mixed (FNV-1a over the id, then a splitmix64
+/// finaliser per field), the same on every node and platform.
+pub(crate) fn peer_hash(id: &PeerId, p: &Peer) -> u64 {
+    let status = match p.status {
+        PeerStatus::Live => 0,
+        PeerStatus::Dead => 1,
+        PeerStatus::Left => 2,
+    };
+    let mut h = fnv1a(id.as_str().as_bytes());
+    for v in [p.generation, p.max_version, p.gc_floor, status] {
+        h = mix(h ^ v).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    }
+    h
+}
+
+/// FNV-1a: a stable hash of bytes.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    fn table(n: usize) -> BTreeMap<PeerId, Peer> {
+        let now = Instant::now();
+        let p = crate::phi::PhiParams::new(100, 50.0, 0.0, 8.0);
+        (0..n)
+            .map(|i| {
+                let id = PeerId::from(format!("peer-{i:05}"));
+                let peer = Peer::new(7, "addr", now, Duration::from_millis(100), &p);
+                (id, peer)
+            })
+            .collect()
+    }
+
+    fn fresh(peers: &mut BTreeMap<PeerId, Peer>) -> TableHash {
+        let mut t = TableHash::default();
+        t.rebuild(peers, bits_for(peers.len()));
+        t
+    }
+
+    #[test]
+    fn incremental_updates_match_a_rebuild() {
+        let mut peers = table(300);
+        let mut t = fresh(&mut peers);
+        let id = PeerId::from("peer-00042");
+        let p = peers.get_mut(&id).unwrap();
+        p.max_version = 9;
+        t.update(&id, p);
+        let gone = PeerId::from("peer-00007");
+        t.remove(&gone, &peers[&gone]);
+        peers.remove(&gone);
+        let rebuilt = fresh(&mut peers);
+        assert_eq!(t.total(), rebuilt.total());
+        assert_eq!(t.folded(5), rebuilt.folded(5));
+    }
+
+    #[test]
+    fn growth_past_a_power_of_two_adds_buckets() {
+        let mut peers = table(100);
+        let mut t = fresh(&mut peers);
+        assert_eq!(t.bits, 3);
+        let more = table(300);
+        for (id, mut p) in more {
+            if !peers.contains_key(&id) {
+                t.update(&id, &mut p);
+                peers.insert(id, p);
+            }
+        }
+        assert!(t.outgrown(peers.len()));
+        assert_eq!(t.total(), fresh(&mut peers).total());
+        let bits = bits_for(peers.len());
+        t.rebuild(&mut peers, bits);
+        assert_eq!(t.bits, 5);
+        assert_eq!(t.total(), fresh(&mut peers).total());
+    }
+
+    #[test]
+    fn differing_buckets_name_exactly_the_changed_peers() {
+        let mut a = table(1000);
+        let mut b = a.clone();
+        let ta = fresh(&mut a);
+        let id = PeerId::from("peer-00500");
+        b.get_mut(&id).unwrap().max_version = 3;
+        let tb = fresh(&mut b);
+        let cover = ta
+            .differing(&tb.for_summary(1000))
+            .expect("one bucket differs");
+        assert_eq!(cover.bits, bits_for(1000));
+        let set: usize = cover.bitmap.iter().map(|b| b.count_ones() as usize).sum();
+        assert_eq!(set, 1);
+        assert!(bitmap_covers(&cover.bitmap, "peer-00500"));
+        // A smaller table's count: compared at it.
+        let small = ta.folded(4);
+        let c = tb.differing(&small).expect("folded to 16 buckets");
+        assert_eq!(c.bits, 4);
+        assert!(bitmap_covers(&c.bitmap, "peer-00500"));
+        // Everything different: no cover.
+        let mut other = table(1000);
+        for p in other.values_mut() {
+            p.generation = 8;
+        }
+        let to = fresh(&mut other);
+        assert!(ta.differing(&to.for_summary(1000)).is_none());
+    }
+}
