@@ -250,9 +250,9 @@ mod tests {
         assert_eq!(t.bits, 3);
         let more = table(300);
         for (id, mut p) in more {
-            if !peers.contains_key(&id) {
-                t.update(&id, &mut p);
-                peers.insert(id, p);
+            if let std::collections::btree_map::Entry::Vacant(slot) = peers.entry(id) {
+                t.update(slot.key(), &mut p);
+                slot.insert(p);
             }
         }
         assert!(t.outgrown(peers.len()));

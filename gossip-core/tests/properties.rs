@@ -92,20 +92,30 @@ fn digest() -> impl Strategy<Value = Digest> {
         "[a-z0-9]{0,8}",
         "[a-z0-9]{0,8}",
         vec(digest_entry(), 0..6),
+        // A ranged digest of some buckets only: a bitmap of 8 to 64 buckets.
+        prop_oneof![Just(0usize), Just(1), Just(2), Just(8)],
+        any::<u64>(),
     )
-        .prop_map(|(ranged, mut range_start, mut range_end, entries)| {
-            // A ranged digest's range may be empty but never backwards.
-            if ranged && !range_end.is_empty() && range_end < range_start {
-                std::mem::swap(&mut range_start, &mut range_end);
-            }
-            Digest {
-                ranged,
-                range_start,
-                range_end,
-                entries,
-                summary: None,
-            }
-        })
+        .prop_map(
+            |(ranged, mut range_start, mut range_end, entries, cover_len, bits)| {
+                // A ranged digest's range may be empty but never backwards.
+                if ranged && !range_end.is_empty() && range_end < range_start {
+                    std::mem::swap(&mut range_start, &mut range_end);
+                }
+                Digest {
+                    ranged,
+                    range_start,
+                    range_end,
+                    entries,
+                    summary: None,
+                    cover: if ranged {
+                        bits.to_le_bytes()[..cover_len].to_vec().into()
+                    } else {
+                        Default::default()
+                    },
+                }
+            },
+        )
 }
 
 /// A status and its age: live with no age, or dead or left for any time.

@@ -269,6 +269,7 @@ fn forgeries(now_gen: u64, victim: &str) -> Vec<Frame> {
                     status_age_ms: 0,
                 }],
                 summary: None,
+                cover: Default::default(),
             }),
         ),
     ]
@@ -823,6 +824,7 @@ fn syn(entries: Vec<DigestEntry>) -> Body {
         range_end: String::new(),
         entries,
         summary: None,
+        cover: Default::default(),
     })
 }
 
