@@ -80,6 +80,8 @@ FLAGS:
     --sim-mem-gib G          sim: kill a size's child process above this resident
                              memory (default: 0.75 x MemTotal, or 90% of the
                              memory available at start if that is less)
+    --sim-threads T          sim: threads each size runs its nodes on
+                             (Sim::set_threads; default: the cores present)
     --digest-entries N       our max_digest_entries (experiments)
     --fanout N               our fanout (experiments)
     --idle-fanout N          our idle_fanout (experiments)
@@ -117,6 +119,8 @@ pub struct Opts {
     pub sim_wall_secs: u64,
     /// Resident-memory limit of each sim child process (None: the default).
     pub sim_mem_gib: Option<f64>,
+    /// Threads of each sim child (`Sim::set_threads`).
+    pub sim_threads: usize,
     /// Gossip intervals of the `sweep` scenario.
     pub sweep_intervals: Vec<Duration>,
     /// Cluster sizes for `broadcast`: `--sizes` when given, else 50 and 1,000.
@@ -162,6 +166,7 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
         chitchat: vec![Impl::ChitchatV0, Impl::ChitchatV1],
         sim_sizes: vec![1000, 10_000],
         sim_wall_secs: 1200,
+        sim_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         sim_mem_gib: None,
         sweep_intervals: [50, 100, 200, 500, 1000, 2000]
             .map(Duration::from_millis)
@@ -250,6 +255,7 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
                 sim_set = true;
             }
             Long("sim-wall-secs") => o.sim_wall_secs = p.value()?.parse()?,
+            Long("sim-threads") => o.sim_threads = p.value()?.parse::<usize>()?.max(1),
             Long("sim-mem-gib") => o.sim_mem_gib = Some(p.value()?.parse()?),
             Long("sweep-intervals") => {
                 let v = p.value()?.string()?;

@@ -940,6 +940,7 @@ pub fn sim_child(o: &Opts) {
     let ids: Vec<String> = (0..n).map(|i| format!("n{i:05}")).collect();
     let mut s = Sim::new(42, config);
     s.record_events = false;
+    s.set_threads(o.sim_threads);
     s.add_node(&ids[0], &[]);
     for id in &ids[1..] {
         s.add_node(id, &[&ids[0]]);
@@ -1060,7 +1061,7 @@ pub fn sim(o: &Opts) -> Vec<Table> {
         .unwrap_or_else(|| (0.75 * total).min(0.9 * available));
     let limit_kib = (limit_gib * 1024.0 * 1024.0) as u64;
     let mut t = Table::new(
-        "sim: the sans-IO engine in the simulator (Config::local, 100 ms rounds, 1 ms latency, no loss), single-threaded, one child process per size",
+        &format!("sim: the sans-IO engine in the simulator (Config::local, 100 ms rounds, 1 ms latency, no loss), nodes on {} thread(s) (`--sim-threads`), one child process per size", o.sim_threads),
         &[
             "N",
             "rounds to converge",
@@ -1123,7 +1124,8 @@ pub fn sim(o: &Opts) -> Vec<Table> {
         );
         let mut cmd = Command::new(&exe);
         cmd.args(["sim-child", "--nodes", &n.to_string()])
-            .args(["--sim-wall-secs", &o.sim_wall_secs.to_string()]);
+            .args(["--sim-wall-secs", &o.sim_wall_secs.to_string()])
+            .args(["--sim-threads", &o.sim_threads.to_string()]);
         if let Some(d) = o.digest_entries {
             cmd.args(["--digest-entries", &d.to_string()]);
         }

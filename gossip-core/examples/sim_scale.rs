@@ -8,6 +8,7 @@
 //!
 //! `monitors` above 0 runs monitored liveness (`Config::monitors`);
 //! `digest_entries` sets `Config::max_digest_entries` (default 10,000).
+//! `SIM_THREADS=2` in the environment runs the nodes on two threads.
 //!
 //! With `idle_rounds`, it then runs that many more rounds once the key has
 //! spread (the join's news gone cold) and prints their mean wall time and
@@ -39,6 +40,13 @@ fn main() {
     let interval = config.gossip_interval;
     let mut s = Sim::new(42, config);
     s.record_events = false;
+    // SIM_THREADS=2 runs the nodes on two threads (`Sim::set_threads`).
+    if let Some(t) = std::env::var("SIM_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+    {
+        s.set_threads(t);
+    }
     s.add_node("n00000", &[]);
     for i in 1..n {
         s.add_node(&format!("n{i:05}"), &["n00000"]);

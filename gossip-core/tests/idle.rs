@@ -86,3 +86,43 @@ fn a_node_that_missed_the_news_pulls_it_through_a_mismatch() {
     let (_, m1) = idle_counts(&sim);
     assert!(m1 > m0, "no summary mismatch was seen");
 }
+
+/// Tables of 300 peers that differ in one peer's key: the larger sends its
+/// bucket hashes and the smaller a digest of the one bucket that differs,
+/// instead of a digest of every peer. Measured as the bytes the news costs
+/// above an idle window of the same length.
+#[test]
+fn large_tables_reconcile_news_by_bucket_for_fewer_bytes() {
+    let spread = |config: Config| {
+        let mut sim = cluster(3, 300, config);
+        let b0 = sim.stats.bytes_sent;
+        sim.run_for(secs(3));
+        let idle = sim.stats.bytes_sent - b0;
+        let b0 = sim.stats.bytes_sent;
+        sim.set("n42", "role", "db");
+        sim.run_for(secs(3));
+        assert!(
+            sim.all_have("n42", "role", Some("db")),
+            "key did not spread"
+        );
+        let news = (sim.stats.bytes_sent - b0).saturating_sub(idle);
+        let by_bucket: u64 = sim
+            .ids()
+            .iter()
+            .map(|id| sim.engine(id).stats().bucket_digests)
+            .sum();
+        (news, by_bucket)
+    };
+    let (with, by_bucket) = spread(Config::local());
+    let mut off = Config::local();
+    off.reconcile_min_peers = 0;
+    let (without, none) = spread(off);
+    assert!(by_bucket > 100, "only {by_bucket} digests by bucket");
+    assert_eq!(none, 0);
+    assert!(
+        // Most of the news's cost is the extra partners a round while it is
+        // hot; the digests are the part buckets shrink.
+        with * 5 < without * 4,
+        "news cost {with} bytes by bucket, {without} with whole digests"
+    );
+}

@@ -336,3 +336,35 @@ fn honest_nodes_never_send_what_their_peers_limits_refuse() {
         }
     }
 }
+
+#[test]
+fn two_threads_give_the_same_run_for_the_same_seed() {
+    let run = |seed| {
+        let mut sim = Sim::new(seed, Config::local());
+        sim.set_threads(2);
+        sim.set_latency(Duration::from_millis(1), Duration::from_millis(2));
+        sim.add_node("n000", &[]);
+        for i in 1..120 {
+            sim.add_node(&format!("n{i:03}"), &["n000"]);
+        }
+        let took = sim.run_until(secs(60), |s| s.all_see_all_live());
+        assert!(
+            took.is_some(),
+            "seed {seed}: 120 nodes on two threads did not converge"
+        );
+        sim.set_loss(0.1);
+        sim.set("n017", "k", "v");
+        sim.crash("n080");
+        let took = sim.run_until(secs(20), |s| {
+            s.all_report("n080", PeerStatus::Dead) && s.all_have("n017", "k", Some("v"))
+        });
+        assert!(took.is_some(), "seed {seed}: crash or key not seen by all");
+        let false_deaths: Vec<String> = dead_reports(&sim)
+            .into_iter()
+            .filter(|r| !r.contains("saw n080 dead"))
+            .collect();
+        assert!(false_deaths.is_empty(), "seed {seed}: {false_deaths:?}");
+        (sim.stats, format!("{:?}", sim.events))
+    };
+    assert_eq!(run(5), run(5));
+}
