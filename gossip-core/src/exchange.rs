@@ -458,15 +458,19 @@ impl Engine {
         if d.id == self.id {
             return;
         }
-        let id = d.id.clone();
+        // A delta may change what the table's hash covers: the share of
+        // the peer it names is brought up to date where it is changed
+        // (`apply_entries`, the last step of every path that keeps it).
         self.apply_delta(now, d);
-        // A delta may change what the table's hash covers.
-        self.table_changed(&id);
+        if self.table_hash.outgrown(self.peers.len()) {
+            self.rehash_all();
+        }
     }
 
     fn apply_delta(&mut self, now: Instant, d: PeerDelta) {
         let interval = self.expected_interval();
         let gone = d.status != PeerStatus::Live;
+        let sample = !self.monitored();
         match self.peers.get_mut(&d.id) {
             None => {
                 if self.refuse_unknown(now, &d.id, d.generation, d.heartbeat, gone) {
@@ -542,11 +546,23 @@ impl Engine {
                 self.store(|s| s.clear_keys(&id).and_then(|_| s.put_peer(self.record(&id))));
             }
             Some(p) => {
-                if !d.addr.is_empty() && p.set_addr(&d.addr) {
+                // One lookup for the address and the heartbeat.
+                let moved = !d.addr.is_empty() && p.set_addr(&d.addr);
+                let relay_live = d.status == PeerStatus::Live;
+                let revived = p.take_heartbeat(
+                    now,
+                    d.generation,
+                    d.heartbeat,
+                    relay_live,
+                    sample,
+                    &self.params,
+                );
+                if moved {
                     self.store_peer(&d.id);
                 }
-                let relay_live = d.status == PeerStatus::Live;
-                self.heartbeat(now, &d.id, d.generation, d.heartbeat, relay_live);
+                if revived {
+                    self.revived(&d.id);
+                }
                 self.take_verdict(
                     now,
                     &d.id,
@@ -584,7 +600,7 @@ impl Engine {
     fn apply_entries(&mut self, now: Instant, d: PeerDelta) {
         let max_keys = self.config.max_keys_per_peer;
         let id = d.id;
-        let p = self.peers.get_mut(&id).expect("peer present");
+        let mut p = self.peers.get_mut(&id).expect("peer present");
         if d.reset && p.gc_floor < d.gc_floor && p.max_version < d.gc_floor {
             let kept: HashSet<&str> = d
                 .entries
@@ -605,10 +621,12 @@ impl Engine {
                 }
             }
             self.store(|s| s.clear_keys(&id));
+            p = self.peers.get_mut(&id).expect("peer present");
         }
-        let p = self.peers.get_mut(&id).expect("peer present");
         if d.from_version > p.max_version {
             Counters::add(&self.counters.deltas_skipped, 1);
+            // An insert or a restart before this may have changed its share.
+            self.table_hash.update(&id, p);
             return;
         }
         let mut reached = d.to_version;
@@ -661,6 +679,7 @@ impl Engine {
             let age = Duration::from_millis(d.status_age_ms).min(self.config.dead_peer_grace);
             p.set_status(PeerStatus::Left, now.checked_sub(age).unwrap_or(now));
         }
+        self.table_hash.update(&id, p);
         if self.storage.is_some() {
             for kv in writes {
                 if kv.deleted {
