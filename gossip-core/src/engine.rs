@@ -437,6 +437,7 @@ impl Engine {
         if is_new && me.live_keys() >= max_keys {
             return Err(KeyError::TooManyKeys { max: max_keys });
         }
+        let before = peer_hash(&self.id, me);
         me.max_version += 1;
         let version = me.max_version;
         let _ = me.put(
@@ -450,7 +451,7 @@ impl Engine {
         );
         let id = self.id.clone();
         self.store(|s| s.put_key(&id, key, Versioned { value, version }));
-        self.table_changed(&id);
+        self.table_changed(&id, before);
         self.mark_hot(&id, now);
         Ok(version)
     }
@@ -465,6 +466,7 @@ impl Engine {
         if me.entry(key).is_none_or(|e| e.deleted) {
             return Ok(None);
         }
+        let before = peer_hash(&self.id, me);
         me.max_version += 1;
         let version = me.max_version;
         let _ = me.put(
@@ -478,7 +480,7 @@ impl Engine {
         );
         let id = self.id.clone();
         self.store(|s| s.remove_key(&id, key));
-        self.table_changed(&id);
+        self.table_changed(&id, before);
         self.mark_hot(&id, now);
         Ok(Some(version))
     }
@@ -492,12 +494,13 @@ impl Engine {
         }
         self.leaving = Some(self.config.leave_rounds.max(1));
         let me = self.peers.get_mut(&self.id).expect("own entry");
+        let before = peer_hash(&self.id, me);
         me.max_version += 1;
         me.status = PeerStatus::Left;
         let own = self.record(&self.id.clone());
         self.store(|s| s.put_peer(own));
         self.next_tick = now;
-        self.table_changed(&self.id.clone());
+        self.table_changed(&self.id.clone(), before);
         self.mark_hot(&self.id.clone(), now);
     }
 
@@ -709,8 +712,9 @@ impl Engine {
         let Some(p) = self.peers.get_mut(id) else {
             return;
         };
+        let before = peer_hash(id, p);
         p.set_status(PeerStatus::Dead, now);
-        self.table_changed(id);
+        self.table_changed(id, before);
         tracing::debug!(node = %self.id, peer = %id, "peer dead");
         if self.monitored() {
             self.mark_hot(id, now);
@@ -791,7 +795,7 @@ impl Engine {
         }
         for id in gone {
             if let Some(p) = self.peers.remove(&id) {
-                self.table_hash.remove(&id, &p);
+                self.table_hash.toggle(&id, peer_hash(&id, &p));
                 self.remember_removed(&id, p.generation, p.heartbeat, now);
                 self.events
                     .push_back(Event::PeerRemoved { peer: id.clone() });
@@ -808,14 +812,15 @@ impl Engine {
     // ---- the idle exchange's summary ---------------------------------------
 
     /// Call after a change to peer `id`'s generation, max_version,
-    /// gc_floor or status, or its insertion into the table: brings its
-    /// share of the table's hash up to date. (A peer's removal goes
-    /// through `TableHash::remove` instead.)
-    pub(crate) fn table_changed(&mut self, id: &PeerId) {
+    /// gc_floor or status, with its share of the table's hash from before
+    /// the change (`peer_hash`, taken then): toggles the old share out and
+    /// the new one in.
+    pub(crate) fn table_changed(&mut self, id: &PeerId, before: u64) {
         if self.table_hash.outgrown(self.peers.len()) {
             self.rehash_all();
-        } else if let Some(p) = self.peers.get_mut(id) {
-            self.table_hash.update(id, p);
+        } else {
+            let after = self.peers.get(id).map_or(0, |p| peer_hash(id, p));
+            self.table_hash.toggle(id, before ^ after);
         }
     }
 
@@ -823,7 +828,7 @@ impl Engine {
     /// to many peers at once).
     pub(crate) fn rehash_all(&mut self) {
         let bits = crate::table_hash::bits_for(self.peers.len());
-        self.table_hash.rebuild(&mut self.peers, bits);
+        self.table_hash.rebuild(&self.peers, bits);
     }
 
     /// The table's hash and size.

@@ -9,6 +9,7 @@ use crate::engine::Engine;
 use crate::error::DecodeError;
 use crate::state::{Entry, Peer};
 use crate::stats::Counters;
+use crate::table_hash::{peer_hash, peer_hash_as};
 use crate::wire::{len_msg, Body, Digest, DigestEntry, Frame, PeerDelta, Sender};
 use crate::{Event, PeerId, PeerStatus, Versioned};
 
@@ -438,7 +439,12 @@ impl Engine {
 
     /// A dead peer's heartbeat moved: it is live again.
     pub(crate) fn revived(&mut self, id: &PeerId) {
-        self.table_changed(id);
+        // Only a dead peer is revived, and nothing else of it changed.
+        let before = self
+            .peers
+            .get(id)
+            .map_or(0, |p| peer_hash_as(id, p, PeerStatus::Dead));
+        self.table_changed(id, before);
         tracing::debug!(node = %self.id, peer = %id, "peer live again");
         self.events.push_back(Event::PeerLive { peer: id.clone() });
         self.store_peer(id);
@@ -458,9 +464,9 @@ impl Engine {
         if d.id == self.id {
             return;
         }
-        // A delta may change what the table's hash covers: the share of
-        // the peer it names is brought up to date where it is changed
-        // (`apply_entries`, the last step of every path that keeps it).
+        // A delta may change what the table's hash covers: each path
+        // toggles the peer's old share out and its new one in where it
+        // changes it.
         self.apply_delta(now, d);
         if self.table_hash.outgrown(self.peers.len()) {
             self.rehash_all();
@@ -488,6 +494,7 @@ impl Engine {
                 let Some(p) = self.fresh_peer(now, &d, interval) else {
                     return;
                 };
+                self.table_hash.toggle(&d.id, peer_hash(&d.id, &p));
                 self.peers.insert(crate::intern::id(&d.id), p);
                 self.removed.remove(&d.id);
                 self.mark_hot(&d.id, now);
@@ -509,7 +516,7 @@ impl Engine {
                 if gone {
                     // The new incarnation is already gone: so is the old one.
                     if let Some(old) = self.peers.remove(&id) {
-                        self.table_hash.remove(&id, &old);
+                        self.table_hash.toggle(&id, peer_hash(&id, &old));
                     }
                     self.remember_removed(&id, d.generation, d.heartbeat, now);
                     tracing::debug!(node = %self.id, peer = %id, generation = d.generation, "peer restarted and is gone");
@@ -528,12 +535,11 @@ impl Engine {
                     return;
                 };
                 let p = self.peers.get_mut(&id).expect("held");
+                let before = peer_hash(&id, p);
                 p.clear();
-                // The old incarnation's share, as counted, is what the
-                // table's hash toggles out when it next settles.
-                let share = p.share;
                 *p = fresh;
-                p.share = share;
+                let after = peer_hash(&id, p);
+                self.table_hash.toggle(&id, before ^ after);
                 self.mark_hot(&id, now);
                 tracing::debug!(node = %self.id, peer = %id, generation = d.generation, "peer restarted");
                 self.events.push_back(Event::PeerRestarted {
@@ -601,6 +607,7 @@ impl Engine {
         let max_keys = self.config.max_keys_per_peer;
         let id = d.id;
         let mut p = self.peers.get_mut(&id).expect("peer present");
+        let before = peer_hash(&id, p);
         if d.reset && p.gc_floor < d.gc_floor && p.max_version < d.gc_floor {
             let kept: HashSet<&str> = d
                 .entries
@@ -625,8 +632,8 @@ impl Engine {
         }
         if d.from_version > p.max_version {
             Counters::add(&self.counters.deltas_skipped, 1);
-            // An insert or a restart before this may have changed its share.
-            self.table_hash.update(&id, p);
+            // A reset may have changed its share.
+            self.table_hash.toggle(&id, before ^ peer_hash(&id, p));
             return;
         }
         let mut reached = d.to_version;
@@ -679,7 +686,7 @@ impl Engine {
             let age = Duration::from_millis(d.status_age_ms).min(self.config.dead_peer_grace);
             p.set_status(PeerStatus::Left, now.checked_sub(age).unwrap_or(now));
         }
-        self.table_hash.update(&id, p);
+        self.table_hash.toggle(&id, before ^ peer_hash(&id, p));
         if self.storage.is_some() {
             for kv in writes {
                 if kv.deleted {

@@ -47,7 +47,7 @@ struct Keys {
     live: usize,
 }
 
-/// Everything a node knows of one peer (or of itself): 96 bytes, the keys
+/// Everything a node knows of one peer (or of itself): 88 bytes, the keys
 /// behind a pointer only for peers that have any, the id and address shared
 /// process-wide (see `intern.rs`), instants as 8-byte stamps.
 #[derive(Debug, Clone)]
@@ -66,9 +66,6 @@ pub(crate) struct Peer {
     /// marks what a digest mentioned without a set of its ids.
     pub(crate) mentioned_in: u32,
     pub(crate) status: PeerStatus,
-    /// The peer's share of the table's hash as last counted (see
-    /// `table_hash.rs`); 0 until counted.
-    pub(crate) share: u64,
 }
 
 impl Peer {
@@ -90,7 +87,6 @@ impl Peer {
             keys: None,
             detector: Detector::new(now, interval, p),
             mentioned_in: 0,
-            share: 0,
         }
     }
 
@@ -422,6 +418,6 @@ mod tests {
 
     #[test]
     fn a_peer_is_small() {
-        assert_eq!(std::mem::size_of::<Peer>(), 96);
+        assert_eq!(std::mem::size_of::<Peer>(), 88);
     }
 }

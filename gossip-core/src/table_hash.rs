@@ -38,20 +38,15 @@ pub(crate) struct TableHash {
 }
 
 impl TableHash {
-    /// Brings `id`'s share up to date with `p` (changed, or new to the
-    /// table).
-    pub(crate) fn update(&mut self, id: &PeerId, p: &mut Peer) {
-        let new = peer_hash(id, p);
-        let delta = p.share ^ new;
-        p.share = new;
-        if delta != 0 {
-            self.toggle(id, delta);
+    /// Toggles `delta` (a peer's old share XOR its new one; or its share,
+    /// as it enters or leaves the table) into the hash and `id`'s bucket.
+    pub(crate) fn toggle(&mut self, id: &PeerId, delta: u64) {
+        if delta == 0 {
+            return;
         }
-    }
-
-    /// Toggles out the share of `p`, about to be removed from the table.
-    pub(crate) fn remove(&mut self, id: &PeerId, p: &Peer) {
-        self.toggle(id, p.share);
+        self.total ^= delta;
+        let b = bucket_of(id, self.bits);
+        self.buckets[b] ^= fold32(delta);
     }
 
     /// Whether a table of `peers` peers has outgrown the buckets.
@@ -60,26 +55,16 @@ impl TableHash {
     }
 
     /// Recomputes every share and bucket, with `2^bits` buckets.
-    pub(crate) fn rebuild(
-        &mut self,
-        peers: &mut std::collections::BTreeMap<PeerId, Peer>,
-        bits: u32,
-    ) {
+    pub(crate) fn rebuild(&mut self, peers: &std::collections::BTreeMap<PeerId, Peer>, bits: u32) {
         self.bits = bits.min(MAX_BUCKET_BITS);
         self.buckets = vec![0; 1 << self.bits];
         self.total = 0;
-        for (id, p) in peers.iter_mut() {
-            p.share = peer_hash(id, p);
-            self.total ^= p.share;
+        for (id, p) in peers.iter() {
+            let share = peer_hash(id, p);
+            self.total ^= share;
             let b = bucket_of(id, self.bits);
-            self.buckets[b] ^= fold32(p.share);
+            self.buckets[b] ^= fold32(share);
         }
-    }
-
-    fn toggle(&mut self, id: &PeerId, delta: u64) {
-        self.total ^= delta;
-        let b = bucket_of(id, self.bits);
-        self.buckets[b] ^= fold32(delta);
     }
 
     /// The whole table's hash.
@@ -184,7 +169,15 @@ fn mix(mut z: u64) -> u64 {
 /// gc_floor and status, mixed (FNV-1a over the id, then a splitmix64
 /// finaliser per field), the same on every node and platform.
 pub(crate) fn peer_hash(id: &PeerId, p: &Peer) -> u64 {
-    let status = match p.status {
+    peer_hash_as(id, p, p.status)
+}
+
+/// [`peer_hash`] as it was while the peer had `status` (its other fields
+/// unchanged): the share a status change toggles out. Shares are not kept
+/// per peer (8 bytes in every node for every peer); each change toggles
+/// out the share computed from what the fields were.
+pub(crate) fn peer_hash_as(id: &PeerId, p: &Peer, status: PeerStatus) -> u64 {
+    let status = match status {
         PeerStatus::Live => 0,
         PeerStatus::Dead => 1,
         PeerStatus::Left => 2,
@@ -227,16 +220,28 @@ mod tests {
         t
     }
 
+    /// Changes `id` by `f`, toggling its old share out and its new one in.
+    fn change(
+        t: &mut TableHash,
+        peers: &mut BTreeMap<PeerId, Peer>,
+        id: &PeerId,
+        f: impl FnOnce(&mut Peer),
+    ) {
+        let p = peers.get_mut(id).unwrap();
+        let before = peer_hash(id, p);
+        f(p);
+        t.toggle(id, before ^ peer_hash(id, p));
+    }
+
     #[test]
     fn incremental_updates_match_a_rebuild() {
         let mut peers = table(300);
         let mut t = fresh(&mut peers);
         let id = PeerId::from("peer-00042");
-        let p = peers.get_mut(&id).unwrap();
-        p.max_version = 9;
-        t.update(&id, p);
+        change(&mut t, &mut peers, &id, |p| p.max_version = 9);
+        change(&mut t, &mut peers, &id, |p| p.status = PeerStatus::Dead);
         let gone = PeerId::from("peer-00007");
-        t.remove(&gone, &peers[&gone]);
+        t.toggle(&gone, peer_hash(&gone, &peers[&gone]));
         peers.remove(&gone);
         let rebuilt = fresh(&mut peers);
         assert_eq!(t.total(), rebuilt.total());
@@ -249,16 +254,16 @@ mod tests {
         let mut t = fresh(&mut peers);
         assert_eq!(t.bits, 3);
         let more = table(300);
-        for (id, mut p) in more {
+        for (id, p) in more {
             if let std::collections::btree_map::Entry::Vacant(slot) = peers.entry(id) {
-                t.update(slot.key(), &mut p);
+                t.toggle(slot.key(), peer_hash(slot.key(), &p));
                 slot.insert(p);
             }
         }
         assert!(t.outgrown(peers.len()));
         assert_eq!(t.total(), fresh(&mut peers).total());
         let bits = bits_for(peers.len());
-        t.rebuild(&mut peers, bits);
+        t.rebuild(&peers, bits);
         assert_eq!(t.bits, 5);
         assert_eq!(t.total(), fresh(&mut peers).total());
     }

@@ -88,21 +88,26 @@ impl Sim {
                 offset = upto;
                 rest = tail;
             }
-            std::thread::scope(|s| {
-                let handles: Vec<_> = jobs
+            let run = move |(base, nodes, share): (
+                usize,
+                &mut [SimNode],
+                Vec<(usize, Vec<Scheduled>)>,
+            )| {
+                share
                     .into_iter()
-                    .map(|(base, nodes, share)| {
-                        s.spawn(move || {
-                            share
-                                .into_iter()
-                                .map(|(node, items)| {
-                                    let n = &mut nodes[node - base];
-                                    run_node(n, node, items, end, until, keep_events)
-                                })
-                                .collect::<Vec<Out>>()
-                        })
+                    .map(|(node, items)| {
+                        let n = &mut nodes[node - base];
+                        run_node(n, node, items, end, until, keep_events)
                     })
-                    .collect();
+                    .collect::<Vec<Out>>()
+            };
+            // This thread runs the first share itself; the others get a
+            // thread each.
+            let mut jobs = jobs.into_iter();
+            let first = jobs.next().expect("at least two shares");
+            std::thread::scope(|s| {
+                let handles: Vec<_> = jobs.map(|job| s.spawn(move || run(job))).collect();
+                outs.extend(run(first));
                 for h in handles {
                     match h.join() {
                         Ok(o) => outs.extend(o),
