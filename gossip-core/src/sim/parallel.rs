@@ -20,6 +20,10 @@ use rand::Rng;
 use super::{Item, Scheduled, Sim, SimNode};
 use crate::Event;
 
+/// One thread's share of a window: the index of its first node, its
+/// nodes, and their events.
+type Job<'a> = (usize, &'a mut [SimNode], Vec<(usize, Vec<Scheduled>)>);
+
 /// What one node did in a window.
 struct Out {
     node: usize,
@@ -88,11 +92,7 @@ impl Sim {
                 offset = upto;
                 rest = tail;
             }
-            let run = move |(base, nodes, share): (
-                usize,
-                &mut [SimNode],
-                Vec<(usize, Vec<Scheduled>)>,
-            )| {
+            let run = move |(base, nodes, share): Job<'_>| {
                 share
                     .into_iter()
                     .map(|(node, items)| {
