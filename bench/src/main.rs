@@ -91,6 +91,8 @@ FLAGS:
                              (default 1: a ring neighbour on either side)
     --no-monitored           steady, detect and sweep: leave out our monitored
                              configuration (ours, monitored)
+    --reconcile-min-peers N  our Config::reconcile_min_peers (0: no reconciling
+                             by bucket; experiments)
     --no-idle-summary        our idle_summary off: digests on every exchange
                              (experiments)
     --event-buffer N         our Config::event_buffer (stable's default: 1024; the
@@ -143,6 +145,8 @@ pub struct Opts {
     pub no_sweep: bool,
     /// Our `Config::idle_summary` turned off (digests on every exchange).
     pub no_idle_summary: bool,
+    /// Our `Config::reconcile_min_peers` (None: the default).
+    pub reconcile_min_peers: Option<usize>,
     /// Our memory network's per-inbox byte limit (None: its default).
     pub inbox_bytes: Option<u64>,
     /// Whether steady, detect and sweep also measure our monitored
@@ -184,6 +188,7 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
         event_buffer: None,
         no_sweep: false,
         no_idle_summary: false,
+        reconcile_min_peers: None,
         inbox_bytes: None,
         monitored: true,
         monitors: cluster::MONITORS,
@@ -245,6 +250,7 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
             Long("fanout") => o.fanout = Some(p.value()?.parse()?),
             Long("no-sweep") => o.no_sweep = true,
             Long("no-idle-summary") => o.no_idle_summary = true,
+            Long("reconcile-min-peers") => o.reconcile_min_peers = Some(p.value()?.parse()?),
             Long("no-monitored") => o.monitored = false,
             Long("monitors") => o.monitors = p.value()?.parse()?,
             Long("idle-fanout") => o.idle_fanout = Some(p.value()?.parse()?),

@@ -130,6 +130,9 @@ pub fn our_config(o: &Opts) -> Config {
     if o.no_idle_summary {
         c.idle_summary = false;
     }
+    if let Some(m) = o.reconcile_min_peers {
+        c.reconcile_min_peers = m;
+    }
     c
 }
 

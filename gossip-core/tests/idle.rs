@@ -113,7 +113,9 @@ fn large_tables_reconcile_news_by_bucket_for_fewer_bytes() {
             .sum();
         (news, by_bucket)
     };
-    let (with, by_bucket) = spread(Config::local());
+    let mut on = Config::local();
+    on.reconcile_min_peers = 256;
+    let (with, by_bucket) = spread(on);
     let mut off = Config::local();
     off.reconcile_min_peers = 0;
     let (without, none) = spread(off);
