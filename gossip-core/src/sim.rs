@@ -551,39 +551,47 @@ impl Sim {
         }
     }
 
+    /// Puts a frame node `idx` (address `from`) sent at `at` to address
+    /// `to` on the network: counted, then dropped (an unknown address, loss,
+    /// a partition) or queued for delivery after the latency and a draw of
+    /// jitter.
+    fn transmit(&mut self, idx: usize, from: &str, at: Instant, to: &str, frame: Bytes) {
+        self.stats.frames_sent += 1;
+        self.stats.bytes_sent += frame.len() as u64;
+        self.stats.max_frame = self.stats.max_frame.max(frame.len() as u64);
+        let Some(&to) = self.index.get(to) else {
+            self.stats.frames_dropped += 1;
+            return;
+        };
+        let lost = self.loss > 0.0 && self.rng.random_bool(self.loss);
+        let cut = self.cuts.iter().any(|(a, b)| {
+            (a.contains(&idx) && b.contains(&to)) || (b.contains(&idx) && a.contains(&to))
+        });
+        if lost || cut {
+            self.stats.frames_dropped += 1;
+            return;
+        }
+        let jitter = if self.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(self.rng.random_range(0..self.jitter.as_nanos() as u64))
+        };
+        self.push(
+            at + self.latency + jitter,
+            Item::Deliver {
+                to,
+                from: from.to_string(),
+                frame,
+            },
+        );
+    }
+
     /// Moves a node's outgoing frames onto the network and its events into the log.
     fn drain(&mut self, idx: usize) {
         let from = self.nodes[idx].engine.id().to_string();
         while let Some(t) = self.nodes[idx].engine.poll_transmit() {
-            self.stats.frames_sent += 1;
-            self.stats.bytes_sent += t.frame.len() as u64;
-            self.stats.max_frame = self.stats.max_frame.max(t.frame.len() as u64);
-            let Some(&to) = self.index.get(&t.to) else {
-                self.stats.frames_dropped += 1;
-                continue;
-            };
-            let lost = self.loss > 0.0 && self.rng.random_bool(self.loss);
-            let cut = self.cuts.iter().any(|(a, b)| {
-                (a.contains(&idx) && b.contains(&to)) || (b.contains(&idx) && a.contains(&to))
-            });
-            if lost || cut {
-                self.stats.frames_dropped += 1;
-                continue;
-            }
-            let jitter = if self.jitter.is_zero() {
-                Duration::ZERO
-            } else {
-                Duration::from_nanos(self.rng.random_range(0..self.jitter.as_nanos() as u64))
-            };
-            let at = self.now + self.latency + jitter;
-            self.push(
-                at,
-                Item::Deliver {
-                    to,
-                    from: from.clone(),
-                    frame: t.frame,
-                },
-            );
+            let now = self.now;
+            self.transmit(idx, &from, now, &t.to, t.frame);
         }
         let elapsed = self.elapsed();
         let node = self.nodes[idx].engine.id().clone();

@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::time::Instant;
 
 use bytes::Bytes;
-use rand::Rng;
 
 use super::{Item, Scheduled, Sim, SimNode};
 use crate::Event;
@@ -138,37 +137,7 @@ impl Sim {
         }
         let from = self.nodes[out.node].engine.id().to_string();
         for (at, to, frame) in out.sent {
-            self.stats.frames_sent += 1;
-            self.stats.bytes_sent += frame.len() as u64;
-            self.stats.max_frame = self.stats.max_frame.max(frame.len() as u64);
-            let Some(&to) = self.index.get(&to) else {
-                self.stats.frames_dropped += 1;
-                continue;
-            };
-            let idx = out.node;
-            let lost = self.loss > 0.0 && self.rng.random_bool(self.loss);
-            let cut = self.cuts.iter().any(|(a, b)| {
-                (a.contains(&idx) && b.contains(&to)) || (b.contains(&idx) && a.contains(&to))
-            });
-            if lost || cut {
-                self.stats.frames_dropped += 1;
-                continue;
-            }
-            let jitter = if self.jitter.is_zero() {
-                std::time::Duration::ZERO
-            } else {
-                std::time::Duration::from_nanos(
-                    self.rng.random_range(0..self.jitter.as_nanos() as u64),
-                )
-            };
-            self.push(
-                at + self.latency + jitter,
-                Item::Deliver {
-                    to,
-                    from: from.clone(),
-                    frame,
-                },
-            );
+            self.transmit(out.node, &from, at, &to, frame);
         }
         if self.record_events {
             let node = self.nodes[out.node].engine.id().clone();
