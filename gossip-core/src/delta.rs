@@ -54,6 +54,16 @@ impl Candidate<'_> {
         }
     }
 
+    /// About the least its delta can cost: id and address with their field
+    /// headers.
+    fn least_len(&self) -> usize {
+        let addr = match self.peer.addr.len() {
+            0 => 0,
+            n => n + 2,
+        };
+        len_msg(self.id.as_str().len() + 2 + addr)
+    }
+
     /// Sort key: unknown first, then most versions behind.
     fn rank(&self) -> (bool, std::cmp::Reverse<u64>) {
         let known = matches!(self.theirs, Some(t) if t.generation == self.peer.generation);
@@ -79,16 +89,37 @@ pub(crate) fn build<R: Rng>(
         .drain(..)
         .map(|c| ((c.rank(), rng.random::<u64>()), c))
         .collect();
-    keyed.sort_by_key(|k| k.0);
+    // A frame holds a fraction of a large table's peers (a new node's first
+    // exchange offers it the whole table): order first only as many as
+    // would fit if each cost what the cheapest of a sample does, and the
+    // rest only if those leave room. The order is the same as sorting all.
+    let least = keyed
+        .iter()
+        .take(64)
+        .map(|(_, c)| c.least_len())
+        .min()
+        .unwrap_or(1)
+        .max(1);
+    let head = (budget / least + 1).min(keyed.len());
+    if head < keyed.len() {
+        keyed.select_nth_unstable_by_key(head, |k| k.0);
+    }
     let mut out = Vec::new();
     let mut left = budget;
-    for (_, c) in keyed {
+    let (first, rest) = keyed.split_at_mut(head);
+    for part in [first, rest] {
         if left < 32 {
             break;
         }
-        if let Some(d) = one(&c, left, max_entries, now) {
-            left -= len_msg(d.encoded_len());
-            out.push(d);
+        part.sort_unstable_by_key(|k| k.0);
+        for (_, c) in part.iter() {
+            if left < 32 {
+                break;
+            }
+            if let Some(d) = one(c, left, max_entries, now) {
+                left -= len_msg(d.encoded_len());
+                out.push(d);
+            }
         }
     }
     out

@@ -761,6 +761,11 @@ impl Engine {
             .peers
             .get_key_value(id)
             .map_or_else(|| id.clone(), |(k, _)| k.clone());
+        self.mark_hot_key(id, now);
+    }
+
+    /// [`Engine::mark_hot`] with the table's own copy of the id in hand.
+    pub(crate) fn mark_hot_key(&mut self, id: PeerId, now: Instant) {
         let rounds = 2 * (usize::BITS - self.peers.len().leading_zeros()) + 2;
         let until = Stamp::of(now + self.config.gossip_interval * rounds);
         self.hot.push_back((until, id));

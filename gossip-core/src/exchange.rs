@@ -1,6 +1,6 @@
 //! Handling frames: the Syn / SynAck / Ack exchange and applying deltas.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
 use std::time::{Duration, Instant};
 
@@ -298,26 +298,6 @@ impl Engine {
         for e in verdicts {
             self.take_entry_verdict(now, e);
         }
-        if digest.ranged {
-            let lower = Bound::Included(digest.range_start.as_str());
-            let upper = if digest.range_end.is_empty() {
-                Bound::Unbounded
-            } else {
-                Bound::Excluded(digest.range_end.as_str())
-            };
-            for (id, p) in self.peers.range::<str, _>((lower, upper)) {
-                // Only live peers are introduced: a peer this node thinks
-                // dead or gone would only be reported as joined, then dead.
-                if p.status == PeerStatus::Live
-                    && *id != sender.id
-                    && p.mentioned_in != mark
-                    && (digest.cover.is_empty()
-                        || crate::table_hash::bitmap_covers(&digest.cover, id.as_str()))
-                {
-                    theirs.push((id.clone(), None));
-                }
-            }
-        }
         // Broadcasts the sender wants take their share first; then requests
         // take at most half the frame, deltas the rest.
         let broadcasts = self.take_broadcasts(&sender.id);
@@ -333,7 +313,41 @@ impl Engine {
             reply.entries.push(r);
         }
         let left = budget - len_msg(reply.encoded_len()) - 6;
-        let deltas = self.build_deltas(now, &theirs, left);
+        // Candidates: the peers the digest showed behind, then (a ranged
+        // digest) the live peers inside its range it did not mention, taken
+        // straight from the table: a new node's digest makes that the whole
+        // table, of which a frame carries a fraction.
+        let mut candidates = candidates(&self.peers, &theirs);
+        if digest.ranged {
+            let lower = Bound::Included(digest.range_start.as_str());
+            let upper = if digest.range_end.is_empty() {
+                Bound::Unbounded
+            } else {
+                Bound::Excluded(digest.range_end.as_str())
+            };
+            let unmentioned = self
+                .peers
+                .range::<str, _>((lower, upper))
+                .filter(|(id, p)| {
+                    // Only live peers are introduced: a peer this node
+                    // thinks dead or gone would only be reported as joined,
+                    // then dead.
+                    p.status == PeerStatus::Live
+                        && **id != sender.id
+                        && p.mentioned_in != mark
+                        && (digest.cover.is_empty()
+                            || crate::table_hash::bitmap_covers(&digest.cover, id.as_str()))
+                })
+                .map(|(id, peer)| Candidate {
+                    id,
+                    peer,
+                    theirs: None,
+                });
+            candidates.extend(unmentioned);
+        }
+        let max_entries = crate::wire::max_delta_entries(&self.config);
+        let mut deltas = delta::build(candidates, left, max_entries, &mut self.rng, now);
+        self.vouch(&mut deltas);
         if !reply.entries.is_empty() || !deltas.is_empty() || !broadcasts.is_empty() {
             self.send_with(sender.addr.clone(), Body::SynAck(reply, deltas), broadcasts);
         }
@@ -369,26 +383,21 @@ impl Engine {
         theirs: &[(PeerId, Option<Theirs>)],
         budget: usize,
     ) -> Vec<PeerDelta> {
-        let candidates = theirs
-            .iter()
-            .filter_map(|(id, t)| {
-                self.peers.get_key_value(id).map(|(id, peer)| Candidate {
-                    id,
-                    peer,
-                    theirs: *t,
-                })
-            })
-            .collect();
+        let candidates = candidates(&self.peers, theirs);
         let max_entries = crate::wire::max_delta_entries(&self.config);
         let mut deltas = delta::build(candidates, budget, max_entries, &mut self.rng, now);
+        self.vouch(&mut deltas);
+        deltas
+    }
+
+    /// Monitored: heartbeats are not relayed, so the time since one arrived
+    /// says nothing of a live peer; its watchers vouch for it.
+    fn vouch(&self, deltas: &mut [PeerDelta]) {
         if self.monitored() {
-            // Heartbeats are not relayed, so the time since one arrived
-            // says nothing of a live peer: its watchers vouch for it.
             for d in deltas.iter_mut().filter(|d| d.status == PeerStatus::Live) {
                 d.heartbeat_age_ms = 0;
             }
         }
-        deltas
     }
 
     /// Gossip about `id`, which this node does not hold: whether it must
@@ -473,7 +482,7 @@ impl Engine {
         }
     }
 
-    fn apply_delta(&mut self, now: Instant, d: PeerDelta) {
+    fn apply_delta(&mut self, now: Instant, mut d: PeerDelta) {
         let interval = self.expected_interval();
         let gone = d.status != PeerStatus::Live;
         let sample = !self.monitored();
@@ -495,15 +504,21 @@ impl Engine {
                     return;
                 };
                 self.table_hash.toggle(&d.id, peer_hash(&d.id, &p));
-                self.peers.insert(crate::intern::id(&d.id), p);
-                self.removed.remove(&d.id);
-                self.mark_hot(&d.id, now);
-                tracing::debug!(node = %self.id, peer = %d.id, addr = %d.addr, "peer joined");
+                // The shared copy of the id keys the table, the news queue
+                // and the event; the decoded one goes with the delta.
+                let id = crate::intern::id(&d.id);
+                self.peers.insert(id.clone(), p);
+                if !self.removed.is_empty() {
+                    self.removed.remove(&id);
+                }
+                self.mark_hot_key(id.clone(), now);
+                tracing::debug!(node = %self.id, peer = %id, addr = %d.addr, "peer joined");
+                self.store_peer(&id);
                 self.events.push_back(Event::PeerJoined {
-                    peer: d.id.clone(),
-                    addr: d.addr.clone(),
+                    peer: id,
+                    // Not read again: `apply_entries` takes the keys.
+                    addr: std::mem::take(&mut d.addr),
                 });
-                self.store_peer(&d.id);
             }
             Some(p) if d.generation < p.generation => return,
             Some(p) if d.generation > p.generation => {
@@ -604,6 +619,10 @@ impl Engine {
     }
 
     fn apply_entries(&mut self, now: Instant, d: PeerDelta) {
+        if d.entries.is_empty() && !d.reset && d.to_version == 0 && d.status != PeerStatus::Left {
+            // A peer without keys: no versions to take, nothing to look up.
+            return;
+        }
         let max_keys = self.config.max_keys_per_peer;
         let id = d.id;
         let mut p = self.peers.get_mut(&id).expect("peer present");
@@ -714,4 +733,21 @@ impl Engine {
             self.store_peer(&id);
         }
     }
+}
+
+/// The held peers among `theirs`, as delta candidates.
+fn candidates<'a>(
+    peers: &'a BTreeMap<PeerId, Peer>,
+    theirs: &[(PeerId, Option<Theirs>)],
+) -> Vec<Candidate<'a>> {
+    theirs
+        .iter()
+        .filter_map(|(id, t)| {
+            peers.get_key_value(id).map(|(id, peer)| Candidate {
+                id,
+                peer,
+                theirs: *t,
+            })
+        })
+        .collect()
 }

@@ -9,12 +9,18 @@
 //! last purge. Interning happens when a peer enters a table, not per frame.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use foldhash::fast::{FixedState, RandomState};
 
 use crate::PeerId;
 
+/// Shards per table: the simulator's threads intern at once.
+const SHARDS: usize = 16;
+
 struct Table<T: ?Sized> {
-    names: HashMap<Box<str>, Weak<T>>,
+    names: HashMap<Box<str>, Weak<T>, RandomState>,
     /// Size after the last purge: the next purge comes at twice it.
     purged_at: usize,
 }
@@ -22,25 +28,26 @@ struct Table<T: ?Sized> {
 impl<T: ?Sized> Table<T> {
     fn new() -> Self {
         Table {
-            names: HashMap::new(),
+            names: HashMap::default(),
             purged_at: 0,
         }
     }
 }
 
-static NAMES: OnceLock<Mutex<Table<str>>> = OnceLock::new();
-static ADDRS: OnceLock<Mutex<Table<String>>> = OnceLock::new();
+type Shards<T> = OnceLock<Box<[Mutex<Table<T>>]>>;
+
+static NAMES: Shards<str> = OnceLock::new();
+static ADDRS: Shards<String> = OnceLock::new();
 
 /// The shared copy of `s` in `table`, made by `make` if none is held.
-fn shared<T: ?Sized>(
-    table: &OnceLock<Mutex<Table<T>>>,
-    s: &str,
-    make: fn(&str) -> Arc<T>,
-) -> Arc<T> {
-    let table = table.get_or_init(|| Mutex::new(Table::new()));
+fn shared<T: ?Sized>(table: &Shards<T>, s: &str, make: fn(&str) -> Arc<T>) -> Arc<T> {
+    let shards = table.get_or_init(|| (0..SHARDS).map(|_| Mutex::new(Table::new())).collect());
+    // The shard is chosen by a fixed hash; each shard's map has a seed of
+    // its own.
+    let shard = FixedState::with_seed(0x9e37_79b9).hash_one(s) as usize % SHARDS;
     // A poisoned lock only means another thread panicked while holding it;
     // the table is still a valid cache.
-    let mut t = table.lock().unwrap_or_else(|e| e.into_inner());
+    let mut t = shards[shard].lock().unwrap_or_else(|e| e.into_inner());
     if let Some(arc) = t.names.get(s).and_then(Weak::upgrade) {
         return arc;
     }

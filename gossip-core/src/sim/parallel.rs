@@ -19,9 +19,8 @@ use bytes::Bytes;
 use super::{Item, Scheduled, Sim, SimNode};
 use crate::Event;
 
-/// One thread's share of a window: the index of its first node, its
-/// nodes, and their events.
-type Job<'a> = (usize, &'a mut [SimNode], Vec<(usize, Vec<Scheduled>)>);
+/// One node's part of a window: its index, the node, its events.
+type Work<'a> = (usize, &'a mut SimNode, Vec<Scheduled>);
 
 /// What one node did in a window.
 struct Out {
@@ -68,45 +67,40 @@ impl Sim {
                 outs.push(run_node(n, node, items, end, until, keep_events));
             }
         } else {
-            // Contiguous shares of the busy nodes, one per thread.
-            let groups: Vec<(usize, Vec<Scheduled>)> = groups.into_iter().collect();
-            let per = groups.len().div_ceil(threads);
-            let mut shares: Vec<Vec<(usize, Vec<Scheduled>)>> = Vec::new();
-            let mut it = groups.into_iter().peekable();
-            while it.peek().is_some() {
-                shares.push(it.by_ref().take(per).collect());
+            // The busy nodes with their events, handed out a few at a time
+            // to whichever thread is free (one node may hold most of a
+            // window's work: a seed that every new node contacts), and
+            // their output put back in node order.
+            let mut work: Vec<Work<'_>> = Vec::with_capacity(groups.len());
+            let mut nodes = self.nodes.iter_mut().enumerate();
+            for (node, items) in groups {
+                let n = nodes
+                    .by_ref()
+                    .find_map(|(i, n)| (i == node).then_some(n))
+                    .expect("an event's node exists");
+                work.push((node, n, items));
             }
-            // Split the nodes at each share's first index.
-            let mut rest: &mut [SimNode] = &mut self.nodes;
-            let mut offset = 0;
-            let mut jobs = Vec::new();
-            for (i, share) in shares.into_iter().enumerate() {
-                let upto = if i + 1 < threads {
-                    share.last().map_or(offset, |(n, _)| n + 1)
-                } else {
-                    offset + rest.len()
-                };
-                let (mine, tail) = std::mem::take(&mut rest).split_at_mut(upto - offset);
-                jobs.push((offset, mine, share));
-                offset = upto;
-                rest = tail;
-            }
-            let run = move |(base, nodes, share): Job<'_>| {
-                share
-                    .into_iter()
-                    .map(|(node, items)| {
-                        let n = &mut nodes[node - base];
-                        run_node(n, node, items, end, until, keep_events)
-                    })
-                    .collect::<Vec<Out>>()
+            let chunk = work.len().div_ceil(threads * 8).max(1);
+            let queue = std::sync::Mutex::new(work.into_iter());
+            let run = || {
+                let mut done = Vec::new();
+                loop {
+                    let taken: Vec<Work<'_>> = {
+                        let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+                        q.by_ref().take(chunk).collect()
+                    };
+                    if taken.is_empty() {
+                        return done;
+                    }
+                    for (node, n, items) in taken {
+                        done.push(run_node(n, node, items, end, until, keep_events));
+                    }
+                }
             };
-            // This thread runs the first share itself; the others get a
-            // thread each.
-            let mut jobs = jobs.into_iter();
-            let first = jobs.next().expect("at least two shares");
+            // This thread takes work too; the others get a thread each.
             std::thread::scope(|s| {
-                let handles: Vec<_> = jobs.map(|job| s.spawn(move || run(job))).collect();
-                outs.extend(run(first));
+                let handles: Vec<_> = (1..threads).map(|_| s.spawn(run)).collect();
+                outs.extend(run());
                 for h in handles {
                     match h.join() {
                         Ok(o) => outs.extend(o),
@@ -114,6 +108,7 @@ impl Sim {
                     }
                 }
             });
+            outs.sort_unstable_by_key(|o| o.node);
         }
         for out in outs {
             self.merge(out);
