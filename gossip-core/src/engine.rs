@@ -26,7 +26,7 @@ use crate::phi::PhiParams;
 use crate::stamp::Stamp;
 use crate::state::{Entry, Peer};
 use crate::stats::{Counters, Stats};
-use crate::table_hash::{fnv1a, peer_hash};
+use crate::table_hash::fnv1a;
 use crate::wire::{len_msg, Body, Frame, Sender, PROTOCOL_VERSION};
 use crate::{
     digest, select, Event, PeerId, PeerRecord, PeerStatus, Storage, StorageError, Versioned,
@@ -204,7 +204,7 @@ impl Engine {
             last_sender: None,
             pubsub: Default::default(),
             queries: Default::default(),
-            table_hash: crate::table_hash::TableHash::default(),
+            table_hash: crate::table_hash::TableHash::new(config.monitors == 0),
             frames_heard: 0,
             heard_log: VecDeque::new(),
             monitor: Default::default(),
@@ -437,7 +437,7 @@ impl Engine {
         if is_new && me.live_keys() >= max_keys {
             return Err(KeyError::TooManyKeys { max: max_keys });
         }
-        let before = peer_hash(&self.id, me);
+        let before = self.table_hash.share(&self.id, me);
         me.max_version += 1;
         let version = me.max_version;
         let _ = me.put(
@@ -466,7 +466,7 @@ impl Engine {
         if me.entry(key).is_none_or(|e| e.deleted) {
             return Ok(None);
         }
-        let before = peer_hash(&self.id, me);
+        let before = self.table_hash.share(&self.id, me);
         me.max_version += 1;
         let version = me.max_version;
         let _ = me.put(
@@ -494,7 +494,7 @@ impl Engine {
         }
         self.leaving = Some(self.config.leave_rounds.max(1));
         let me = self.peers.get_mut(&self.id).expect("own entry");
-        let before = peer_hash(&self.id, me);
+        let before = self.table_hash.share(&self.id, me);
         me.max_version += 1;
         me.status = PeerStatus::Left;
         let own = self.record(&self.id.clone());
@@ -712,7 +712,7 @@ impl Engine {
         let Some(p) = self.peers.get_mut(id) else {
             return;
         };
-        let before = peer_hash(id, p);
+        let before = self.table_hash.share(id, p);
         p.set_status(PeerStatus::Dead, now);
         self.table_changed(id, before);
         tracing::debug!(node = %self.id, peer = %id, "peer dead");
@@ -800,7 +800,7 @@ impl Engine {
         }
         for id in gone {
             if let Some(p) = self.peers.remove(&id) {
-                self.table_hash.toggle(&id, peer_hash(&id, &p));
+                self.table_hash.toggle(&id, self.table_hash.share(&id, &p));
                 self.remember_removed(&id, p.generation, p.heartbeat, now);
                 self.events
                     .push_back(Event::PeerRemoved { peer: id.clone() });
@@ -824,7 +824,10 @@ impl Engine {
         if self.table_hash.outgrown(self.peers.len()) {
             self.rehash_all();
         } else {
-            let after = self.peers.get(id).map_or(0, |p| peer_hash(id, p));
+            let after = self
+                .peers
+                .get(id)
+                .map_or(0, |p| self.table_hash.share(id, p));
             self.table_hash.toggle(id, before ^ after);
         }
     }
@@ -847,7 +850,7 @@ impl Engine {
         let hash = self
             .peers
             .iter()
-            .fold(0u64, |h, (id, p)| h ^ peer_hash(id, p));
+            .fold(0u64, |h, (id, p)| h ^ self.table_hash.share(id, p));
         (hash, self.peers.len() as u32)
     }
 
@@ -855,32 +858,52 @@ impl Engine {
     /// of every heartbeat it holds, in id order.
     pub(crate) fn summary(&mut self) -> crate::wire::Summary {
         let (hash, peers) = self.summary_hash();
-        // Monitored liveness relays no heartbeats.
-        let heartbeats: Vec<u8> = if self.monitored() {
-            Vec::new()
-        } else {
-            self.peers.values().map(|p| p.heartbeat as u8).collect()
-        };
+        // Monitored liveness relays no heartbeats. Relayed, the peers this
+        // node holds dead or left are named (not in the hash: see
+        // `TableHash::share`).
+        let mut heartbeats = Vec::new();
+        let mut not_live = Vec::new();
+        if !self.monitored() {
+            heartbeats.reserve_exact(self.peers.len());
+            for (i, p) in self.peers.values().enumerate() {
+                heartbeats.push(p.heartbeat as u8);
+                if p.status != PeerStatus::Live {
+                    not_live.push(i as u32);
+                }
+            }
+        }
         crate::wire::Summary {
             hash,
             peers,
             heartbeats: Bytes::from(heartbeats),
             heartbeat: 0,
             buckets: Bytes::new(),
+            not_live,
         }
     }
 
     /// Takes the heartbeats of a summary whose hash and size match this
     /// node's: the two tables hold the same peers, in the same order, with
-    /// the same statuses. Each byte is read as the heartbeat nearest this
-    /// node's own with those low 8 bits, from 64 behind to 191 ahead of it
-    /// (`SUMMARY_BEHIND`), and taken if higher: liveness moves, nothing
-    /// else can change.
-    pub(crate) fn take_summary_heartbeats(&mut self, now: Instant, heartbeats: &[u8]) {
+    /// the same versions (and, monitored, the same statuses). Each byte is
+    /// read as the heartbeat nearest this node's own with those low 8 bits,
+    /// from 64 behind to 191 ahead of it (`SUMMARY_BEHIND`), and taken if
+    /// higher: liveness moves, nothing else can change. `not_live` names
+    /// the positions the sender holds dead or left: elsewhere it holds the
+    /// peer live, and a newer heartbeat revives a peer this node holds
+    /// dead, as a digest entry's would.
+    pub(crate) fn take_summary_heartbeats(
+        &mut self,
+        now: Instant,
+        heartbeats: &[u8],
+        not_live: &[u32],
+    ) {
         let params = self.params;
         let interval = self.config.gossip_interval;
         let stamp = Stamp::of(now);
-        for ((id, p), &low) in self.peers.iter_mut().zip(heartbeats) {
+        let mut not_live = not_live.iter().copied().peekable();
+        let mut revived = Vec::new();
+        for (i, ((id, p), &low)) in self.peers.iter_mut().zip(heartbeats).enumerate() {
+            let sender_live = not_live.next_if_eq(&(i as u32)).is_none();
             let held = p.heartbeat;
             if held as u8 == low || is_table_key(id, &self.id) {
                 continue;
@@ -894,11 +917,15 @@ impl Engine {
             let since = stamp.since(p.detector.last_stamp());
             let rounds = since.as_secs_f64() / interval.as_secs_f64().max(1e-6);
             let plausible = held + 2 * rounds as u64 + 4;
-            if hb > held && hb <= plausible {
-                let live = p.status == PeerStatus::Live;
-                let revived = p.take_heartbeat(now, p.generation, hb, live, true, &params);
-                debug_assert!(!revived, "a summary's heartbeat revived a peer");
+            if hb > held
+                && hb <= plausible
+                && p.take_heartbeat(now, p.generation, hb, sender_live, true, &params)
+            {
+                revived.push(id.clone());
             }
+        }
+        for id in revived {
+            self.revived(&id);
         }
     }
 
@@ -924,10 +951,14 @@ impl Engine {
         now: Instant,
     ) -> crate::wire::Digest {
         if idle && crate::wire::Summary::len_for(self.peers.len()) + 8 <= budget {
-            return crate::wire::Digest {
-                summary: Some(self.summary()),
-                ..Default::default()
-            };
+            let summary = self.summary();
+            // Unless the peers held dead or left are too many to name.
+            if summary.encoded_len() + 8 <= budget {
+                return crate::wire::Digest {
+                    summary: Some(summary),
+                    ..Default::default()
+                };
+            }
         }
         digest::build(
             &self.peers,

@@ -9,7 +9,6 @@ use crate::engine::Engine;
 use crate::error::DecodeError;
 use crate::state::{Entry, Peer};
 use crate::stats::Counters;
-use crate::table_hash::{peer_hash, peer_hash_as};
 use crate::wire::{len_msg, Body, Digest, DigestEntry, Frame, PeerDelta, Sender};
 use crate::{Event, PeerId, PeerStatus, Versioned};
 
@@ -74,7 +73,7 @@ impl Engine {
                     // both sides when it matches (else there is nothing to
                     // take: the sender has started a full exchange).
                     if (sum.hash, sum.peers) == self.summary_hash() {
-                        self.take_summary_heartbeats(now, &sum.heartbeats);
+                        self.take_summary_heartbeats(now, &sum.heartbeats, &sum.not_live);
                     }
                 }
                 self.on_requests(now, &frame.sender, &digest);
@@ -117,7 +116,7 @@ impl Engine {
         let budget = self.body_budget() - 6 - crate::wire::broadcasts_len(&broadcasts);
         if (sum.hash, sum.peers) == self.summary_hash() {
             Counters::add(&self.counters.idle_exchanges, 1);
-            self.take_summary_heartbeats(now, &sum.heartbeats);
+            self.take_summary_heartbeats(now, &sum.heartbeats, &sum.not_live);
             let reply = self.syn_digest(budget, true, now);
             self.send_with(
                 sender.addr.clone(),
@@ -453,7 +452,7 @@ impl Engine {
         let before = self
             .peers
             .get(id)
-            .map_or(0, |p| peer_hash_as(id, p, PeerStatus::Dead));
+            .map_or(0, |p| self.table_hash.share_as(id, p, PeerStatus::Dead));
         self.table_changed(id, before);
         tracing::debug!(node = %self.id, peer = %id, "peer live again");
         self.events.push_back(Event::PeerLive { peer: id.clone() });
@@ -504,7 +503,8 @@ impl Engine {
                 let Some(p) = self.fresh_peer(now, &d, interval) else {
                     return;
                 };
-                self.table_hash.toggle(&d.id, peer_hash(&d.id, &p));
+                self.table_hash
+                    .toggle(&d.id, self.table_hash.share(&d.id, &p));
                 // The shared copy of the id keys the table, the news queue
                 // and the event; the decoded one goes with the delta.
                 let id = crate::intern::id(&d.id);
@@ -532,7 +532,8 @@ impl Engine {
                 if gone {
                     // The new incarnation is already gone: so is the old one.
                     if let Some(old) = self.peers.remove(&id) {
-                        self.table_hash.toggle(&id, peer_hash(&id, &old));
+                        self.table_hash
+                            .toggle(&id, self.table_hash.share(&id, &old));
                     }
                     self.remember_removed(&id, d.generation, d.heartbeat, now);
                     tracing::debug!(node = %self.id, peer = %id, generation = d.generation, "peer restarted and is gone");
@@ -551,10 +552,10 @@ impl Engine {
                     return;
                 };
                 let p = self.peers.get_mut(&id).expect("held");
-                let before = peer_hash(&id, p);
+                let before = self.table_hash.share(&id, p);
                 p.clear();
                 *p = fresh;
-                let after = peer_hash(&id, p);
+                let after = self.table_hash.share(&id, p);
                 self.table_hash.toggle(&id, before ^ after);
                 self.mark_hot(&id, now);
                 tracing::debug!(node = %self.id, peer = %id, generation = d.generation, "peer restarted");
@@ -627,7 +628,7 @@ impl Engine {
         let max_keys = self.config.max_keys_per_peer;
         let id = d.id;
         let mut p = self.peers.get_mut(&id).expect("peer present");
-        let before = peer_hash(&id, p);
+        let before = self.table_hash.share(&id, p);
         if d.reset && p.gc_floor < d.gc_floor && p.max_version < d.gc_floor {
             let kept: HashSet<&str> = d
                 .entries
@@ -653,7 +654,8 @@ impl Engine {
         if d.from_version > p.max_version {
             Counters::add(&self.counters.deltas_skipped, 1);
             // A reset may have changed its share.
-            self.table_hash.toggle(&id, before ^ peer_hash(&id, p));
+            self.table_hash
+                .toggle(&id, before ^ self.table_hash.share(&id, p));
             return;
         }
         let mut reached = d.to_version;
@@ -706,7 +708,8 @@ impl Engine {
             let age = Duration::from_millis(d.status_age_ms).min(self.config.dead_peer_grace);
             p.set_status(PeerStatus::Left, now.checked_sub(age).unwrap_or(now));
         }
-        self.table_hash.toggle(&id, before ^ peer_hash(&id, p));
+        self.table_hash
+            .toggle(&id, before ^ self.table_hash.share(&id, p));
         if self.storage.is_some() {
             for kv in writes {
                 if kv.deleted {

@@ -601,7 +601,7 @@ impl Engine {
             return false;
         }
         let age = Duration::from_millis(age_ms).min(self.config.dead_peer_grace);
-        let before = crate::table_hash::peer_hash(id, p);
+        let before = self.table_hash.share(id, p);
         p.set_status(status, now.checked_sub(age).unwrap_or(now));
         self.table_changed(id, before);
         Counters::add(&self.counters.verdicts_taken, 1);

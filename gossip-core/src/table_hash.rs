@@ -3,7 +3,8 @@
 //! Two nodes compare their tables before they swap digests (the idle
 //! exchange, see `exchange.rs`): the whole table's hash is the XOR over its
 //! peers of a hash of each one's id, generation, max_version, gc_floor and
-//! status. XOR makes it incremental: a peer's change toggles its old share
+//! status (with relayed liveness, only whether it left: each node judges
+//! deaths for itself, and a summary names the peers it holds dead). XOR makes it incremental: a peer's change toggles its old share
 //! out and its new one in, so the hash costs nothing per exchange however
 //! large the table (it used to be recomputed, O(N), after every change, and
 //! a join changes the table with every frame).
@@ -35,9 +36,38 @@ pub(crate) struct TableHash {
     total: u64,
     bits: u32,
     buckets: Vec<u32>,
+    /// Liveness is relayed: whether a peer is dead is then each node's own
+    /// judgement, not state the nodes reconcile, and a dead peer is hashed
+    /// as a live one (left stays distinct: a peer announces it). With
+    /// monitored liveness a death is a verdict every node adopts, and is
+    /// hashed as such.
+    relayed: bool,
 }
 
 impl TableHash {
+    /// An empty table's hash; `relayed`: see the field.
+    pub(crate) fn new(relayed: bool) -> TableHash {
+        TableHash {
+            relayed,
+            ..TableHash::default()
+        }
+    }
+
+    /// `p`'s share of this table's hash.
+    pub(crate) fn share(&self, id: &PeerId, p: &Peer) -> u64 {
+        self.share_as(id, p, p.status)
+    }
+
+    /// [`TableHash::share`] as it was while `p` had `status`, its other
+    /// fields unchanged.
+    pub(crate) fn share_as(&self, id: &PeerId, p: &Peer, status: PeerStatus) -> u64 {
+        let status = match status {
+            PeerStatus::Dead if self.relayed => PeerStatus::Live,
+            s => s,
+        };
+        peer_hash_as(id, p, status)
+    }
+
     /// Toggles `delta` (a peer's old share XOR its new one; or its share,
     /// as it enters or leaves the table) into the hash and `id`'s bucket.
     pub(crate) fn toggle(&mut self, id: &PeerId, delta: u64) {
@@ -60,7 +90,7 @@ impl TableHash {
         self.buckets = vec![0; 1 << self.bits];
         self.total = 0;
         for (id, p) in peers.iter() {
-            let share = peer_hash(id, p);
+            let share = self.share(id, p);
             self.total ^= share;
             let b = bucket_of(id, self.bits);
             self.buckets[b] ^= fold32(share);
@@ -165,17 +195,19 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// One peer's share of the table's hash: its id, generation, max_version,
-/// gc_floor and status, mixed (FNV-1a over the id, then a splitmix64
-/// finaliser per field), the same on every node and platform.
+/// One peer's share of the table's hash with monitored liveness (the
+/// status as held; [`TableHash::share`] is what the engine uses).
+#[cfg(test)]
 pub(crate) fn peer_hash(id: &PeerId, p: &Peer) -> u64 {
     peer_hash_as(id, p, p.status)
 }
 
-/// [`peer_hash`] as it was while the peer had `status` (its other fields
-/// unchanged): the share a status change toggles out. Shares are not kept
-/// per peer (8 bytes in every node for every peer); each change toggles
-/// out the share computed from what the fields were.
+/// One peer's share of the table's hash as if it had `status`: its id,
+/// generation, max_version, gc_floor and status, mixed (FNV-1a over the
+/// id, then a splitmix64 finaliser per field), the same on every node and
+/// platform. Shares are not kept per peer (8 bytes in every node for every
+/// peer); each change toggles out the share computed from what the fields
+/// were.
 pub(crate) fn peer_hash_as(id: &PeerId, p: &Peer, status: PeerStatus) -> u64 {
     let status = match status {
         PeerStatus::Live => 0,
@@ -246,6 +278,19 @@ mod tests {
         let rebuilt = fresh(&mut peers);
         assert_eq!(t.total(), rebuilt.total());
         assert_eq!(t.folded(5), rebuilt.folded(5));
+    }
+
+    #[test]
+    fn relayed_hashes_a_death_as_live_and_a_leave_as_itself() {
+        let peers = table(3);
+        let (id, p) = peers.iter().next().unwrap();
+        let relayed = TableHash::new(true);
+        let monitored = TableHash::new(false);
+        let live = relayed.share_as(id, p, PeerStatus::Live);
+        assert_eq!(relayed.share_as(id, p, PeerStatus::Dead), live);
+        assert_ne!(relayed.share_as(id, p, PeerStatus::Left), live);
+        assert_eq!(monitored.share_as(id, p, PeerStatus::Live), live);
+        assert_ne!(monitored.share_as(id, p, PeerStatus::Dead), live);
     }
 
     #[test]

@@ -126,7 +126,8 @@ pub struct Digest {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Summary {
     /// XOR over every peer held (the node itself included) of a hash of
-    /// its id, generation, max_version, gc_floor and status.
+    /// its id, generation, max_version, gc_floor and status (with relayed
+    /// liveness, whether it left: see `not_live`).
     pub hash: u64,
     /// How many peers the table holds, the node itself included (at least 1).
     pub peers: u32,
@@ -142,6 +143,12 @@ pub struct Summary {
     /// of two of them, at least 8), for reconciling two large tables that
     /// differ; empty otherwise (see `table_hash.rs`).
     pub buckets: Bytes,
+    /// With `heartbeats` (relayed liveness): the positions, in id order
+    /// from 0, of the peers the sender does not hold live, increasing. A
+    /// relayed death is the holder's own judgement and is left out of
+    /// `hash`; the receiver takes a heartbeat byte as proof of life only
+    /// where the sender holds the peer live.
+    pub not_live: Vec<u32>,
 }
 
 impl Digest {
@@ -456,6 +463,11 @@ impl Summary {
             + len_bytes(self.heartbeats.len())
             + len_u64(self.heartbeat)
             + len_bytes(self.buckets.len())
+            + len_bytes(self.not_live_len())
+    }
+    /// Encoded size of the packed `not_live` positions.
+    fn not_live_len(&self) -> usize {
+        self.not_live.iter().map(|&i| varint(u64::from(i))).sum()
     }
     /// The encoded size of a summary of `peers` peers (its hash taken as
     /// non-zero), for budgeting before it is built.
@@ -537,6 +549,12 @@ impl Digest {
             enc::bytes(7, &sum.heartbeats, b);
             enc::uint(8, sum.heartbeat, b);
             enc::bytes(9, &sum.buckets, b);
+            if !sum.not_live.is_empty() {
+                enc::header(11, sum.not_live_len(), b);
+                for &i in &sum.not_live {
+                    prost::encoding::encode_varint(u64::from(i), b);
+                }
+            }
         }
         enc::bytes(10, &self.cover, b);
     }
@@ -962,6 +980,13 @@ impl Scan<'_> {
                 (1 << crate::table_hash::MAX_BUCKET_BITS) / 8,
                 "2^16 buckets",
             ),
+            // Packed positions, at most five bytes each.
+            (Msg::Digest, 11) => over(
+                "not-live position bytes",
+                data.len(),
+                5 * max_deltas_per_frame(c),
+                "max_peers",
+            ),
             (Msg::Syn, 2) | (Msg::SynAck, 3) | (Msg::Ack, 2) => {
                 self.broadcasts += 1;
                 over(
@@ -1235,7 +1260,11 @@ impl Validator<'_> {
             }
         }
         let summary = if d.peer_count == 0 {
-            if d.state_hash != 0 || !d.heartbeats.is_empty() || d.sender_heartbeat != 0 {
+            if d.state_hash != 0
+                || !d.heartbeats.is_empty()
+                || d.sender_heartbeat != 0
+                || !d.not_live.is_empty()
+            {
                 return Err(invalid("digest summary without a peer count"));
             }
             None
@@ -1257,12 +1286,26 @@ impl Validator<'_> {
             if !entries.is_empty() || d.ranged {
                 return Err(invalid("digest has both entries and a summary"));
             }
+            if !d.not_live.is_empty() {
+                if d.heartbeats.is_empty() {
+                    return Err(invalid("not-live positions without heartbeats"));
+                }
+                let increasing = d.not_live.windows(2).all(|w| w[0] < w[1]);
+                let last = d.not_live[d.not_live.len() - 1];
+                if !increasing || last >= d.peer_count {
+                    return Err(invalid(format!(
+                        "not-live positions out of order or past the summary's {} peers",
+                        d.peer_count
+                    )));
+                }
+            }
             Some(Summary {
                 hash: d.state_hash,
                 peers: d.peer_count,
                 heartbeats: d.heartbeats,
                 heartbeat: self.version("sender_heartbeat", d.sender_heartbeat)?,
                 buckets: d.bucket_hashes,
+                not_live: d.not_live,
             })
         };
         Ok(Digest {
@@ -1482,6 +1525,10 @@ fn digest_to_pb(d: &Digest) -> pb::Digest {
             .as_ref()
             .map_or_else(Bytes::new, |x| x.buckets.clone()),
         covered_buckets: d.cover.clone(),
+        not_live: d
+            .summary
+            .as_ref()
+            .map_or_else(Vec::new, |x| x.not_live.clone()),
     }
 }
 
@@ -1699,6 +1746,7 @@ mod tests {
                 heartbeats: (0..peers).map(|i| (i * 37) as u8).collect(),
                 heartbeat: 0,
                 buckets: Bytes::new(),
+                not_live: Vec::new(),
             }),
             ..Digest::default()
         };
@@ -1714,10 +1762,19 @@ mod tests {
                     heartbeats: Bytes::new(),
                     heartbeat: 300_000,
                     buckets: Bytes::new(),
+                    not_live: Vec::new(),
                 }),
                 ..Digest::default()
             })),
             with(Body::Syn(summary(7, 42)), 2),
+            // Relayed liveness: the peers the sender holds dead or left.
+            frame(Body::Syn(Digest {
+                summary: Some(Summary {
+                    not_live: vec![0, 3, 200, 299],
+                    ..summary(300, 77).summary.unwrap()
+                }),
+                ..Digest::default()
+            })),
             // Reconciliation: a larger table's bucket hashes, and a digest
             // of some buckets only.
             frame(Body::Syn(Digest {
@@ -1822,6 +1879,7 @@ mod tests {
             heartbeats: Bytes::from(vec![1; len]),
             heartbeat: 0,
             buckets: Bytes::new(),
+            not_live: Vec::new(),
         };
         // Heartbeats that do not match the count, a count over max_peers,
         // a summary beside entries, a hash with no count, a beat's
@@ -1893,12 +1951,43 @@ mod tests {
                     heartbeats: Bytes::new(),
                     heartbeat: 5,
                     buckets: Bytes::new(),
+                    not_live: Vec::new(),
                 }),
                 ..Digest::default()
             }),
             with_digest(Digest {
                 summary: Some(Summary {
                     heartbeat: u64::MAX,
+                    ..sum(3, 0)
+                }),
+                ..Digest::default()
+            }),
+            // Not-live positions out of order, repeated, past the count,
+            // or with no heartbeats to qualify.
+            with_digest(Digest {
+                summary: Some(Summary {
+                    not_live: vec![2, 1],
+                    ..sum(3, 3)
+                }),
+                ..Digest::default()
+            }),
+            with_digest(Digest {
+                summary: Some(Summary {
+                    not_live: vec![1, 1],
+                    ..sum(3, 3)
+                }),
+                ..Digest::default()
+            }),
+            with_digest(Digest {
+                summary: Some(Summary {
+                    not_live: vec![3],
+                    ..sum(3, 3)
+                }),
+                ..Digest::default()
+            }),
+            with_digest(Digest {
+                summary: Some(Summary {
+                    not_live: vec![0],
                     ..sum(3, 0)
                 }),
                 ..Digest::default()

@@ -128,3 +128,40 @@ fn large_tables_reconcile_news_by_bucket_for_fewer_bytes() {
         "news cost {with} bytes by bucket, {without} with whole digests"
     );
 }
+
+/// With relayed liveness a death is each node's own judgement, so it does
+/// not make tables differ: a node that alone holds peers dead (here: cut
+/// off from everyone for longer than detection takes, then healed) still
+/// matches its partners' summaries, keeps taking their heartbeats, and
+/// revives those peers through idle exchanges where their holders hold
+/// them live. At bucket scale (300 peers, buckets from 256), a mismatch's
+/// digest of the differing buckets carries no heartbeats for the rest of
+/// the table: had the deaths made its summaries differ, the node would
+/// have gone without most heartbeats until every bucket was repaired.
+#[test]
+fn deaths_one_node_alone_holds_do_not_make_summaries_differ() {
+    let mut config = Config::local();
+    config.reconcile_min_peers = 256;
+    let mut sim = cluster(5, 300, config);
+    let others: Vec<String> = sim.ids().into_iter().filter(|i| i != "n04").collect();
+    let others: Vec<&str> = others.iter().map(String::as_str).collect();
+    sim.partition(&["n04"], &others);
+    sim.run_until(secs(10), |s| {
+        s.engine("n04").live_count() == 0 && s.all_report("n04", PeerStatus::Dead)
+    })
+    .expect("n04 and the others find each other dead");
+    let (_, m0) = idle_counts(&sim);
+    let events = sim.events.len();
+    sim.heal();
+    let took = sim.run_until(secs(10), |s| s.all_see_all_live());
+    let took = took.expect("n04 and the others never saw each other live again");
+    let (_, m1) = idle_counts(&sim);
+    assert_eq!(m1, m0, "deaths made summaries differ");
+    assert!(took < secs(2), "recovery took {took:?}");
+    // Nobody lost anyone else on the way.
+    let dead: Vec<_> = sim.events[events..]
+        .iter()
+        .filter(|(_, _, e)| matches!(e, Event::PeerDead { .. }))
+        .collect();
+    assert!(dead.is_empty(), "deaths after the heal: {dead:?}");
+}
