@@ -326,6 +326,12 @@ impl Engine {
             .map(|(id, _)| id.clone())
             .collect()
     }
+    /// How many other peers this node holds, whatever their status (live,
+    /// dead, or left and not yet removed), in constant time: at least
+    /// [`live_count`](Engine::live_count), which walks the table.
+    pub fn known_count(&self) -> usize {
+        self.peers.len() - 1
+    }
     /// How many other peers are currently live (no allocation).
     pub fn live_count(&self) -> usize {
         self.peers

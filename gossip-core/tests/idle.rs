@@ -150,6 +150,8 @@ fn deaths_one_node_alone_holds_do_not_make_summaries_differ() {
         s.engine("n04").live_count() == 0 && s.all_report("n04", PeerStatus::Dead)
     })
     .expect("n04 and the others find each other dead");
+    // It still holds them all, dead.
+    assert_eq!(sim.engine("n04").known_count(), 299);
     let (_, m0) = idle_counts(&sim);
     let events = sim.events.len();
     sim.heal();
