@@ -958,12 +958,13 @@ pub fn sim_child(o: &Opts) {
     // after every step (about 7% of the wall time at N = 5,000, by
     // `perf`): the pairs held (`known_count`, constant time) bound it from
     // above, and it is counted only once every pair is held.
+    let live = |s: &Sim| -> u64 { s.running().map(|e| e.live_count() as u64).sum() };
     let pairs = |s: &Sim| -> u64 {
         let held: u64 = s.running().map(|e| e.known_count() as u64).sum();
         if held < all_pairs {
             return held;
         }
-        s.running().map(|e| e.live_count() as u64).sum()
+        live(s)
     };
     let rounds_of = |d: Duration| d.as_secs_f64() / interval.as_secs_f64();
     // Steps of a tenth of a round, the pairs counted after every step; a
@@ -1006,7 +1007,7 @@ pub fn sim_child(o: &Opts) {
     }
     if joined.is_none() {
         // What was reached: pairs live, not held.
-        known = s.running().map(|e| e.live_count() as u64).sum();
+        known = live(&s);
         if stopped.is_none() {
             stopped = Some("not converged in 200 rounds".into());
         }
