@@ -208,89 +208,111 @@ impl Engine {
     fn on_syn(&mut self, now: Instant, sender: &Sender, digest: &Digest) {
         // Requests (this node is behind) and newer heartbeats (it is ahead
         // on liveness only: a digest entry is far smaller than a delta).
-        let mut requests = Vec::new();
-        let mut fresher = Vec::new();
-        let mut theirs: Vec<(PeerId, Option<Theirs>)> = Vec::new();
+        // Each list holds the digest position its item came from: the walk
+        // below visits the entries in table order, and every list is put
+        // back in the digest's order before it is read.
+        let mut requests: Vec<(usize, DigestEntry)> = Vec::new();
+        let mut fresher: Vec<(usize, DigestEntry)> = Vec::new();
+        let mut theirs: Vec<(usize, Option<Theirs>)> = Vec::new();
         // 0 is what a new peer holds; a wrapped count skips it.
         self.syns_seen = self.syns_seen.checked_add(1).unwrap_or(1);
         let mark = self.syns_seen;
         let mut revived = Vec::new();
+        let mut missing = Vec::new();
         let monitored = self.monitored();
         let mut verdicts = Vec::new();
-        for e in &digest.entries {
-            if e.id == self.id {
+        let keys: Vec<&str> = digest.entries.iter().map(|e| e.id.as_str()).collect();
+        let (me, params) = (&self.id, &self.params);
+        // One walk of the table (or a lookup per entry when they are few):
+        // take the heartbeat, then compare.
+        crate::lookup::visit_mut(&mut self.peers, &keys, |i, held| {
+            let e = &digest.entries[i];
+            let Some(p) = held else {
+                missing.push(i);
+                return;
+            };
+            p.mentioned_in = mark;
+            if e.id == *me {
                 // They are behind on this node itself.
-                let me = self.peers.get_mut(&self.id).expect("a node holds itself");
-                me.mentioned_in = mark;
-                if e.generation != me.generation
-                    || e.max_version < me.max_version
-                    || e.heartbeat < me.heartbeat
+                if e.generation != p.generation
+                    || e.max_version < p.max_version
+                    || e.heartbeat < p.heartbeat
                 {
-                    theirs.push((e.id.clone(), Some(e.into())));
+                    theirs.push((i, Some(e.into())));
                 }
-                continue;
+                return;
             }
-            // One lookup per entry: take the heartbeat, then compare.
-            match self.peers.get_mut(&e.id) {
-                None => {
-                    let gone = e.status != PeerStatus::Live;
-                    if e.generation > 0
-                        && self.refuse_unknown(now, &e.id, e.generation, e.heartbeat, gone)
-                    {
-                        // Monitored: tell the sender it is gone.
-                        if let Some(v) = self.removed_verdict(e) {
-                            fresher.push(v);
-                        }
-                    } else if e.generation > 0 {
-                        requests.push(DigestEntry {
-                            id: e.id.clone(),
-                            generation: 0,
-                            max_version: 0,
-                            heartbeat: 0,
-                            gc_floor: 0,
-                            status: PeerStatus::Live,
-                            status_age_ms: 0,
-                        });
-                    }
+            let relay_live = e.status == PeerStatus::Live;
+            let sample = !monitored;
+            if p.take_heartbeat(now, e.generation, e.heartbeat, relay_live, sample, params) {
+                revived.push(i);
+            }
+            if monitored && e.status != PeerStatus::Live && p.status == PeerStatus::Live {
+                verdicts.push(i);
+            }
+            if e.generation > p.generation {
+                requests.push((i, p.digest_entry(&e.id, now)));
+            } else if e.generation < p.generation {
+                theirs.push((i, Some(e.into())));
+            } else if e.max_version > p.max_version {
+                requests.push((i, p.digest_entry(&e.id, now)));
+            } else if p.max_version > e.max_version {
+                theirs.push((i, Some(e.into())));
+            } else if p.heartbeat > e.heartbeat
+                || (monitored
+                    && p.status != PeerStatus::Live
+                    && e.status == PeerStatus::Live
+                    && p.heartbeat == e.heartbeat)
+            {
+                // Newer liveness; or, monitored, a death the sender
+                // has not heard of (its entry carries the verdict).
+                fresher.push((i, p.digest_entry(&e.id, now)));
+            }
+        });
+        drop(keys);
+        // The peers this node does not hold, in the digest's order.
+        missing.sort_unstable();
+        for i in missing {
+            let e = &digest.entries[i];
+            let gone = e.status != PeerStatus::Live;
+            if e.generation > 0 && self.refuse_unknown(now, &e.id, e.generation, e.heartbeat, gone)
+            {
+                // Monitored: tell the sender it is gone.
+                if let Some(v) = self.removed_verdict(e) {
+                    fresher.push((i, v));
                 }
-                Some(p) => {
-                    p.mentioned_in = mark;
-                    let relay_live = e.status == PeerStatus::Live;
-                    let sample = !monitored;
-                    if p.take_heartbeat(
-                        now,
-                        e.generation,
-                        e.heartbeat,
-                        relay_live,
-                        sample,
-                        &self.params,
-                    ) {
-                        revived.push(e.id.clone());
-                    }
-                    if monitored && e.status != PeerStatus::Live && p.status == PeerStatus::Live {
-                        verdicts.push(e);
-                    }
-                    if e.generation > p.generation {
-                        requests.push(p.digest_entry(&e.id, now));
-                    } else if e.generation < p.generation {
-                        theirs.push((e.id.clone(), Some(e.into())));
-                    } else if e.max_version > p.max_version {
-                        requests.push(p.digest_entry(&e.id, now));
-                    } else if p.max_version > e.max_version {
-                        theirs.push((e.id.clone(), Some(e.into())));
-                    } else if p.heartbeat > e.heartbeat
-                        || (monitored
-                            && p.status != PeerStatus::Live
-                            && e.status == PeerStatus::Live
-                            && p.heartbeat == e.heartbeat)
-                    {
-                        // Newer liveness; or, monitored, a death the sender
-                        // has not heard of (its entry carries the verdict).
-                        fresher.push(p.digest_entry(&e.id, now));
-                    }
-                }
+            } else if e.generation > 0 {
+                requests.push((
+                    i,
+                    DigestEntry {
+                        id: e.id.clone(),
+                        generation: 0,
+                        max_version: 0,
+                        heartbeat: 0,
+                        gc_floor: 0,
+                        status: PeerStatus::Live,
+                        status_age_ms: 0,
+                    },
+                ));
             }
         }
+        requests.sort_by_key(|r| r.0);
+        fresher.sort_by_key(|r| r.0);
+        theirs.sort_by_key(|t| t.0);
+        revived.sort_unstable();
+        verdicts.sort_unstable();
+        let theirs: Vec<(PeerId, Option<Theirs>)> = theirs
+            .into_iter()
+            .map(|(i, t)| (digest.entries[i].id.clone(), t))
+            .collect();
+        let revived: Vec<PeerId> = revived
+            .into_iter()
+            .map(|i| digest.entries[i].id.clone())
+            .collect();
+        let verdicts: Vec<&DigestEntry> =
+            verdicts.into_iter().map(|i| &digest.entries[i]).collect();
+        let requests = requests.into_iter().map(|r| r.1);
+        let fresher = fresher.into_iter().map(|r| r.1);
         for id in revived {
             self.revived(&id);
         }
@@ -303,7 +325,7 @@ impl Engine {
         let budget = self.body_budget() - crate::wire::broadcasts_len(&broadcasts);
         let mut reply = Digest::default();
         let mut used = 0;
-        for r in requests.into_iter().chain(fresher) {
+        for r in requests.chain(fresher) {
             let cost = len_msg(r.encoded_len());
             if used + cost > budget / 2 {
                 break;
@@ -361,19 +383,52 @@ impl Engine {
     /// The digest of a SynAck: absorb the heartbeats it carries and send the
     /// deltas it asks for (entries behind this node's versions) in an Ack.
     fn on_requests(&mut self, now: Instant, sender: &Sender, digest: &Digest) {
+        // One walk of the table (or a lookup per entry when they are few):
+        // take each heartbeat and find what the sender lacks; then, in the
+        // digest's order, the revivals and (monitored) verdicts.
         let mut theirs = Vec::new();
-        for e in &digest.entries {
-            if e.id != self.id {
-                self.observe(now, e);
-            }
-            if let Some(p) = self.peers.get(&e.id) {
-                let newer = p.generation > e.generation
-                    || (p.generation == e.generation && p.max_version > e.max_version);
-                if newer {
-                    theirs.push((e.id.clone(), Some(e.into())));
+        let mut revived = Vec::new();
+        let keys: Vec<&str> = digest.entries.iter().map(|e| e.id.as_str()).collect();
+        let (me, params, sample) = (&self.id, &self.params, !self.monitored());
+        crate::lookup::visit_mut(&mut self.peers, &keys, |i, held| {
+            let e = &digest.entries[i];
+            let Some(p) = held else { return };
+            if e.id != *me {
+                let relay_live = e.status == PeerStatus::Live;
+                if p.take_heartbeat(now, e.generation, e.heartbeat, relay_live, sample, params) {
+                    revived.push(i);
                 }
             }
+            let newer = p.generation > e.generation
+                || (p.generation == e.generation && p.max_version > e.max_version);
+            if newer {
+                theirs.push((i, Some(Theirs::from(e))));
+            }
+        });
+        drop(keys);
+        revived.sort_unstable();
+        if self.monitored() {
+            // Each entry's revival, then its verdict, as the digest orders
+            // them.
+            let mut revived = revived.into_iter().peekable();
+            for (i, e) in digest.entries.iter().enumerate() {
+                if revived.next_if_eq(&i).is_some() {
+                    self.revived(&e.id);
+                }
+                if e.id != self.id {
+                    self.take_entry_verdict(now, e);
+                }
+            }
+        } else {
+            for i in revived {
+                self.revived(&digest.entries[i].id);
+            }
         }
+        theirs.sort_by_key(|t| t.0);
+        let theirs: Vec<(PeerId, Option<Theirs>)> = theirs
+            .into_iter()
+            .map(|(i, t)| (digest.entries[i].id.clone(), t))
+            .collect();
         let broadcasts = self.take_broadcasts(&sender.id);
         let budget = self.body_budget() - crate::wire::broadcasts_len(&broadcasts);
         let deltas = self.build_deltas(now, &theirs, budget);
@@ -425,25 +480,6 @@ impl Engine {
             return true;
         }
         false
-    }
-
-    /// Takes a newer heartbeat from a digest entry of the same generation.
-    fn observe(&mut self, now: Instant, e: &DigestEntry) {
-        let relay_live = e.status == PeerStatus::Live;
-        self.heartbeat(now, &e.id, e.generation, e.heartbeat, relay_live);
-        self.take_entry_verdict(now, e);
-    }
-
-    /// Records heartbeat `hb` of `id`, once per increase; a dead peer whose
-    /// heartbeat moves, told by a node that holds it live, is live again.
-    fn heartbeat(&mut self, now: Instant, id: &PeerId, generation: u64, hb: u64, relay_live: bool) {
-        let sample = !self.monitored();
-        let Some(p) = self.peers.get_mut(id) else {
-            return;
-        };
-        if p.take_heartbeat(now, generation, hb, relay_live, sample, &self.params) {
-            self.revived(id);
-        }
     }
 
     /// A dead peer's heartbeat moved: it is live again.
@@ -744,10 +780,12 @@ fn candidates<'a>(
     peers: &'a BTreeMap<PeerId, Peer>,
     theirs: &[(PeerId, Option<Theirs>)],
 ) -> Vec<Candidate<'a>> {
-    theirs
-        .iter()
-        .filter_map(|(id, t)| {
-            peers.get_key_value(id).map(|(id, peer)| Candidate {
+    let keys: Vec<&str> = theirs.iter().map(|(id, _)| id.as_str()).collect();
+    crate::lookup::get_many(peers, &keys)
+        .into_iter()
+        .zip(theirs)
+        .filter_map(|(held, (_, t))| {
+            held.map(|(id, peer)| Candidate {
                 id,
                 peer,
                 theirs: *t,

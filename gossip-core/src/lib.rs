@@ -20,6 +20,7 @@ mod event;
 mod exchange;
 mod intern;
 pub mod keyring;
+mod lookup;
 mod monitor;
 mod peer_stats;
 mod phi;

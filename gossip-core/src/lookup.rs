@@ -1,0 +1,184 @@
+//! Looking up many ids in the peer table at once.
+//!
+//! A digest names up to a few thousand peers, and each is looked up in the
+//! receiver's table. A B-tree search per id starts at the root and reads a
+//! node per level, each cold in cache when the process holds thousands of
+//! tables (the simulator at scale), and compares the id with a string per
+//! key it passes. When the ids are a large part of the table, one walk of
+//! the table in order beside the ids sorted costs less: the ids are sorted
+//! by an eight-byte prefix (the strings read only on ties), and each step of
+//! the walk is one comparison of neighbouring entries. Below an eighth of
+//! the table, or for a few ids, a search per id is cheaper and is what
+//! these functions do.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use crate::PeerId;
+
+/// Walk the table when the ids are at least this share of it (1 in 8).
+const WALK_FRACTION: usize = 8;
+/// Fewer ids than this are always searched for one by one.
+const WALK_MIN_IDS: usize = 64;
+
+/// The first eight bytes of `s`, zero-padded, as a big-endian integer:
+/// ordered as the strings are, except that ties need the whole strings.
+fn prefix(s: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = s.len().min(8);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// Whether `ids` ids are looked up by one walk of a table of `held`.
+fn walks(held: usize, ids: usize) -> bool {
+    ids >= WALK_MIN_IDS && ids * WALK_FRACTION >= held
+}
+
+/// The positions of `keys` in id order, equal ids in their given order.
+fn in_order(keys: &[&str]) -> Vec<u32> {
+    let mut order: Vec<(u64, u32)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (prefix(k), i as u32))
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| keys[a.1 as usize].cmp(keys[b.1 as usize]))
+            .then(a.1.cmp(&b.1))
+    });
+    order.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Calls `f` once for each of `keys`, with its position in `keys` and the
+/// table's value under it if there is one: in id order when the keys are
+/// many (see the module's doc), else in the keys' own order. A key given
+/// twice is visited twice, in its given order, with the same value.
+pub(crate) fn visit_mut<V>(
+    table: &mut BTreeMap<PeerId, V>,
+    keys: &[&str],
+    mut f: impl FnMut(usize, Option<&mut V>),
+) {
+    if !walks(table.len(), keys.len()) {
+        for (i, k) in keys.iter().enumerate() {
+            f(i, table.get_mut(*k));
+        }
+        return;
+    }
+    let order = in_order(keys);
+    let first = keys[order[0] as usize];
+    let mut it = table.range_mut::<str, _>((Bound::Included(first), Bound::Unbounded));
+    let mut cur = it.next();
+    for i in order {
+        let k = keys[i as usize];
+        while cur.as_ref().is_some_and(|(id, _)| id.as_str() < k) {
+            cur = it.next();
+        }
+        let held = match &mut cur {
+            Some((id, v)) if id.as_str() == k => Some(&mut **v),
+            _ => None,
+        };
+        f(i as usize, held);
+    }
+}
+
+/// The table's entry under each of `keys` (`None` where there is none), in
+/// the keys' order: [`visit_mut`]'s walk, read only.
+pub(crate) fn get_many<'a, V>(
+    table: &'a BTreeMap<PeerId, V>,
+    keys: &[&str],
+) -> Vec<Option<(&'a PeerId, &'a V)>> {
+    if !walks(table.len(), keys.len()) {
+        return keys.iter().map(|k| table.get_key_value(*k)).collect();
+    }
+    let mut out = vec![None; keys.len()];
+    let order = in_order(keys);
+    let first = keys[order[0] as usize];
+    let mut it = table.range::<str, _>((Bound::Included(first), Bound::Unbounded));
+    let mut cur = it.next();
+    for i in order {
+        let k = keys[i as usize];
+        while cur.is_some_and(|(id, _)| id.as_str() < k) {
+            cur = it.next();
+        }
+        out[i as usize] = cur.filter(|(id, _)| id.as_str() == k);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use rand::{Rng, SeedableRng};
+
+    /// Ids that share long prefixes, differ only past eight bytes, are
+    /// prefixes of each other, or hold zero bytes: the orders a prefix
+    /// alone would get wrong.
+    fn id(rng: &mut impl Rng) -> String {
+        let stems = [
+            "",
+            "a",
+            "ab",
+            "node-000",
+            "node-0001",
+            "10.0.0.1:79",
+            "x\0",
+            "x",
+        ];
+        let mut s = stems[rng.random_range(0..stems.len())].to_string();
+        for _ in 0..rng.random_range(0..3) {
+            s.push(['\0', '0', '1', 'z'][rng.random_range(0..4)]);
+        }
+        s
+    }
+
+    #[test]
+    fn walk_and_search_agree_with_a_search_per_key() {
+        for seed in 0..200u64 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut table: BTreeMap<PeerId, u32> = BTreeMap::new();
+            for v in 0..rng.random_range(0..300) {
+                table.insert(PeerId::from(id(&mut rng).as_str()), v);
+            }
+            let owned: Vec<String> = (0..rng.random_range(0..400))
+                .map(|_| id(&mut rng))
+                .collect();
+            let keys: Vec<&str> = owned.iter().map(String::as_str).collect();
+            let want: Vec<Option<u32>> = keys.iter().map(|k| table.get(*k).copied()).collect();
+            let got: Vec<Option<u32>> = get_many(&table, &keys)
+                .into_iter()
+                .map(|e| {
+                    e.map(|(k, v)| {
+                        assert_eq!(
+                            k.as_str(),
+                            keys[keys.iter().position(|x| *x == k.as_str()).unwrap()]
+                        );
+                        *v
+                    })
+                })
+                .collect();
+            assert_eq!(got, want, "get_many, seed {seed}");
+            let mut seen = vec![None; keys.len()];
+            let mut visits = 0;
+            visit_mut(&mut table, &keys, |i, v| {
+                visits += 1;
+                seen[i] = v.map(|v| {
+                    *v += 1_000_000;
+                    *v - 1_000_000
+                });
+            });
+            assert_eq!(visits, keys.len(), "seed {seed}");
+            // A key given twice saw the first visit's change the second time.
+            for (i, k) in keys.iter().enumerate() {
+                let first = keys.iter().position(|x| x == k).unwrap();
+                let times = keys[..i].iter().filter(|x| *x == k).count() as u32;
+                assert_eq!(
+                    seen[i],
+                    want[first].map(|v| v + times * 1_000_000),
+                    "visit_mut, seed {seed}, key {k:?}"
+                );
+            }
+        }
+    }
+}
