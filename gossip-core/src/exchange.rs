@@ -353,9 +353,11 @@ impl Engine {
                     // Only live peers are introduced: a peer this node
                     // thinks dead or gone would only be reported as joined,
                     // then dead.
+                    // (the id's string compared last: the rest is
+                    // in the entry the walk reads anyway)
                     p.status == PeerStatus::Live
-                        && **id != sender.id
                         && p.mentioned_in != mark
+                        && **id != sender.id
                         && (digest.cover.is_empty()
                             || crate::table_hash::bitmap_covers(&digest.cover, id.as_str()))
                 })
