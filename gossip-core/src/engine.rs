@@ -651,6 +651,13 @@ impl Engine {
     /// allows. This is Lifeguard's local health awareness (memberlist
     /// scales its timeouts by the node's own missed acks) in a form that
     /// needs no per-peer state: a log of the frame count at each round.
+    ///
+    /// A peer past its deadline is then asked about first (the indirect
+    /// probe, `monitor.rs` `suspect`): with relayed liveness a few of its
+    /// ring neighbours answer with the heartbeat they hold of it and when it
+    /// came; a newer one heard more recently than this node's refutes the
+    /// silence, and the verdict comes when every helper has denied or the
+    /// wait is over.
     fn check_liveness(&mut self, now: Instant) {
         self.heard_log.push_back((now, self.frames_heard));
         while self.heard_log.len() > HEARD_LOG_ROUNDS {
@@ -697,11 +704,14 @@ impl Engine {
                 if heard_since(last) < need && now <= patience {
                     continue;
                 }
-                died.push(id.clone());
+                silent.push(id.clone());
             }
+            // A suspect heard from since (its heartbeat came round) is
+            // one no longer.
+            self.forget_suspects_except(&silent);
         }
-        // A silent neighbour's other watchers are asked first (indirect
-        // probe); the verdict waits for their answers.
+        // A silent peer's helpers are asked first (indirect probe); the
+        // verdict waits for their answers.
         for id in silent {
             if self.suspect(now, &id) {
                 died.push(id);
