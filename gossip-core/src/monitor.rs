@@ -53,7 +53,8 @@
 //! the asker's clock set to when the helper heard it. A lost run of the
 //! relays that carry one peer's heartbeat to one node then costs a few
 //! small frames instead of a false death, and a crash costs one round trip
-//! before the verdict.
+//! before the verdict. At most [`MAX_SUSPECTS`] peers are asked about at a
+//! time, in either mode; a silence beyond them gets its verdict at once.
 //!
 //! Heartbeats that arrive through relays still move the held heartbeat (it
 //! orders verdicts and revivals) but are not detector samples: a detector
@@ -105,6 +106,15 @@ pub(crate) const PROBE_WAIT: Duration = Duration::from_millis(600);
 /// does, and every helper's denial is what lets the verdict come before
 /// the asker's own wait runs out.
 pub(crate) const PING_WAIT: Duration = Duration::from_millis(100);
+
+/// The most peers a node asks about at once (suspects under indirect
+/// probe); a silence beyond it gets its verdict without asking, as before
+/// the probe. Many silences at once are a crash of many, a partition, or
+/// this node's own trouble (local health's case), not a lost relay; asking
+/// about each, every round, is what made 1,000 nodes joining on 2 cores
+/// (`gossip-bench stable`) converge in 42 s instead of 12, with 244 MiB of
+/// frames queued.
+pub(crate) const MAX_SUSPECTS: usize = 8;
 
 /// The most peers a node pings on other watchers' behalf at once; a
 /// question beyond it is answered at once from what the node holds.
@@ -311,6 +321,9 @@ impl Engine {
     pub(crate) fn suspect(&mut self, now: Instant, id: &PeerId) -> bool {
         if let Some(s) = self.monitor.suspects.get(id) {
             return now >= s.until;
+        }
+        if self.monitor.suspects.len() >= MAX_SUSPECTS {
+            return true;
         }
         let Some(p) = self.peers.get(id) else {
             return true;

@@ -198,6 +198,42 @@ fn relayed_liveness_asks_before_a_verdict_under_loss() {
     assert!(took < secs(1), "detection took {took:?}");
 }
 
+/// Many silences at once are a crash of many (or a partition), not a lost
+/// relay: a node asks about at most eight peers at a time (three helpers
+/// each) and gives the rest their verdict without asking, as before the
+/// probe. Without the bound each survivor here sent 60 probes; with it,
+/// 24 to 30.
+#[test]
+fn a_crash_of_many_is_not_asked_about_peer_by_peer() {
+    let mut sim = Sim::new(9, Config::local());
+    sim.add_node("n00", &[]);
+    for i in 1..40 {
+        sim.add_node(&format!("n{i:02}"), &["n00"]);
+    }
+    assert!(sim.run_until(secs(30), |s| s.all_see_all_live()).is_some());
+    sim.run_for(secs(3));
+    let before: Vec<u64> = sim.running().map(|e| e.stats().probes_out).collect();
+    let crashed: Vec<String> = (20..40).map(|i| format!("n{i:02}")).collect();
+    for id in &crashed {
+        sim.crash(id);
+    }
+    let found = sim.run_until(secs(10), |s| {
+        crashed.iter().all(|id| s.all_report(id, PeerStatus::Dead))
+    });
+    assert!(found.is_some(), "the crash of 20 not found by all");
+    for (e, was) in sim.running().zip(before) {
+        let asked = e.stats().probes_out - was;
+        // Eight at a time (24 probes), and a few more as the first are
+        // settled and later deadlines pass; asking about each of the 20
+        // would cost 60.
+        assert!(
+            asked <= 36,
+            "{} sent {asked} probes about 20 silences",
+            e.id()
+        );
+    }
+}
+
 #[test]
 fn a_restart_with_the_same_id_supersedes_the_old_state() {
     let mut sim = five(3, Config::local());
