@@ -545,7 +545,18 @@ impl Engine {
             return;
         }
         let silence = silence_ms(now, last.unwrap_or(p.detector.last()));
-        if a.timed && a.heartbeat > p.heartbeat && a.silence_ms < silence {
+        // Relayed, the helper's heartbeat must also be recent: heard within
+        // half the silence this node's detector allows. A crashed peer's
+        // last heartbeat, which a node a round or two behind lacks, is no
+        // sign of life and would only put its verdict off.
+        let recent = monitored || {
+            let allowed = p
+                .detector
+                .deadline()
+                .saturating_duration_since(p.detector.last());
+            Duration::from_millis(a.silence_ms) < allowed / 2
+        };
+        if a.timed && a.heartbeat > p.heartbeat && a.silence_ms < silence && recent {
             p.take_heartbeat(now, a.generation, a.heartbeat, true, false, &self.params);
             // Monitored, the clock restarts now (the beats of this link
             // were lost); relayed, when the helper had the heartbeat, as if
