@@ -309,8 +309,10 @@ impl Engine {
         }
     }
 
-    /// A watched neighbour `id` is overdue and would be declared dead:
-    /// SWIM's indirect probe, on monitored liveness's terms. The first time,
+    /// A watched neighbour `id` (with relayed liveness: any peer) is
+    /// overdue and would be declared dead: SWIM's indirect probe, on
+    /// monitored liveness's terms (relayed: the helpers answer from their
+    /// tables, see the module's doc). The first time,
     /// ask up to [`PROBE_HELPERS`] of its other watchers (its ring
     /// neighbours as this node holds the ring) when they last heard it, and
     /// wait; the verdict comes when every helper has answered that it has
