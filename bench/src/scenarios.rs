@@ -474,7 +474,9 @@ pub async fn detect(o: &Opts) -> Vec<Table> {
                 continue;
             }
             tokio::time::sleep(o.interval * 20).await;
-            times[k].push(time_to_detect(c.as_mut(), n - 1, n - 1, limit(o, n)).await);
+            let took = time_to_detect(c.as_mut(), n - 1, n - 1, limit(o, n)).await;
+            eprintln!("detect: {} rep {}: {took:.3} s", imp.name(), rep + 1);
+            times[k].push(took);
             c.stop().await;
         }
     }

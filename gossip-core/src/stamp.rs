@@ -20,6 +20,9 @@ fn epoch() -> Instant {
 pub(crate) struct Stamp(i64);
 
 impl Stamp {
+    /// The latest stamp there is.
+    pub(crate) const MAX: Stamp = Stamp(i64::MAX);
+
     /// The stamp of `at`.
     pub(crate) fn of(at: Instant) -> Stamp {
         let e = epoch();

@@ -198,13 +198,31 @@ fn relayed_liveness_asks_before_a_verdict_under_loss() {
     assert!(took < secs(1), "detection took {took:?}");
 }
 
-/// Many silences at once are a crash of many (or a partition), not a lost
-/// relay: a node asks about at most eight peers at a time (three helpers
-/// each) and gives the rest their verdict without asking, as before the
-/// probe. Without the bound each survivor here sent 60 probes; with it,
-/// 24 to 30.
+/// At 50% loss many peers are overdue at once. A silence beyond the eight
+/// asked about waits its turn (until twice what the detector allows)
+/// rather than getting its verdict at once; a wait that brings no answer
+/// is asked again; and a suspect whose heartbeat came round meanwhile is
+/// one no longer, whatever the helpers deny. Seeds 1 to 5 over 20 s: 11
+/// false deaths; 87 when those silences got their verdict at once.
 #[test]
-fn a_crash_of_many_is_not_asked_about_peer_by_peer() {
+fn relayed_liveness_at_half_loss_gives_few_verdicts() {
+    let mut dead = Vec::new();
+    for seed in 1..=5 {
+        dead.extend(dead_reports(&fifty_at_loss(seed, 0.5, secs(20))));
+    }
+    assert!(dead.len() <= 15, "{} false deaths: {dead:?}", dead.len());
+}
+
+/// Many silences at once (20 of 40 nodes crash): a node asks about at most
+/// eight peers at a time, three helpers each, each silence at most twice
+/// (once more only when no answer came), so never every silence every
+/// round (asking so is what once made 1,000 nodes joining on 2 cores take
+/// 42 s instead of 12). The helpers are not silent themselves: the
+/// crashed nodes' ring neighbours crashed with them and would never
+/// answer (asking them, the crash took 1.89 s to be found by all; asking
+/// live ones, 1.27 s, with 49 to 74 probes a survivor).
+#[test]
+fn a_crash_of_many_is_asked_about_a_few_at_a_time() {
     let mut sim = Sim::new(9, Config::local());
     sim.add_node("n00", &[]);
     for i in 1..40 {
@@ -220,14 +238,15 @@ fn a_crash_of_many_is_not_asked_about_peer_by_peer() {
     let found = sim.run_until(secs(10), |s| {
         crashed.iter().all(|id| s.all_report(id, PeerStatus::Dead))
     });
-    assert!(found.is_some(), "the crash of 20 not found by all");
+    let found = found.expect("the crash of 20 not found by all");
+    assert!(
+        found < Duration::from_millis(1500),
+        "found by all in {found:?}"
+    );
     for (e, was) in sim.running().zip(before) {
         let asked = e.stats().probes_out - was;
-        // Eight at a time (24 probes), and a few more as the first are
-        // settled and later deadlines pass; asking about each of the 20
-        // would cost 60.
         assert!(
-            asked <= 36,
+            asked <= 20 * 3 * 2,
             "{} sent {asked} probes about 20 silences",
             e.id()
         );
@@ -458,4 +477,49 @@ fn two_threads_give_the_same_run_for_the_same_seed() {
         (sim.stats, format!("{:?}", sim.events))
     };
     assert_eq!(run(5), run(5));
+}
+
+/// With relayed liveness a silence is judged when it passes the detector's
+/// deadline, not at the next round's tick: the node wakes for it between
+/// rounds (`Engine::poll_timeout`). At 1 s rounds the tick would add up to
+/// a second to every verdict (`crash_detect 20 10 1000`: median 6.6 s at
+/// the ticks, 5.8 s at the deadlines, every seed sooner). At the ticks,
+/// these verdicts came a few milliseconds after one (the helper's answer).
+#[test]
+fn a_relayed_verdict_comes_at_the_deadline_not_the_next_round() {
+    let interval = secs(1);
+    let step = Duration::from_millis(5);
+    for seed in 1..=5 {
+        let mut sim = Sim::new(seed, Config::local().with_interval(interval));
+        sim.add_node("a", &[]);
+        sim.add_node("b", &["a"]);
+        sim.add_node("c", &["a"]);
+        assert!(sim.run_until(secs(30), |s| s.all_see_all_live()).is_some());
+        sim.run_for(interval * 20);
+        sim.events.clear();
+        sim.crash("b");
+        // Step by 5 ms, noting when a's round count last went up.
+        let rounds = |s: &Sim| s.engine("a").stats().rounds;
+        let (mut seen, mut tick) = (rounds(&sim), sim.elapsed());
+        let verdict = loop {
+            assert!(sim.events.len() < 100 && sim.elapsed() < secs(60));
+            sim.run_for(step);
+            if rounds(&sim) != seen {
+                (seen, tick) = (rounds(&sim), sim.elapsed());
+            }
+            let found = sim.events.iter().find_map(|(t, o, e)| match e {
+                Event::PeerDead { peer } if o.as_str() == "a" && peer.as_str() == "b" => Some(*t),
+                _ => None,
+            });
+            if let Some(t) = found {
+                break t;
+            }
+        };
+        // The round's tick is within the step before `tick`.
+        let after_tick = verdict.saturating_sub(tick - step);
+        assert!(
+            after_tick > step * 3,
+            "seed {seed}: a's verdict at {verdict:?} came {after_tick:?} after a round began"
+        );
+    }
 }
