@@ -155,10 +155,11 @@ struct Relay {
 }
 
 /// A silent neighbour under indirect probe.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Suspect {
-    /// Helpers asked.
-    asked: usize,
+    /// Helpers asked that have not answered yet: a denial counts once per
+    /// helper asked, and not at all from a node that was not asked.
+    waiting: Vec<PeerId>,
     /// Helpers that answered without having heard it lately.
     denied: usize,
     /// When the verdict stands without the missing answers.
@@ -395,7 +396,7 @@ impl Engine {
         self.monitor.suspects.insert(
             id.clone(),
             Suspect {
-                asked: addrs.len(),
+                waiting: helpers,
                 denied: 0,
                 until: now + self.probe_wait(),
                 again,
@@ -625,8 +626,12 @@ impl Engine {
             tracing::debug!(node = %self.id, peer = %a.target, "silent neighbour heard by another watcher: no verdict");
             return;
         }
+        let Some(at) = s.waiting.iter().position(|h| *h == sender.id) else {
+            return;
+        };
+        s.waiting.swap_remove(at);
         s.denied += 1;
-        if s.denied >= s.asked {
+        if s.waiting.is_empty() {
             self.monitor.suspects.remove(&a.target);
             self.declare_dead(now, &a.target);
             // Reached between rounds: spread it now, as the round that
@@ -782,4 +787,86 @@ impl Engine {
 /// Milliseconds from `last` to `now` (0 if `last` is later).
 fn silence_ms(now: Instant, last: Instant) -> u64 {
     u64::try_from(now.saturating_duration_since(last).as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Peer;
+    use crate::Config;
+
+    /// Node `a` (relayed liveness) holding `b`, `c`, `d`, `e` heard just
+    /// now and `t` silent for 10 s, with `t` under indirect probe.
+    fn suspecting_t() -> (Engine, Instant, PeerId) {
+        let start = Instant::now();
+        let config = Config::local();
+        let mut e = Engine::new(config, PeerId::from("a"), "a".into(), 1, start).unwrap();
+        let now = start + Duration::from_secs(10);
+        for id in ["b", "c", "d", "e", "t"] {
+            let heard = if id == "t" { start } else { now };
+            let p = Peer::new(1, id, heard, e.config.gossip_interval, &e.params);
+            e.peers.insert(PeerId::from(id), p);
+        }
+        e.rehash_all();
+        let t = PeerId::from("t");
+        assert!(!e.suspect(now, &t, now + Duration::from_secs(1)));
+        (e, now, t)
+    }
+
+    fn denial(e: &mut Engine, now: Instant, from: &str, t: &PeerId) {
+        let sender = Sender {
+            id: PeerId::from(from),
+            generation: 1,
+            addr: from.to_string(),
+        };
+        let ack = Probe {
+            target: t.clone(),
+            generation: 1,
+            heartbeat: 0,
+            silence_ms: 10_000,
+            timed: true,
+        };
+        e.on_probe_ack(now, &sender, ack);
+    }
+
+    fn status(e: &Engine, t: &PeerId) -> PeerStatus {
+        e.peers[t].status
+    }
+
+    #[test]
+    fn a_verdict_takes_one_denial_from_each_helper_asked() {
+        let (mut e, now, t) = suspecting_t();
+        let waiting = e.monitor.suspects[&t].waiting.clone();
+        assert_eq!(waiting.len(), PROBE_HELPERS, "{waiting:?}");
+        // A node not asked, and one helper three times over: no verdict.
+        let unasked = ["b", "c", "d", "e"]
+            .into_iter()
+            .find(|h| !waiting.iter().any(|w| w.as_str() == *h))
+            .expect("four peers, three helpers");
+        denial(&mut e, now, unasked, &t);
+        for _ in 0..3 {
+            denial(&mut e, now, waiting[0].as_str(), &t);
+        }
+        assert_eq!(status(&e, &t), PeerStatus::Live);
+        // The other two helpers deny too: the verdict.
+        denial(&mut e, now, waiting[1].as_str(), &t);
+        assert_eq!(status(&e, &t), PeerStatus::Live);
+        denial(&mut e, now, waiting[2].as_str(), &t);
+        assert_eq!(status(&e, &t), PeerStatus::Dead);
+    }
+
+    #[test]
+    fn a_suspect_whose_heartbeat_came_round_since_is_not_judged() {
+        let (mut e, now, t) = suspecting_t();
+        let waiting = e.monitor.suspects[&t].waiting.clone();
+        let later = now + Duration::from_millis(5);
+        let params = e.params.clone();
+        let p = e.peers.get_mut(&t).unwrap();
+        p.take_heartbeat(later, 1, 1, true, true, &params);
+        for h in &waiting {
+            denial(&mut e, later, h.as_str(), &t);
+        }
+        assert_eq!(status(&e, &t), PeerStatus::Live);
+        assert!(!e.monitor.suspects.contains_key(&t));
+    }
 }
