@@ -860,7 +860,7 @@ mod tests {
         let (mut e, now, t) = suspecting_t();
         let waiting = e.monitor.suspects[&t].waiting.clone();
         let later = now + Duration::from_millis(5);
-        let params = e.params.clone();
+        let params = e.params;
         let p = e.peers.get_mut(&t).unwrap();
         p.take_heartbeat(later, 1, 1, true, true, &params);
         for h in &waiting {
