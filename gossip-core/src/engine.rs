@@ -527,14 +527,20 @@ impl Engine {
             // Between rounds only the pings for other watchers and the
             // detectors' deadlines have timers.
             self.expire_relays(now);
-            if self.next_check.is_some_and(|t| t <= now) && !self.has_left() {
-                self.check_liveness(now);
+            if self.next_check.is_some_and(|t| t <= now) {
+                // Spent either way: a node that has left judges no one,
+                // and its timer must not stay in the past.
+                self.next_check = None;
+                if !self.has_left() {
+                    self.check_liveness(now);
+                }
             }
             return;
         }
         self.next_tick = now + self.config.gossip_interval;
         self.last_round = now;
         if self.has_left() {
+            self.next_check = None;
             return;
         }
         Counters::add(&self.counters.rounds, 1);
@@ -1205,6 +1211,30 @@ fn summary_heartbeat(held: u64, low: u8) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::summary_heartbeat;
+    use super::Engine;
+    use crate::{Config, PeerId};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_liveness_timer_between_rounds_is_spent_even_after_leaving() {
+        let start = Instant::now();
+        let config = Config::local();
+        let mut e = Engine::new(config, PeerId::from("a"), "a".into(), 1, start).unwrap();
+        e.handle_tick(start);
+        let ms = Duration::from_millis;
+        for left in [false, true] {
+            let now = e.next_tick - ms(90);
+            e.next_check = Some(now + ms(10));
+            if left {
+                e.leaving = Some(0);
+            }
+            e.handle_tick(now + ms(20));
+            assert!(
+                e.poll_timeout() > now + ms(20),
+                "left {left}: the timer stayed in the past"
+            );
+        }
+    }
 
     #[test]
     fn a_summary_byte_is_read_near_the_held_heartbeat() {
