@@ -202,15 +202,17 @@ fn relayed_liveness_asks_before_a_verdict_under_loss() {
 /// asked about waits its turn (until twice what the detector allows)
 /// rather than getting its verdict at once; a wait that brings no answer
 /// is asked again; and a suspect whose heartbeat came round meanwhile is
-/// one no longer, whatever the helpers deny. Seeds 1 to 5 over 20 s: 11
-/// false deaths; 87 when those silences got their verdict at once.
+/// one no longer, whatever the helpers deny. Seeds 1 to 5 over 20 s: 15
+/// false deaths (11 before helpers gone silent stopped being waited for,
+/// see `neighbours_that_crash_together_are_not_waited_for`); 87 when those
+/// silences got their verdict at once.
 #[test]
 fn relayed_liveness_at_half_loss_gives_few_verdicts() {
     let mut dead = Vec::new();
     for seed in 1..=5 {
         dead.extend(dead_reports(&fifty_at_loss(seed, 0.5, secs(20))));
     }
-    assert!(dead.len() <= 15, "{} false deaths: {dead:?}", dead.len());
+    assert!(dead.len() <= 25, "{} false deaths: {dead:?}", dead.len());
 }
 
 /// Three neighbours in the ring crash together: each is the others'
