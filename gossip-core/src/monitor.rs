@@ -54,7 +54,8 @@
 //! relays that carry one peer's heartbeat to one node then costs a few
 //! small frames instead of a false death, and a crash costs one round trip
 //! before the verdict. At most [`MAX_SUSPECTS`] peers are asked about at a
-//! time, in either mode; a silence beyond them gets its verdict at once.
+//! time, in either mode; a silence beyond them waits its turn, and gets its
+//! verdict without asking once it lasts twice what the detector allows.
 //!
 //! Heartbeats that arrive through relays still move the held heartbeat (it
 //! orders verdicts and revivals) but are not detector samples: a detector
