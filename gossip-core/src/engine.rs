@@ -701,9 +701,9 @@ impl Engine {
             // Only the ring neighbours are timed here; others' deaths come
             // from their watchers' verdicts.
             for (id, deadline, last, heard) in self.overdue_neighbours(now) {
-                // A neighbour not heard from yet already has twice the
-                // patience; local health adds no more (an island's wave
-                // would slow fourfold).
+                // A neighbour not heard from yet is asked about at once
+                // (its helpers ping it); local health adds no wait (an
+                // island's wave would slow).
                 let patience = deadline + deadline.saturating_duration_since(last);
                 if heard && heard_since(last) < need && now <= patience {
                     continue;

@@ -41,9 +41,9 @@
 //!   One it stops counting as a neighbour keeps getting beats for a while
 //!   ([`LINGER_ROUNDS`]), so a watcher that has not yet learned of the node that
 //!   came between them does not find the node silent; and a neighbour that
-//!   has not been heard from directly since it became one is given twice
-//!   the patience before a verdict (it may not count this node as its
-//!   neighbour yet), as a node that hears little waits (local health).
+//!   has not been heard from directly since it became one (it may not count
+//!   this node as its neighbour yet) is asked about at its deadline like any
+//!   other: the helpers ping it, and it answers them.
 //!
 //! Relayed liveness asks before a verdict too (`suspect`, from
 //! `check_liveness`): every node times every peer there, so the helpers (the
@@ -684,8 +684,12 @@ impl Engine {
     /// The watched neighbours whose deadline has passed, with the deadline,
     /// the last beat and whether one came since the neighbour became one
     /// (the caller applies local health to those). A neighbour not heard
-    /// from since it became one has twice the patience: the deadline plus
-    /// the time it allowed.
+    /// from since it became one used to get twice the patience; it is now
+    /// asked about at its deadline, and its helpers' pings are what a live
+    /// one that does not beat this node yet answers. Three neighbours
+    /// crashed together at 1 s rounds (`crash_detect 50 10 1000 1 3`) were
+    /// found by all in 22.9 s (median) with the doubled patience, 16.0 s
+    /// without.
     pub(crate) fn overdue_neighbours(&self, now: Instant) -> Vec<(PeerId, Instant, Instant, bool)> {
         let mut out = Vec::new();
         for (id, w) in &self.monitor.watching {
@@ -696,11 +700,6 @@ impl Engine {
                 continue;
             }
             let (deadline, last) = (p.detector.deadline(), p.detector.last());
-            let deadline = if w.heard {
-                deadline
-            } else {
-                deadline + deadline.saturating_duration_since(last)
-            };
             if now > deadline {
                 out.push((id.clone(), deadline, last, w.heard));
             }
