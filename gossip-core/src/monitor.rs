@@ -112,9 +112,9 @@ pub(crate) const PING_WAIT: Duration = Duration::from_millis(100);
 /// The most peers a node asks about at once (suspects under indirect
 /// probe); a silence beyond it waits its turn, and gets its verdict without
 /// asking once it lasts twice what the detector allows (the bound local
-/// health waits to). It used to get its verdict at once: at 50% loss that
-/// gave 400 of 421 verdicts (`loss_deaths`, relayed, 10 seeds x 30 s;
-/// 17 false deaths since).
+/// health waits to). It used to get its verdict at once, which at 50% loss
+/// gave nearly every false death (`loss_deaths 50 0.5 30 10`: 189 at
+/// 43c66e4, 21 at d060b93; bench/NOTES.md).
 /// Many silences at once are a crash of many, a partition, or
 /// this node's own trouble (local health's case), not a lost relay; asking
 /// about each, every round, is what made 1,000 nodes joining on 2 cores
@@ -334,18 +334,20 @@ impl Engine {
     /// peer then costs some small frames instead of a false death.
     pub(crate) fn suspect(&mut self, now: Instant, id: &PeerId, patience: Instant) -> bool {
         let mut again = false;
-        if self.monitor.suspects.contains_key(id) {
+        let stamp = Stamp::of(now);
+        if let Some(s) = self.monitor.suspects.get(id) {
             // A helper gone silent itself since it was asked (a suspect;
             // relayed, past its own deadline) will not answer: neighbours
-            // that crashed together. The others' denials suffice.
-            // `crash_detect 50 10 50 0 3` (three neighbours crash): 0.485
-            // s with suspects alone left out, 0.395 s so; at 50% loss
-            // (`loss_deaths`, 10 x 30 s) 22 and 33 false deaths.
-            let stamp = Stamp::of(now);
-            let mut waiting =
-                std::mem::take(&mut self.monitor.suspects.get_mut(id).expect("suspect").waiting);
-            waiting.retain(|h| !self.is_silent(h, stamp));
-            let s = self.monitor.suspects.get_mut(id).expect("suspect");
+            // that crashed together. The others' denials suffice
+            // (`crash_detect 50 10 50 0 3`: 0.490 s waiting for it at
+            // c5c0ad6, 0.395 s since; bench/NOTES.md).
+            let waiting: Vec<PeerId> = s
+                .waiting
+                .iter()
+                .filter(|h| !self.is_silent(h, stamp))
+                .cloned()
+                .collect();
+            let s = self.monitor.suspects.get_mut(id).expect("read above");
             s.waiting = waiting;
             if s.waiting.is_empty() && s.denied > 0 {
                 return true;
@@ -355,8 +357,9 @@ impl Engine {
             }
             // Not one answer came in the wait: this node's own links may be
             // losing frames as surely as the peer may be gone. Ask once
-            // more before the verdict (`loss_deaths` at 50% loss, relayed:
-            // 50 false deaths without, 17 with; monitored 373 and 148).
+            // more before the verdict (at 50% loss it removed about two in
+            // three relayed false deaths in a scratch build without it;
+            // bench/NOTES.md).
             if s.denied > 0 || s.again {
                 return true;
             }
@@ -374,11 +377,9 @@ impl Engine {
         // Its other watchers first (nearest in the ring), then, when
         // there are fewer than PROBE_HELPERS, the next peers out: they do
         // not time it, so they ping it (more paths to it than one other
-        // watcher's link).
-        // Not one that is silent itself (a suspect; relayed, past its own
-        // deadline): in a crash of many the nearest in the ring went with
-        // the peer and would never answer.
-        let stamp = Stamp::of(now);
+        // watcher's link). Not one that is silent itself: in a crash of
+        // many the nearest in the ring went with the peer and would never
+        // answer.
         let mut helpers = self.ring_around(id, self.config.monitors + 2 * PROBE_HELPERS);
         helpers.retain(|h| *h != self.id && !self.is_silent(h, stamp));
         let mut seen = std::collections::BTreeSet::new();
