@@ -215,6 +215,18 @@ fn relayed_liveness_at_half_loss_gives_few_verdicts() {
     assert!(dead.len() <= 25, "{} false deaths: {dead:?}", dead.len());
 }
 
+/// Crashes `gone` at once and returns how long until every running node
+/// reports each of them dead (at most `limit`).
+fn crash_found_by_all(sim: &mut Sim, gone: &[&str], limit: Duration) -> Duration {
+    for id in gone {
+        sim.crash(id);
+    }
+    let took = sim.run_until(limit, |s| {
+        gone.iter().all(|id| s.all_report(id, PeerStatus::Dead))
+    });
+    took.unwrap_or_else(|| panic!("the crash of {} not found by all in {limit:?}", gone.len()))
+}
+
 /// Three neighbours in the ring crash together: each is the others'
 /// nearest helper. A helper gone silent itself since it was asked is no
 /// longer waited for, so the live helpers' denials give the verdict at
@@ -224,14 +236,7 @@ fn relayed_liveness_at_half_loss_gives_few_verdicts() {
 fn neighbours_that_crash_together_are_not_waited_for() {
     for seed in 1..=3 {
         let mut sim = fifty_at_loss(seed, 0.0, secs(1));
-        let gone = ["n047", "n048", "n049"];
-        for id in gone {
-            sim.crash(id);
-        }
-        let took = sim.run_until(secs(5), |s| {
-            gone.iter().all(|id| s.all_report(id, PeerStatus::Dead))
-        });
-        let took = took.expect("the crash of three not found by all");
+        let took = crash_found_by_all(&mut sim, &["n047", "n048", "n049"], secs(5));
         assert!(
             took < Duration::from_millis(450),
             "seed {seed}: found by all in {took:?}"
@@ -256,14 +261,7 @@ fn monitored_neighbours_that_crash_together_are_found_without_double_patience() 
         }
         assert!(sim.run_until(secs(120), |s| s.all_see_all_live()).is_some());
         sim.run_for(interval * 20);
-        let gone = ["n047", "n048", "n049"];
-        for id in gone {
-            sim.crash(id);
-        }
-        let took = sim.run_until(secs(60), |s| {
-            gone.iter().all(|id| s.all_report(id, PeerStatus::Dead))
-        });
-        let took = took.expect("the crash of three not found by all in 60 s");
+        let took = crash_found_by_all(&mut sim, &["n047", "n048", "n049"], secs(60));
         assert!(took < secs(18), "seed {seed}: found by all in {took:?}");
     }
 }
@@ -287,13 +285,8 @@ fn a_crash_of_many_is_asked_about_a_few_at_a_time() {
     sim.run_for(secs(3));
     let before: Vec<u64> = sim.running().map(|e| e.stats().probes_out).collect();
     let crashed: Vec<String> = (20..40).map(|i| format!("n{i:02}")).collect();
-    for id in &crashed {
-        sim.crash(id);
-    }
-    let found = sim.run_until(secs(10), |s| {
-        crashed.iter().all(|id| s.all_report(id, PeerStatus::Dead))
-    });
-    let found = found.expect("the crash of 20 not found by all");
+    let crashed: Vec<&str> = crashed.iter().map(String::as_str).collect();
+    let found = crash_found_by_all(&mut sim, &crashed, secs(10));
     assert!(
         found < Duration::from_millis(1500),
         "found by all in {found:?}"
