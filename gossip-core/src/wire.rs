@@ -6,13 +6,16 @@
 //! frame the engine handles is well-formed and within bounds.
 
 use bytes::Bytes;
-use prost::Message as _;
 
 use crate::config::Config;
 use crate::error::DecodeError;
 use crate::{PeerId, PeerStatus};
 
-#[allow(missing_docs, unreachable_pub, clippy::all)]
+mod decode;
+
+// The frame, digest and exchange messages are read by `decode` and written
+// by `enc` without them; the tests hold both to prost's reading and writing.
+#[allow(missing_docs, unreachable_pub, dead_code, clippy::all)]
 mod pb {
     include!(concat!(env!("OUT_DIR"), "/gossip.v1.rs"));
 }
@@ -711,85 +714,8 @@ impl Frame {
                 max: config.max_frame_bytes,
             });
         }
-        prescan(bytes, config)?;
-        let pb = pb::Frame::decode(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        if pb.protocol != PROTOCOL_VERSION {
-            return Err(DecodeError::UnknownVersion {
-                got: pb.protocol,
-                ours: PROTOCOL_VERSION,
-            });
-        }
-        if pb.cluster_id != config.cluster_id {
-            return Err(DecodeError::WrongCluster {
-                got: pb.cluster_id,
-                ours: config.cluster_id.clone(),
-            });
-        }
-        let v = Validator {
-            config,
-            max_generation,
-        };
-        let sender = pb.sender.ok_or_else(|| invalid("frame has no sender"))?;
-        let sender = Sender {
-            id: v.id(sender.id)?,
-            generation: v.generation(sender.generation, false)?,
-            addr: v.addr(sender.addr)?,
-        };
-        let deltas = match &pb.body {
-            Some(pb::frame::Body::SynAck(s)) => s.deltas.len(),
-            Some(pb::frame::Body::Ack(a)) => a.deltas.len(),
-            _ => 0,
-        };
-        over(
-            "deltas in one frame",
-            deltas,
-            max_deltas_per_frame(config),
-            "max_peers",
-        )?;
-        let (body, broadcasts) = match pb.body.ok_or_else(|| invalid("frame has no body"))? {
-            pb::frame::Body::Syn(s) => (
-                Body::Syn(v.digest(s.digest.unwrap_or_default())?),
-                s.broadcasts,
-            ),
-            pb::frame::Body::SynAck(s) => (
-                Body::SynAck(
-                    v.digest(s.digest.unwrap_or_default())?,
-                    s.deltas
-                        .into_iter()
-                        .map(|d| v.delta(d))
-                        .collect::<Result<_, _>>()?,
-                ),
-                s.broadcasts,
-            ),
-            pb::frame::Body::Ack(a) => (
-                Body::Ack(
-                    a.deltas
-                        .into_iter()
-                        .map(|d| v.delta(d))
-                        .collect::<Result<_, _>>()?,
-                ),
-                a.broadcasts,
-            ),
-            pb::frame::Body::Probe(p) => (Body::Probe(v.probe(p)?), Vec::new()),
-            pb::frame::Body::ProbeAck(p) => (Body::ProbeAck(v.probe(p)?), Vec::new()),
-        };
-        over(
-            "broadcasts in one frame",
-            broadcasts.len(),
-            config.max_broadcasts_per_frame,
-            "max_broadcasts_per_frame",
-        )?;
-        let broadcasts = broadcasts
-            .into_iter()
-            .map(|b| v.broadcast(b))
-            .collect::<Result<_, _>>()?;
-        Ok(Frame {
-            protocol: pb.protocol,
-            cluster_id: pb.cluster_id,
-            sender,
-            body,
-            broadcasts,
-        })
+        let counts = scan(bytes, config)?;
+        decode::frame(bytes, config, max_generation, counts)
     }
 }
 
@@ -860,6 +786,11 @@ fn malformed(msg: &str) -> DecodeError {
 /// many tiny entries fit in `max_frame_bytes`. Groups (wire types 3 and 4,
 /// deprecated and never sent) are refused as malformed.
 pub fn prescan(bytes: &[u8], config: &Config) -> Result<(), DecodeError> {
+    scan(bytes, config).map(drop)
+}
+
+/// [`prescan`], returning the digest entries and deltas it counted.
+fn scan(bytes: &[u8], config: &Config) -> Result<(usize, usize), DecodeError> {
     // Version and cluster first, as decoding checks them: a frame of another
     // cluster with other limits is counted as another cluster's.
     let (mut protocol, mut cluster): (u64, &[u8]) = (0, b"");
@@ -890,7 +821,8 @@ pub fn prescan(bytes: &[u8], config: &Config) -> Result<(), DecodeError> {
         deltas: 0,
         broadcasts: 0,
     };
-    scan.walk(Msg::Frame, bytes)
+    scan.walk(Msg::Frame, bytes)?;
+    Ok((scan.digest_entries, scan.deltas))
 }
 
 /// The messages of `proto/gossip.proto`.
@@ -1136,7 +1068,7 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn id(&self, id: String) -> Result<PeerId, DecodeError> {
+    fn id(&self, id: &str) -> Result<PeerId, DecodeError> {
         if id.is_empty() {
             return Err(invalid("empty peer id"));
         }
@@ -1148,18 +1080,18 @@ impl Validator<'_> {
         )?;
         Ok(PeerId::from(id))
     }
-    fn addr(&self, addr: String) -> Result<String, DecodeError> {
+    fn addr(&self, addr: &str) -> Result<String, DecodeError> {
         over(
             "address bytes",
             addr.len(),
             self.config.max_id_bytes,
             "max_id_bytes",
         )?;
-        Ok(addr)
+        Ok(addr.to_owned())
     }
     fn probe(&self, p: pb::Probe) -> Result<Probe, DecodeError> {
         Ok(Probe {
-            target: self.id(p.target)?,
+            target: self.id(&p.target)?,
             generation: self.generation(p.generation, false)?,
             heartbeat: self.version("heartbeat", p.heartbeat)?,
             silence_ms: p.silence_ms,
@@ -1184,7 +1116,18 @@ impl Validator<'_> {
         }
         Ok(v)
     }
-    fn digest(&self, d: pb::Digest) -> Result<Digest, DecodeError> {
+    fn entry(&self, e: decode::EntryIn<'_>) -> Result<DigestEntry, DecodeError> {
+        Ok(DigestEntry {
+            id: self.id(e.id)?,
+            generation: self.generation(e.generation, true)?,
+            max_version: self.version("max_version", e.max_version)?,
+            heartbeat: self.version("heartbeat", e.heartbeat)?,
+            gc_floor: self.version("gc_floor", e.gc_floor)?,
+            status: status(e.status)?,
+            status_age_ms: e.status_age_ms,
+        })
+    }
+    fn digest(&self, d: decode::DigestIn<'_>) -> Result<Digest, DecodeError> {
         let c = self.config;
         over(
             "range bound bytes",
@@ -1208,21 +1151,8 @@ impl Validator<'_> {
             // Found by fuzzing: a backwards range made the engine panic.
             return Err(invalid("digest range ends before it starts"));
         }
-        let entries: Vec<DigestEntry> = d
-            .entries
-            .into_iter()
-            .map(|e| {
-                Ok(DigestEntry {
-                    id: self.id(e.id)?,
-                    generation: self.generation(e.generation, true)?,
-                    max_version: self.version("max_version", e.max_version)?,
-                    heartbeat: self.version("heartbeat", e.heartbeat)?,
-                    gc_floor: self.version("gc_floor", e.gc_floor)?,
-                    status: status(e.status)?,
-                    status_age_ms: e.status_age_ms,
-                })
-            })
-            .collect::<Result<_, DecodeError>>()?;
+        // Each entry was checked as it was read (`Validator::entry`).
+        let entries = d.entries;
         if !d.covered_buckets.is_empty() {
             let n = d.covered_buckets.len();
             over(
@@ -1302,22 +1232,22 @@ impl Validator<'_> {
             Some(Summary {
                 hash: d.state_hash,
                 peers: d.peer_count,
-                heartbeats: d.heartbeats,
+                heartbeats: decode::owned(d.heartbeats),
                 heartbeat: self.version("sender_heartbeat", d.sender_heartbeat)?,
-                buckets: d.bucket_hashes,
+                buckets: decode::owned(d.bucket_hashes),
                 not_live: d.not_live,
             })
         };
         Ok(Digest {
             ranged: d.ranged,
-            range_start: d.range_start,
-            range_end: d.range_end,
+            range_start: d.range_start.to_owned(),
+            range_end: d.range_end.to_owned(),
             entries,
             summary,
-            cover: d.covered_buckets,
+            cover: decode::owned(d.covered_buckets),
         })
     }
-    fn delta(&self, d: pb::PeerDelta) -> Result<PeerDelta, DecodeError> {
+    fn delta(&self, d: decode::DeltaIn<'_>) -> Result<PeerDelta, DecodeError> {
         let c = self.config;
         let from = self.version("from_version", d.from_version)?;
         let to = self.version("to_version", d.to_version)?;
@@ -1355,8 +1285,8 @@ impl Validator<'_> {
                 return Err(invalid("tombstone with a value"));
             }
             entries.push(KeyValue {
-                key: kv.key,
-                value: kv.value,
+                key: kv.key.to_owned(),
+                value: decode::owned(kv.value),
                 version: kv.version,
                 deleted: kv.deleted,
             });
@@ -1459,7 +1389,7 @@ impl Validator<'_> {
         }
         Ok(Broadcast {
             topic: b.topic,
-            author: self.id(b.author)?,
+            author: self.id(&b.author)?,
             author_key: b.author_key,
             seq: b.seq,
             payload: b.payload,
@@ -1573,9 +1503,15 @@ fn delta_to_pb(d: &PeerDelta) -> pb::PeerDelta {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message as _;
 
     /// What prost writes for the same frame, through the generated types.
     fn prost_encode(f: &Frame) -> Vec<u8> {
+        frame_to_pb(f).encode_to_vec()
+    }
+
+    /// The frame as prost's generated types hold it.
+    fn frame_to_pb(f: &Frame) -> pb::Frame {
         pb::Frame {
             protocol: f.protocol,
             cluster_id: f.cluster_id.clone(),
@@ -1606,7 +1542,83 @@ mod tests {
                 }
             }),
         }
-        .encode_to_vec()
+    }
+
+    /// `bytes` changed at random: bits flipped, bytes set, inserted or cut,
+    /// the frame truncated, or a piece of it appended (protobuf then reads
+    /// repeated fields twice and merges embedded messages).
+    fn mutate(bytes: &[u8], rng: &mut impl rand::Rng) -> Vec<u8> {
+        let mut m = bytes.to_vec();
+        for _ in 0..rng.random_range(1..=2) {
+            let at = rng.random_range(0..=m.len());
+            match rng.random_range(0..6) {
+                0 if at < m.len() => m[at] ^= 1 << rng.random_range(0..8),
+                1 if at < m.len() => m[at] = rng.random(),
+                2 => m.truncate(at),
+                3 => m.insert(at, rng.random()),
+                4 => {
+                    let end = rng.random_range(at..=m.len().min(at + 8));
+                    m.drain(at..end);
+                }
+                _ => {
+                    let from = rng.random_range(0..=at);
+                    m.extend_from_within(from..at);
+                }
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn the_hand_decoder_reads_what_prost_reads() {
+        use rand::SeedableRng;
+        let mut config = Config::local();
+        config.cluster_id = "prod".into();
+        let seed = 7;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        // Decoded by both, refused by both, refused by our checks only.
+        let (mut read, mut refused, mut checked) = (0, 0, 0);
+        for (i, f) in frames().iter().enumerate() {
+            let bytes = f.encode();
+            let mut cases = vec![bytes.to_vec(), [&bytes[..], &bytes[..]].concat()];
+            cases.extend((0..2000).map(|_| mutate(&bytes, &mut rng)));
+            for (k, m) in cases.iter().enumerate() {
+                let ours = Frame::decode(m, &config, u64::MAX);
+                if prescan(m, &config).is_err() {
+                    assert!(ours.is_err(), "seed {seed}, frame {i}, case {k}");
+                    continue;
+                }
+                match (ours, pb::Frame::decode(&m[..])) {
+                    (Ok(frame), Ok(mut p)) => {
+                        // A body without its digest reads as an empty digest.
+                        match &mut p.body {
+                            Some(pb::frame::Body::Syn(s)) => {
+                                s.digest.get_or_insert_default();
+                            }
+                            Some(pb::frame::Body::SynAck(s)) => {
+                                s.digest.get_or_insert_default();
+                            }
+                            _ => {}
+                        }
+                        assert_eq!(frame_to_pb(&frame), p, "seed {seed}, frame {i}, case {k}");
+                        read += 1;
+                    }
+                    (Ok(_), Err(e)) => {
+                        panic!("seed {seed}, frame {i}, case {k}: read what prost refuses ({e})")
+                    }
+                    (Err(DecodeError::Malformed(e)), Ok(_)) => {
+                        panic!("seed {seed}, frame {i}, case {k}: refused what prost reads ({e})")
+                    }
+                    (Err(_), Ok(_)) => checked += 1,
+                    (Err(_), Err(_)) => refused += 1,
+                }
+            }
+        }
+        // Each kind of outcome comes up often, so the comparison is not empty.
+        assert!(
+            read > 4000 && refused > 500 && checked > 200,
+            "read {read}, refused {refused}, checked {checked}"
+        );
     }
 
     fn entry(id: &str, n: u64) -> DigestEntry {
