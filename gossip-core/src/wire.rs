@@ -714,8 +714,8 @@ impl Frame {
                 max: config.max_frame_bytes,
             });
         }
-        let counts = scan(bytes, config)?;
-        decode::frame(bytes, config, max_generation, counts)
+        envelope(bytes, config)?;
+        decode::frame(bytes, config, max_generation)
     }
 }
 
@@ -786,11 +786,14 @@ fn malformed(msg: &str) -> DecodeError {
 /// many tiny entries fit in `max_frame_bytes`. Groups (wire types 3 and 4,
 /// deprecated and never sent) are refused as malformed.
 pub fn prescan(bytes: &[u8], config: &Config) -> Result<(), DecodeError> {
-    scan(bytes, config).map(drop)
+    envelope(bytes, config)?;
+    Scan::new(config).walk(Msg::Frame, bytes)
 }
 
-/// [`prescan`], returning the digest entries and deltas it counted.
-fn scan(bytes: &[u8], config: &Config) -> Result<(usize, usize), DecodeError> {
+/// The protocol version and cluster id of a frame, checked first: a frame
+/// of another cluster with other limits is counted as another cluster's.
+/// Reads only the frame's own fields, not what they hold.
+fn envelope(bytes: &[u8], config: &Config) -> Result<(), DecodeError> {
     // Version and cluster first, as decoding checks them: a frame of another
     // cluster with other limits is counted as another cluster's.
     let (mut protocol, mut cluster): (u64, &[u8]) = (0, b"");
@@ -815,14 +818,7 @@ fn scan(bytes: &[u8], config: &Config) -> Result<(usize, usize), DecodeError> {
             ours: config.cluster_id.clone(),
         });
     }
-    let mut scan = Scan {
-        config,
-        digest_entries: 0,
-        deltas: 0,
-        broadcasts: 0,
-    };
-    scan.walk(Msg::Frame, bytes)?;
-    Ok((scan.digest_entries, scan.deltas))
+    Ok(())
 }
 
 /// The messages of `proto/gossip.proto`.
@@ -841,6 +837,9 @@ enum Msg {
     Probe,
 }
 
+/// The counts and lengths [`prescan`] checks, taken field by field: by
+/// [`Scan::walk`] over raw bytes, and by the decoder as it reads (so a frame
+/// that decodes is one `prescan` passes, in one pass over its bytes).
 struct Scan<'a> {
     config: &'a Config,
     digest_entries: usize,
@@ -848,7 +847,18 @@ struct Scan<'a> {
     broadcasts: usize,
 }
 
-impl Scan<'_> {
+impl<'a> Scan<'a> {
+    fn new(config: &'a Config) -> Self {
+        Scan {
+            config,
+            digest_entries: 0,
+            deltas: 0,
+            broadcasts: 0,
+        }
+    }
+
+    /// Checks every length-delimited field of `buf`, a `msg`, and of the
+    /// messages within it.
     fn walk(&mut self, msg: Msg, mut buf: &[u8]) -> Result<(), DecodeError> {
         let mut entries = 0;
         while !buf.is_empty() {
@@ -859,30 +869,38 @@ impl Scan<'_> {
                 continue;
             }
             let data = len_delimited(&mut buf)?;
-            self.field(msg, field, data, &mut entries)?;
+            if let Some(inner) = self.field(msg, field, data, &mut entries)? {
+                self.walk(inner, data)?;
+            }
         }
         Ok(())
     }
 
+    /// Checks field `field` of a `msg`, length-delimited and holding
+    /// `data`, against its limit or count (`entries`: a delta's entries so
+    /// far). Returns the message `data` holds, if it holds one whose fields
+    /// have limits of their own.
     fn field(
         &mut self,
         msg: Msg,
         field: u32,
         data: &[u8],
         entries: &mut usize,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<Option<Msg>, DecodeError> {
         let c = self.config;
         let id = |what| over(what, data.len(), c.max_id_bytes, "max_id_bytes");
         match (msg, field) {
-            (Msg::Frame, 3) => self.walk(Msg::Sender, data),
-            (Msg::Frame, 10) => self.walk(Msg::Syn, data),
-            (Msg::Frame, 11) => self.walk(Msg::SynAck, data),
-            (Msg::Frame, 12) => self.walk(Msg::Ack, data),
-            (Msg::Frame, 13) | (Msg::Frame, 14) => self.walk(Msg::Probe, data),
-            (Msg::Probe, 1) => id("peer id bytes"),
-            (Msg::Sender, 1) | (Msg::DigestEntry, 1) | (Msg::PeerDelta, 1) => id("peer id bytes"),
-            (Msg::Sender, 3) | (Msg::PeerDelta, 3) => id("address bytes"),
-            (Msg::Syn, 1) | (Msg::SynAck, 1) => self.walk(Msg::Digest, data),
+            (Msg::Frame, 3) => Ok(Some(Msg::Sender)),
+            (Msg::Frame, 10) => Ok(Some(Msg::Syn)),
+            (Msg::Frame, 11) => Ok(Some(Msg::SynAck)),
+            (Msg::Frame, 12) => Ok(Some(Msg::Ack)),
+            (Msg::Frame, 13) | (Msg::Frame, 14) => Ok(Some(Msg::Probe)),
+            (Msg::Probe, 1) => id("peer id bytes").map(|()| None),
+            (Msg::Sender, 1) | (Msg::DigestEntry, 1) | (Msg::PeerDelta, 1) => {
+                id("peer id bytes").map(|()| None)
+            }
+            (Msg::Sender, 3) | (Msg::PeerDelta, 3) => id("address bytes").map(|()| None),
+            (Msg::Syn, 1) | (Msg::SynAck, 1) => Ok(Some(Msg::Digest)),
             (Msg::SynAck, 2) | (Msg::Ack, 1) => {
                 self.deltas += 1;
                 over(
@@ -891,34 +909,38 @@ impl Scan<'_> {
                     max_deltas_per_frame(c),
                     "max_peers",
                 )?;
-                self.walk(Msg::PeerDelta, data)
+                Ok(Some(Msg::PeerDelta))
             }
-            (Msg::Digest, 2) | (Msg::Digest, 3) => id("range bound bytes"),
+            (Msg::Digest, 2) | (Msg::Digest, 3) => id("range bound bytes").map(|()| None),
             (Msg::Digest, 7) => over(
                 "summary heartbeat bytes",
                 data.len(),
                 max_deltas_per_frame(c),
                 "max_peers",
-            ),
+            )
+            .map(|()| None),
             (Msg::Digest, 9) => over(
                 "summary bucket bytes",
                 data.len(),
                 4 << crate::table_hash::MAX_BUCKET_BITS,
                 "2^16 buckets",
-            ),
+            )
+            .map(|()| None),
             (Msg::Digest, 10) => over(
                 "covered bucket bytes",
                 data.len(),
                 (1 << crate::table_hash::MAX_BUCKET_BITS) / 8,
                 "2^16 buckets",
-            ),
+            )
+            .map(|()| None),
             // Packed positions, at most five bytes each.
             (Msg::Digest, 11) => over(
                 "not-live position bytes",
                 data.len(),
                 5 * max_deltas_per_frame(c),
                 "max_peers",
-            ),
+            )
+            .map(|()| None),
             (Msg::Syn, 2) | (Msg::SynAck, 3) | (Msg::Ack, 2) => {
                 self.broadcasts += 1;
                 over(
@@ -927,52 +949,59 @@ impl Scan<'_> {
                     c.max_broadcasts_per_frame,
                     "max_broadcasts_per_frame",
                 )?;
-                self.walk(Msg::Broadcast, data)
+                Ok(Some(Msg::Broadcast))
             }
             (Msg::Broadcast, 1) => over(
                 "topic bytes",
                 data.len(),
                 c.max_topic_bytes,
                 "max_topic_bytes",
-            ),
-            (Msg::Broadcast, 2) => id("author id bytes"),
+            )
+            .map(|()| None),
+            (Msg::Broadcast, 2) => id("author id bytes").map(|()| None),
             (Msg::Broadcast, 3) => over(
                 "author key bytes",
                 data.len(),
                 AUTHOR_KEY_LEN,
                 "ed25519 public key length",
-            ),
+            )
+            .map(|()| None),
             (Msg::Broadcast, 5) => over(
                 "message bytes",
                 data.len(),
                 c.max_message_bytes,
                 "max_message_bytes",
-            ),
+            )
+            .map(|()| None),
             (Msg::Broadcast, 6) => over(
                 "signature bytes",
                 data.len(),
                 SIGNATURE_LEN,
                 "ed25519 signature length",
-            ),
-            (Msg::Broadcast, 10) => id("reply address bytes"),
+            )
+            .map(|()| None),
+            (Msg::Broadcast, 10) => id("reply address bytes").map(|()| None),
             (Msg::Broadcast, 11) => over(
                 "request id bytes",
                 data.len(),
                 REQUEST_ID_LEN,
                 "request id length",
-            ),
+            )
+            .map(|()| None),
             (Msg::Broadcast, 12) => over(
                 "filter key bytes",
                 data.len(),
                 c.max_key_bytes,
                 "max_key_bytes",
-            ),
+            )
+            .map(|()| None),
             (Msg::Broadcast, 13) => over(
                 "filter value bytes",
                 data.len(),
                 c.max_value_bytes,
                 "max_value_bytes",
-            ),
+            )
+            .map(|()| None),
             (Msg::Digest, 4) => {
                 self.digest_entries += 1;
                 over(
@@ -981,7 +1010,7 @@ impl Scan<'_> {
                     c.max_digest_entries,
                     "max_digest_entries",
                 )?;
-                self.walk(Msg::DigestEntry, data)
+                Ok(Some(Msg::DigestEntry))
             }
             (Msg::PeerDelta, 10) => {
                 *entries += 1;
@@ -991,16 +1020,19 @@ impl Scan<'_> {
                     max_delta_entries(c),
                     "max_keys_per_peer",
                 )?;
-                self.walk(Msg::KeyValue, data)
+                Ok(Some(Msg::KeyValue))
             }
-            (Msg::KeyValue, 1) => over("key bytes", data.len(), c.max_key_bytes, "max_key_bytes"),
+            (Msg::KeyValue, 1) => {
+                over("key bytes", data.len(), c.max_key_bytes, "max_key_bytes").map(|()| None)
+            }
             (Msg::KeyValue, 2) => over(
                 "value bytes",
                 data.len(),
                 c.max_value_bytes,
                 "max_value_bytes",
-            ),
-            _ => Ok(()),
+            )
+            .map(|()| None),
+            _ => Ok(None),
         }
     }
 }
@@ -1574,18 +1606,50 @@ mod tests {
         use rand::SeedableRng;
         let mut config = Config::local();
         config.cluster_id = "prod".into();
+        // Limits the frames reach, so the checks taken while reading are
+        // held to `prescan`'s too.
+        let mut tight = config.clone();
+        tight.max_peers = 8;
+        tight.max_keys_per_peer = 4;
+        tight.max_digest_entries = 8;
+        tight.max_key_bytes = 5;
+        tight.max_value_bytes = 64;
+        tight.max_id_bytes = 9;
         let seed = 7;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        // Decoded by both, refused by both, refused by our checks only.
-        let (mut read, mut refused, mut checked) = (0, 0, 0);
+        // Decoded by both, refused by both, refused by our checks only,
+        // refused by `prescan`'s limits.
+        let (mut read, mut refused, mut checked, mut over) = (0, 0, 0, 0);
         for (i, f) in frames().iter().enumerate() {
             let bytes = f.encode();
-            let mut cases = vec![bytes.to_vec(), [&bytes[..], &bytes[..]].concat()];
+            // A sender field with an id over every limit, then the frame:
+            // prost keeps the later id, `prescan` refuses the earlier.
+            let long = Frame {
+                sender: Sender {
+                    id: PeerId::from("x".repeat(config.max_id_bytes + 1)),
+                    ..f.sender.clone()
+                },
+                ..f.clone()
+            }
+            .encode();
+            let sender_field = pb::Frame::decode(&long[..]).expect("decodes").sender;
+            let prefix = pb::Frame {
+                sender: sender_field,
+                ..Default::default()
+            }
+            .encode_to_vec();
+            let mut cases = vec![
+                bytes.to_vec(),
+                [&bytes[..], &bytes[..]].concat(),
+                [&prefix[..], &bytes[..]].concat(),
+            ];
             cases.extend((0..2000).map(|_| mutate(&bytes, &mut rng)));
             for (k, m) in cases.iter().enumerate() {
-                let ours = Frame::decode(m, &config, u64::MAX);
-                if prescan(m, &config).is_err() {
+                let config = if k % 2 == 0 { &config } else { &tight };
+                let ours = Frame::decode(m, config, u64::MAX);
+                if prescan(m, config).is_err() {
                     assert!(ours.is_err(), "seed {seed}, frame {i}, case {k}");
+                    over += 1;
                     continue;
                 }
                 match (ours, pb::Frame::decode(&m[..])) {
@@ -1616,8 +1680,8 @@ mod tests {
         }
         // Each kind of outcome comes up often, so the comparison is not empty.
         assert!(
-            read > 4000 && refused > 500 && checked > 200,
-            "read {read}, refused {refused}, checked {checked}"
+            read > 2000 && refused > 300 && checked > 100 && over > 10000,
+            "read {read}, refused {refused}, checked {checked}, over {over}"
         );
     }
 

@@ -5,10 +5,11 @@
 //! each repeated field one push at a time; in a join, where a frame carries
 //! a digest of every peer and hundreds of deltas, that was a fifth of the
 //! simulator's time (bench/NOTES.md, "Frames decoded without prost's
-//! structs"). This reader walks the bytes once, borrows strings and bytes
-//! from the frame until the checks of [`Validator`] turn them into owned
-//! values, and sizes the digest's and deltas' lists from the counts
-//! [`prescan`](super::prescan) already took.
+//! structs"). This reader walks the bytes once, takes `prescan`'s limits
+//! and counts field by field as it reads (so nothing is allocated past a
+//! limit, and a frame that decodes is one [`prescan`](super::prescan)
+//! passes), and borrows strings and bytes from the frame until the checks
+//! of [`Validator`] turn them into owned values.
 //!
 //! It reads what prost reads, as protobuf defines it: fields in any order,
 //! unknown fields skipped, the last value of a scalar or string kept, the
@@ -23,8 +24,8 @@ use bytes::Bytes;
 use prost::Message as _;
 
 use super::{
-    invalid, key, len_delimited, malformed, over, pb, read_varint, Body, DecodeError, Frame,
-    Sender, Validator, PROTOCOL_VERSION,
+    invalid, key, len_delimited, malformed, over, pb, read_varint, Body, DecodeError, Frame, Msg,
+    Scan, Sender, Validator, PROTOCOL_VERSION,
 };
 use crate::config::Config;
 
@@ -69,24 +70,39 @@ impl<'a> Value<'a> {
     }
 }
 
-/// Calls `f` with each field of the message in `buf`, in wire order.
+/// Calls `f` with each field of `buf`, a `msg`, in wire order, after
+/// checking each length-delimited one against its limit or count (`scan`,
+/// as [`prescan`](super::prescan) would). A message within it that this
+/// module leaves to prost (a sender, a probe, a broadcast) is checked
+/// whole here; the others are checked field by field as `f` reads them.
 fn fields<'a>(
     mut buf: &'a [u8],
-    mut f: impl FnMut(u32, Value<'a>) -> Result<(), DecodeError>,
+    msg: Msg,
+    scan: &mut Scan<'_>,
+    mut f: impl FnMut(&mut Scan<'_>, u32, Value<'a>) -> Result<(), DecodeError>,
 ) -> Result<(), DecodeError> {
+    let mut entries = 0;
     while !buf.is_empty() {
         let (field, wire) = key(&mut buf)?;
         let value = match wire {
             0 => Value::Varint(read_varint(&mut buf)?),
             1 => Value::Fixed64(u64::from_le_bytes(fixed::<8>(&mut buf)?)),
-            2 => Value::Bytes(len_delimited(&mut buf)?),
+            2 => {
+                let data = len_delimited(&mut buf)?;
+                if let Some(inner @ (Msg::Sender | Msg::Probe | Msg::Broadcast)) =
+                    scan.field(msg, field, data, &mut entries)?
+                {
+                    scan.walk(inner, data)?;
+                }
+                Value::Bytes(data)
+            }
             5 => {
                 fixed::<4>(&mut buf)?;
                 Value::Fixed32
             }
             _ => return Err(malformed("unsupported wire type (groups are refused)")),
         };
-        f(field, value)?;
+        f(scan, field, value)?;
     }
     Ok(())
 }
@@ -112,9 +128,9 @@ pub(super) struct EntryIn<'a> {
 }
 
 impl<'a> EntryIn<'a> {
-    fn read(buf: &'a [u8]) -> Result<Self, DecodeError> {
+    fn read(buf: &'a [u8], scan: &mut Scan<'_>) -> Result<Self, DecodeError> {
         let mut e = EntryIn::default();
-        fields(buf, |field, v| {
+        fields(buf, Msg::DigestEntry, scan, |_, field, v| {
             match field {
                 1 => e.id = v.str()?,
                 2 => e.generation = v.varint()?,
@@ -158,9 +174,9 @@ pub(super) struct DeltaIn<'a> {
 }
 
 impl<'a> DeltaIn<'a> {
-    fn read(buf: &'a [u8]) -> Result<Self, DecodeError> {
+    fn read(buf: &'a [u8], scan: &mut Scan<'_>) -> Result<Self, DecodeError> {
         let mut d = DeltaIn::default();
-        fields(buf, |field, v| {
+        fields(buf, Msg::PeerDelta, scan, |scan, field, v| {
             match field {
                 1 => d.id = v.str()?,
                 2 => d.generation = v.varint()?,
@@ -172,7 +188,7 @@ impl<'a> DeltaIn<'a> {
                 8 => d.reset = v.boolean()?,
                 10 => {
                     let mut kv = KeyValueIn::default();
-                    fields(v.bytes()?, |field, v| {
+                    fields(v.bytes()?, Msg::KeyValue, scan, |_, field, v| {
                         match field {
                             1 => kv.key = v.str()?,
                             2 => kv.value = v.bytes()?,
@@ -215,14 +231,19 @@ pub(super) struct DigestIn<'a> {
 impl<'a> DigestIn<'a> {
     /// Reads one occurrence of the digest into `self` (protobuf merges
     /// them), checking each entry as it comes.
-    fn merge(&mut self, buf: &'a [u8], v: &Validator<'_>) -> Result<(), DecodeError> {
-        fields(buf, |field, value| {
+    fn merge(
+        &mut self,
+        buf: &'a [u8],
+        v: &Validator<'_>,
+        scan: &mut Scan<'_>,
+    ) -> Result<(), DecodeError> {
+        fields(buf, Msg::Digest, scan, |scan, field, value| {
             match field {
                 1 => self.ranged = value.boolean()?,
                 2 => self.range_start = value.str()?,
                 3 => self.range_end = value.str()?,
                 4 => {
-                    let entry = v.entry(EntryIn::read(value.bytes()?)?)?;
+                    let entry = v.entry(EntryIn::read(value.bytes()?, scan)?)?;
                     self.entries.push(entry);
                 }
                 5 => self.state_hash = value.fixed64()?,
@@ -267,13 +288,12 @@ enum Kind {
     ProbeAck,
 }
 
-/// Decodes a frame `prescan` accepted (which found `digest_entries`
-/// entries and `deltas` deltas in it); see [`Frame::decode`].
+/// Decodes a frame whose version and cluster were checked; see
+/// [`Frame::decode`].
 pub(super) fn frame(
     bytes: &[u8],
     config: &Config,
     max_generation: u64,
-    (digest_entries, deltas): (usize, usize),
 ) -> Result<Frame, DecodeError> {
     let v = Validator {
         config,
@@ -282,16 +302,10 @@ pub(super) fn frame(
     let (mut protocol, mut cluster) = (0u32, "");
     let mut sender: Option<pb::Sender> = None;
     let mut kind = Kind::None;
-    let mut body = ExchangeIn {
-        digest: DigestIn {
-            entries: Vec::with_capacity(digest_entries),
-            ..DigestIn::default()
-        },
-        deltas: Vec::with_capacity(deltas),
-        broadcasts: Vec::new(),
-    };
+    let mut scan = Scan::new(config);
+    let mut body = ExchangeIn::default();
     let mut probe = pb::Probe::default();
-    fields(bytes, |field, value| {
+    fields(bytes, Msg::Frame, &mut scan, |scan, field, value| {
         // A oneof field of another variant replaces the one read so far;
         // the same variant again merges into it.
         let mut switch = |to: Kind| {
@@ -316,7 +330,7 @@ pub(super) fn frame(
                     11 => Kind::SynAck,
                     _ => Kind::Ack,
                 });
-                exchange(field, value.bytes()?, &mut body, &v)?;
+                exchange(field, value.bytes()?, &mut body, &v, scan)?;
             }
             13 | 14 => {
                 switch(if field == 13 {
@@ -398,12 +412,18 @@ fn exchange<'a>(
     buf: &'a [u8],
     body: &mut ExchangeIn<'a>,
     v: &Validator<'_>,
+    scan: &mut Scan<'_>,
 ) -> Result<(), DecodeError> {
-    fields(buf, |field, value| {
+    let msg = match which {
+        10 => Msg::Syn,
+        11 => Msg::SynAck,
+        _ => Msg::Ack,
+    };
+    fields(buf, msg, scan, |scan, field, value| {
         match (which, field) {
-            (10, 1) | (11, 1) => body.digest.merge(value.bytes()?, v)?,
+            (10, 1) | (11, 1) => body.digest.merge(value.bytes()?, v, scan)?,
             (11, 2) | (12, 1) => {
-                let delta = v.delta(DeltaIn::read(value.bytes()?)?)?;
+                let delta = v.delta(DeltaIn::read(value.bytes()?, scan)?)?;
                 body.deltas.push(delta);
             }
             (10, 2) | (11, 3) | (12, 2) => body.broadcasts.push(value.bytes()?),
