@@ -619,59 +619,64 @@ impl Frame {
 
     /// Encoded size of the body message's content, broadcasts included.
     fn body_len(&self) -> usize {
-        let inner = match &self.body {
-            Body::Syn(d) => len_msg(d.encoded_len()),
-            Body::SynAck(d, deltas) => {
-                len_msg(d.encoded_len())
-                    + deltas
-                        .iter()
-                        .map(|x| len_msg(x.encoded_len()))
-                        .sum::<usize>()
-            }
-            Body::Ack(deltas) => deltas
-                .iter()
-                .map(|x| len_msg(x.encoded_len()))
-                .sum::<usize>(),
+        self.sizes().0
+    }
+
+    /// The body's encoded size, its digest's (0 without one) and each of
+    /// its deltas': each computed once, for [`Frame::encode`] to write
+    /// their field headers with.
+    fn sizes(&self) -> (usize, usize, Vec<usize>) {
+        let (digest, deltas) = match &self.body {
+            Body::Syn(d) => (d.encoded_len(), &[][..]),
+            Body::SynAck(d, deltas) => (d.encoded_len(), &deltas[..]),
+            Body::Ack(deltas) => (0, &deltas[..]),
             // No broadcasts ride on a probe.
-            Body::Probe(p) | Body::ProbeAck(p) => return p.encoded_len(),
+            Body::Probe(p) | Body::ProbeAck(p) => return (p.encoded_len(), 0, Vec::new()),
         };
-        inner + broadcasts_len(&self.broadcasts)
+        let lens: Vec<usize> = deltas.iter().map(PeerDelta::encoded_len).collect();
+        let digest_field = match self.body {
+            Body::Ack(_) => 0,
+            _ => len_msg(digest),
+        };
+        let body = digest_field
+            + lens.iter().map(|&n| len_msg(n)).sum::<usize>()
+            + broadcasts_len(&self.broadcasts);
+        (body, digest, lens)
     }
 
     /// Encodes the frame: protobuf, byte for byte what prost would write
     /// for the schema, straight from these types into one buffer of the
     /// exact size (no intermediate message, no copy of every peer id).
     pub fn encode(&self) -> Bytes {
-        let mut b = Vec::with_capacity(self.encoded_len());
+        let (body, dl, delta_lens) = self.sizes();
+        let len = Frame::envelope_len(self.protocol, &self.cluster_id, &self.sender, body);
+        let mut b = Vec::with_capacity(len);
         enc::uint(1, self.protocol as u64, &mut b);
         enc::bytes(2, self.cluster_id.as_bytes(), &mut b);
         enc::header(3, self.sender.encoded_len(), &mut b);
         self.sender.encode_into(&mut b);
-        let body = self.body_len();
         // The broadcasts' field number in each body message.
         let tag = match &self.body {
             Body::Syn(d) => {
-                let dl = d.encoded_len();
                 enc::header(10, body, &mut b);
                 enc::header(1, dl, &mut b);
                 d.encode_into(&mut b);
                 2
             }
             Body::SynAck(d, deltas) => {
-                let dl = d.encoded_len();
                 enc::header(11, body, &mut b);
                 enc::header(1, dl, &mut b);
                 d.encode_into(&mut b);
-                for x in deltas {
-                    enc::header(2, x.encoded_len(), &mut b);
+                for (x, &n) in deltas.iter().zip(&delta_lens) {
+                    enc::header(2, n, &mut b);
                     x.encode_into(&mut b);
                 }
                 3
             }
             Body::Ack(deltas) => {
                 enc::header(12, body, &mut b);
-                for x in deltas {
-                    enc::header(1, x.encoded_len(), &mut b);
+                for (x, &n) in deltas.iter().zip(&delta_lens) {
+                    enc::header(1, n, &mut b);
                     x.encode_into(&mut b);
                 }
                 2
