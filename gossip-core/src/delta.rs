@@ -116,8 +116,8 @@ pub(crate) fn build<R: Rng>(
             if left < 32 {
                 break;
             }
-            if let Some(d) = one(c, left, max_entries, now) {
-                left -= len_msg(d.encoded_len());
+            if let Some((d, len)) = one(c, left, max_entries, now) {
+                left -= len;
                 out.push(d);
             }
         }
@@ -126,15 +126,22 @@ pub(crate) fn build<R: Rng>(
 }
 
 /// The largest delta for one candidate that fits in `budget` bytes and
-/// `max_entries` entries, or `None` if nothing useful fits.
-fn one(c: &Candidate<'_>, budget: usize, max_entries: usize, now: Instant) -> Option<PeerDelta> {
+/// `max_entries` entries, with its size as a field (header included), or
+/// `None` if nothing useful fits.
+fn one(
+    c: &Candidate<'_>,
+    budget: usize,
+    max_entries: usize,
+    now: Instant,
+) -> Option<(PeerDelta, usize)> {
     let p = c.peer;
     let (from, reset) = c.start();
     let from = from.min(p.max_version);
     let mut d = PeerDelta {
         id: c.id.clone(),
         generation: p.generation,
-        addr: p.addr.to_string(),
+        // A copy of the string, not its `Display` (a formatter per delta).
+        addr: p.addr.as_str().to_owned(),
         heartbeat: p.heartbeat,
         from_version: from,
         to_version: p.max_version,
@@ -168,7 +175,8 @@ fn one(c: &Candidate<'_>, budget: usize, max_entries: usize, now: Instant) -> Op
             None => {}
         }
     }
-    (len_msg(d.encoded_len()) <= budget).then_some(d)
+    let len = len_msg(d.encoded_len());
+    (len <= budget).then_some((d, len))
 }
 
 #[cfg(test)]
