@@ -1043,7 +1043,20 @@ impl<'a> Scan<'a> {
 }
 
 /// A varint, as prost reads it (at most 10 bytes, no overflow).
+#[inline]
 fn read_varint(buf: &mut &[u8]) -> Result<u64, DecodeError> {
+    // Most varints of a frame (field keys, lengths, flags, small counts)
+    // are one byte.
+    if let Some((&b, rest)) = buf.split_first() {
+        if b < 0x80 {
+            *buf = rest;
+            return Ok(u64::from(b));
+        }
+    }
+    read_long_varint(buf)
+}
+
+fn read_long_varint(buf: &mut &[u8]) -> Result<u64, DecodeError> {
     let mut value = 0u64;
     for i in 0..10 {
         let Some((&b, rest)) = buf.split_first() else {
@@ -1062,6 +1075,7 @@ fn read_varint(buf: &mut &[u8]) -> Result<u64, DecodeError> {
 }
 
 /// A field key: (field number, wire type).
+#[inline]
 fn key(buf: &mut &[u8]) -> Result<(u32, u8), DecodeError> {
     let k = read_varint(buf)?;
     if k > u64::from(u32::MAX) {
