@@ -1129,7 +1129,9 @@ impl Validator<'_> {
             self.config.max_id_bytes,
             "max_id_bytes",
         )?;
-        Ok(PeerId::from(id))
+        // The process's shared copy: most ids a frame names are held
+        // already, and a lookup costs less than an allocation and a free.
+        Ok(PeerId::from(crate::intern::name(id)))
     }
     fn addr(&self, addr: &str) -> Result<String, DecodeError> {
         over(
