@@ -544,8 +544,7 @@ impl Engine {
                 self.table_hash
                     .toggle(&d.id, self.table_hash.share(&d.id, &p));
                 // The shared copy of the id keys the table, the news queue
-                // and the event. A decoded id is that copy already
-                // (`wire::Validator::id`); a delta made otherwise gets it here.
+                // and the event; the decoded one goes with the delta.
                 let id = crate::intern::id(&d.id);
                 self.peers.insert(id.clone(), p);
                 if !self.removed.is_empty() {

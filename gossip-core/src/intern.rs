@@ -6,11 +6,7 @@
 //! simulator, a test cluster, a process that runs many nodes) share one
 //! copy instead: a table of weak references, so a name no engine holds any
 //! longer is freed and its slot purged when the table has doubled since the
-//! last purge. Ids are interned as frames are decoded (a lookup where an
-//! allocation and a free would be: a frame of a join names thousands of
-//! peers the receiver holds already); keys and addresses when a peer enters
-//! a table. An id no engine keeps (a peer refused, a hostile frame's
-//! invention) leaves only a dead slot until the next purge.
+//! last purge. Interning happens when a peer enters a table, not per frame.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;

@@ -1129,9 +1129,7 @@ impl Validator<'_> {
             self.config.max_id_bytes,
             "max_id_bytes",
         )?;
-        // The process's shared copy: most ids a frame names are held
-        // already, and a lookup costs less than an allocation and a free.
-        Ok(PeerId::from(crate::intern::name(id)))
+        Ok(PeerId::from(id))
     }
     fn addr(&self, addr: &str) -> Result<String, DecodeError> {
         over(
