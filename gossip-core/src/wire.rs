@@ -706,8 +706,9 @@ impl Frame {
     /// entry counts, version and generation bounds (`max_generation`), and
     /// entry order. Any violation drops the whole frame.
     ///
-    /// Sizes, counts and lengths are checked on the raw bytes first (see
-    /// [`prescan`]), so nothing is allocated for a frame over a limit.
+    /// Sizes, counts and lengths (the checks of [`prescan`]) are taken
+    /// on the raw bytes as the frame is read, each before the field it
+    /// bounds, so nothing is allocated past a limit.
     pub fn decode(
         bytes: &[u8],
         config: &Config,
@@ -773,8 +774,8 @@ fn malformed(msg: &str) -> DecodeError {
 
 // ---- checking limits on the raw bytes ------------------------------------
 
-/// Walks the protobuf encoding of a `Frame` without allocating and checks,
-/// before the frame is decoded: that the protocol version and cluster id
+/// Walks the protobuf encoding of a `Frame` without allocating and checks
+/// what [`Frame::decode`] checks as it reads: that the protocol version and cluster id
 /// are ours (`UnknownVersion`, `WrongCluster`), that the wire format is
 /// sound as far as lengths and varints go (`Malformed`), and every count
 /// and length limit (`OverLimit`): ids, addresses and range bounds
@@ -786,10 +787,12 @@ fn malformed(msg: &str) -> DecodeError {
 /// authors (`max_id_bytes`), payloads (`max_message_bytes`), keys and
 /// signatures (32 and 64 bytes).
 ///
-/// Decoding allocates a struct per entry; with these counts bounded, what a
-/// frame can make this node allocate is bounded by the limits, not by how
-/// many tiny entries fit in `max_frame_bytes`. Groups (wire types 3 and 4,
-/// deprecated and never sent) are refused as malformed.
+/// Decoding allocates a struct per entry, each after these checks have
+/// passed for it; with these counts bounded, what a frame can make this
+/// node allocate is bounded by the limits, not by how many tiny entries fit
+/// in `max_frame_bytes`. A frame that decodes is one this function passes.
+/// Groups (wire types 3 and 4, deprecated and never sent) are refused as
+/// malformed.
 pub fn prescan(bytes: &[u8], config: &Config) -> Result<(), DecodeError> {
     envelope(bytes, config)?;
     Scan::new(config).walk(Msg::Frame, bytes)
