@@ -340,6 +340,8 @@ pub fn mutate(frame: &mut Frame, script: &[u8]) {
                     Body::Syn(d) => (d, vec![]),
                     Body::SynAck(d, x) => (d, x),
                     Body::Ack(x) => (Default::default(), x),
+                    // A probe holds neither.
+                    Body::Probe(_) | Body::ProbeAck(_) => (Default::default(), vec![]),
                 };
                 frame.body = match s.byte() % 3 {
                     0 => Body::Syn(digest),
@@ -350,7 +352,7 @@ pub fn mutate(frame: &mut Frame, script: &[u8]) {
             5..=7 => {
                 let digest = match &mut frame.body {
                     Body::Syn(d) | Body::SynAck(d, _) => d,
-                    Body::Ack(_) => continue,
+                    Body::Ack(_) | Body::Probe(_) | Body::ProbeAck(_) => continue,
                 };
                 match s.byte() % 5 {
                     0 => digest.entries.push(DigestEntry {
@@ -454,7 +456,7 @@ pub fn mutate(frame: &mut Frame, script: &[u8]) {
             _ => {
                 let deltas = match &mut frame.body {
                     Body::SynAck(_, x) | Body::Ack(x) => x,
-                    Body::Syn(_) => continue,
+                    Body::Syn(_) | Body::Probe(_) | Body::ProbeAck(_) => continue,
                 };
                 if deltas.is_empty() || s.byte() % 4 == 0 {
                     let from = s.number();
