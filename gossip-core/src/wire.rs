@@ -1286,9 +1286,9 @@ impl Validator<'_> {
             Some(Summary {
                 hash: d.state_hash,
                 peers: d.peer_count,
-                heartbeats: decode::owned(d.heartbeats),
+                heartbeats: Bytes::copy_from_slice(d.heartbeats),
                 heartbeat: self.version("sender_heartbeat", d.sender_heartbeat)?,
-                buckets: decode::owned(d.bucket_hashes),
+                buckets: Bytes::copy_from_slice(d.bucket_hashes),
                 not_live: d.not_live,
             })
         };
@@ -1298,7 +1298,7 @@ impl Validator<'_> {
             range_end: d.range_end.to_owned(),
             entries,
             summary,
-            cover: decode::owned(d.covered_buckets),
+            cover: Bytes::copy_from_slice(d.covered_buckets),
         })
     }
     fn delta(&self, d: decode::DeltaIn<'_>) -> Result<PeerDelta, DecodeError> {
@@ -1340,7 +1340,7 @@ impl Validator<'_> {
             }
             entries.push(KeyValue {
                 key: kv.key.to_owned(),
-                value: decode::owned(kv.value),
+                value: Bytes::copy_from_slice(kv.value),
                 version: kv.version,
                 deleted: kv.deleted,
             });

@@ -20,12 +20,11 @@
 //! the same bytes, mutated and truncated at random. Broadcasts and probes,
 //! rare and small, are still read through prost's types.
 
-use bytes::Bytes;
 use prost::Message as _;
 
 use super::{
-    invalid, key, len_delimited, malformed, over, pb, read_varint, Body, DecodeError, Frame, Msg,
-    Scan, Sender, Validator, PROTOCOL_VERSION,
+    invalid, key, len_delimited, malformed, pb, read_varint, Body, DecodeError, Frame, Msg, Scan,
+    Sender, Validator, PROTOCOL_VERSION,
 };
 use crate::config::Config;
 
@@ -364,12 +363,6 @@ pub(super) fn frame(
         generation: v.generation(sender.generation, false)?,
         addr: v.addr(&sender.addr)?,
     };
-    over(
-        "deltas in one frame",
-        body.deltas.len(),
-        super::max_deltas_per_frame(config),
-        "max_peers",
-    )?;
     let ExchangeIn {
         digest,
         deltas,
@@ -383,12 +376,8 @@ pub(super) fn frame(
         Kind::Probe => Body::Probe(v.probe(probe)?),
         Kind::ProbeAck => Body::ProbeAck(v.probe(probe)?),
     };
-    over(
-        "broadcasts in one frame",
-        broadcasts.len(),
-        config.max_broadcasts_per_frame,
-        "max_broadcasts_per_frame",
-    )?;
+    // Deltas and broadcasts were counted against their limits (`scan`)
+    // before each was read, discarded ones included.
     let broadcasts = broadcasts
         .into_iter()
         .map(|b| {
@@ -431,13 +420,4 @@ fn exchange<'a>(
         }
         Ok(())
     })
-}
-
-/// The bytes of a `bytes` field as the engine holds them.
-pub(super) fn owned(b: &[u8]) -> Bytes {
-    if b.is_empty() {
-        Bytes::new()
-    } else {
-        Bytes::copy_from_slice(b)
-    }
 }
