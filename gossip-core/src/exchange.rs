@@ -167,7 +167,9 @@ impl Engine {
         let larger = mine > sum.peers
             || (mine == sum.peers && by_bucket(mine) && self.id.as_str() > sender.id.as_str());
         if larger && by_bucket(mine) {
-            let mut buckets = self.table_hash.for_summary(self.peers.len());
+            let mut buckets = self
+                .table_hash
+                .for_summary(self.peers.len(), sum.peers as usize);
             // Within the frame (a smaller count folds from it).
             while buckets.len() > 8 && 4 * buckets.len() + 32 > budget {
                 buckets = self.table_hash.folded(buckets.len().trailing_zeros() - 1);

@@ -26,9 +26,22 @@ use crate::{PeerId, PeerStatus};
 /// Most bucket bits a node keeps or a frame may carry: 65,536 buckets.
 pub(crate) const MAX_BUCKET_BITS: u32 = 16;
 
-/// Peers per bucket a table aims for: the buckets cost half a byte per
-/// peer, and a digest of one bucket about 100 bytes.
-const PEERS_PER_BUCKET_BITS: u32 = 3;
+/// Peers per bucket a table keeps: about one (the buckets cost two to four
+/// bytes per peer), so that a summary can name the few peers a smaller
+/// table lacks without a digest entry for each of those it holds (see
+/// [`TableHash::for_summary`]).
+const KEPT_PEERS_PER_BUCKET_BITS: u32 = 0;
+
+/// Peers per bucket a summary carries when the two tables are about the
+/// same size: about eight, half a byte per peer, since a digest of one
+/// bucket is about 100 bytes and few buckets differ.
+const SENT_PEERS_PER_BUCKET_BITS: u32 = 3;
+
+/// A summary carries every bucket kept once the two tables' sizes differ by
+/// at least one peer in this many (`2^6`): a table that lacks that many
+/// peers differs in that many buckets at least, and a digest of eight-peer
+/// buckets would name about eight held peers for each one lacked.
+const FINE_AT_DIFFERENCE_BITS: u32 = 6;
 
 /// The whole table's hash and its buckets.
 #[derive(Debug, Clone, Default)]
@@ -113,10 +126,16 @@ impl TableHash {
         out
     }
 
-    /// The buckets a summary of this table carries: the count its size
-    /// calls for.
-    pub(crate) fn for_summary(&self, peers: usize) -> Vec<u32> {
-        self.folded(bits_for(peers))
+    /// The buckets a summary of this table (of `peers` peers) carries to a
+    /// table of `theirs`: about eight peers a bucket when the two are about
+    /// the same size (news: a few peers differ), and every bucket kept,
+    /// about one peer each, when they differ by at least one peer in 64 (a
+    /// join: the smaller table lacks many, and answers with a digest of the
+    /// differing buckets, which then hold few of its peers beside the gaps).
+    pub(crate) fn for_summary(&self, peers: usize, theirs: usize) -> Vec<u32> {
+        let coarse = log2(peers).saturating_sub(SENT_PEERS_PER_BUCKET_BITS);
+        let fine = peers.abs_diff(theirs) << FINE_AT_DIFFERENCE_BITS >= peers;
+        self.folded(if fine { self.bits } else { coarse })
     }
 
     /// Compares `theirs` (a power-of-two count of bucket hashes) with this
@@ -166,12 +185,17 @@ pub(crate) fn bitmap_covers(bitmap: &[u8], id: &str) -> bool {
     bitmap[b / 8] & (1 << (b % 8)) != 0
 }
 
-/// The bucket bits a table of `peers` peers keeps: about eight peers a
+/// The bucket bits a table of `peers` peers keeps: about one peer a
 /// bucket.
 pub(crate) fn bits_for(peers: usize) -> u32 {
-    let log = usize::BITS - 1 - peers.max(1).leading_zeros();
-    log.saturating_sub(PEERS_PER_BUCKET_BITS)
+    log2(peers)
+        .saturating_sub(KEPT_PEERS_PER_BUCKET_BITS)
         .min(MAX_BUCKET_BITS)
+}
+
+/// The floor of `log2(n)` (0 for 0).
+fn log2(n: usize) -> u32 {
+    usize::BITS - 1 - n.max(1).leading_zeros()
 }
 
 fn fold32(h: u64) -> u32 {
@@ -297,7 +321,8 @@ mod tests {
     fn growth_past_a_power_of_two_adds_buckets() {
         let mut peers = table(100);
         let mut t = fresh(&mut peers);
-        assert_eq!(t.bits, 3);
+        // About one peer a bucket: 2^6 for 100.
+        assert_eq!(t.bits, 6);
         let more = table(300);
         for (id, p) in more {
             if let std::collections::btree_map::Entry::Vacant(slot) = peers.entry(id) {
@@ -309,7 +334,7 @@ mod tests {
         assert_eq!(t.total(), fresh(&mut peers).total());
         let bits = bits_for(peers.len());
         t.rebuild(&peers, bits);
-        assert_eq!(t.bits, 5);
+        assert_eq!(t.bits, 8);
         assert_eq!(t.total(), fresh(&mut peers).total());
     }
 
@@ -321,10 +346,11 @@ mod tests {
         let id = PeerId::from("peer-00500");
         b.get_mut(&id).unwrap().max_version = 3;
         let tb = fresh(&mut b);
-        let cover = ta
-            .differing(&tb.for_summary(1000))
-            .expect("one bucket differs");
-        assert_eq!(cover.bits, bits_for(1000));
+        // Tables of the same size: about eight peers a bucket go.
+        let sent = tb.for_summary(1000, 1000);
+        assert_eq!(sent.len(), 1 << 6);
+        let cover = ta.differing(&sent).expect("one bucket differs");
+        assert_eq!(cover.bits, 6);
         let set: usize = cover.bitmap.iter().map(|b| b.count_ones() as usize).sum();
         assert_eq!(set, 1);
         assert!(bitmap_covers(&cover.bitmap, "peer-00500"));
@@ -339,6 +365,51 @@ mod tests {
             p.generation = 8;
         }
         let to = fresh(&mut other);
-        assert!(ta.differing(&to.for_summary(1000)).is_none());
+        assert!(ta.differing(&to.for_summary(1000, 1000)).is_none());
+    }
+
+    /// A table that lacks a tenth of a larger one's peers (a join) is sent
+    /// every bucket the larger keeps, and the buckets that differ then
+    /// hold few of the peers it has: its digest of them is a fraction of
+    /// a whole one, where eight-peer buckets would nearly all differ.
+    #[test]
+    fn a_much_smaller_table_is_sent_the_fine_buckets() {
+        let mut large = table(4000);
+        let mut small: BTreeMap<PeerId, Peer> = large
+            .iter()
+            .filter(|(id, _)| fnv1a(id.as_str().as_bytes()) % 10 != 0)
+            .map(|(id, p)| (id.clone(), p.clone()))
+            .collect();
+        let lacked = large.len() - small.len();
+        assert!((300..500).contains(&lacked), "{lacked}");
+        let tl = fresh(&mut large);
+        let ts = fresh(&mut small);
+        let sent = tl.for_summary(large.len(), small.len());
+        assert_eq!(sent.len(), 1 << bits_for(4000));
+        let cover = ts.differing(&sent).expect("a tenth differs");
+        assert_eq!(cover.bits, bits_for(small.len()).min(bits_for(4000)));
+        // Every peer lacked is in a differing bucket.
+        for id in large.keys().filter(|id| !small.contains_key(*id)) {
+            assert!(bitmap_covers(&cover.bitmap, id.as_str()), "{id}");
+        }
+        let held_covered = small
+            .keys()
+            .filter(|id| bitmap_covers(&cover.bitmap, id.as_str()))
+            .count();
+        assert!(
+            held_covered < small.len() / 4,
+            "{held_covered} of {}",
+            small.len()
+        );
+        // At eight peers a bucket (the same-size count) the digest would
+        // name most of the table.
+        let coarse = ts.differing(&tl.for_summary(large.len(), large.len()));
+        let held_coarse = coarse.map_or(small.len(), |c| {
+            small
+                .keys()
+                .filter(|id| bitmap_covers(&c.bitmap, id.as_str()))
+                .count()
+        });
+        assert!(held_coarse > small.len() / 2, "{held_coarse}");
     }
 }
