@@ -37,8 +37,9 @@ pub struct Config {
     pub idle_summary: bool,
     /// Tables of at least this many peers reconcile by bucket first: when
     /// two summaries differ, the larger table sends its hash split into
-    /// about one bucket per eight peers, and the smaller answers with a
-    /// digest of the buckets that differ only (see ARCHITECTURE.md,
+    /// buckets (about one per eight peers when the two tables are about the
+    /// same size, one or two per peer when the smaller lacks many), and the
+    /// smaller answers with a digest of the buckets that differ only (see ARCHITECTURE.md,
     /// "Reconciling by bucket"), instead of a digest of every peer. 0 turns
     /// it off; smaller tables always send the whole digest.
     ///

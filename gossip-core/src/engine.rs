@@ -1021,7 +1021,7 @@ impl Engine {
                 };
             }
         }
-        digest::build(
+        let d = digest::build(
             &self.peers,
             &self.id,
             &self.hot,
@@ -1033,7 +1033,9 @@ impl Engine {
                 max_id_bytes: self.config.max_id_bytes,
             },
             now,
-        )
+        );
+        Counters::add(&self.counters.digest_entries_sent, d.entries.len() as u64);
+        d
     }
 
     /// Remembers that `id` is gone in (at least) this generation and

@@ -134,6 +134,9 @@ counters! {
     /// Digests of only the buckets in which two tables differ, sent in
     /// answer to a larger table's bucket hashes.
     bucket_digests,
+    /// Digest entries sent (one per peer a digest names; a summary names
+    /// none): what reconciling tables costs beyond the deltas themselves.
+    digest_entries_sent,
     /// Beats sent to ring neighbours (monitored liveness).
     beats_out,
     /// Beats received from ring neighbours (monitored liveness).
