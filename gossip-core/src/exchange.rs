@@ -510,6 +510,7 @@ impl Engine {
     /// node's own judgement of its liveness; only `Left` is taken, from a
     /// complete delta.
     pub(crate) fn apply(&mut self, now: Instant, d: PeerDelta) {
+        Counters::add(&self.counters.deltas_received, 1);
         if d.id == self.id {
             return;
         }
@@ -549,6 +550,7 @@ impl Engine {
                 // and the event; the decoded one goes with the delta.
                 let id = crate::intern::id(&d.id);
                 self.peers.insert(id.clone(), p);
+                Counters::add(&self.counters.peers_learned, 1);
                 if !self.removed.is_empty() {
                     self.removed.remove(&id);
                 }

@@ -137,6 +137,11 @@ counters! {
     /// Digest entries sent (one per peer a digest names; a summary names
     /// none): what reconciling tables costs beyond the deltas themselves.
     digest_entries_sent,
+    /// Peer deltas received and applied or refused (with
+    /// `digest_entries_sent`, what a join moves).
+    deltas_received,
+    /// Peers this node did not hold that a delta added to its table.
+    peers_learned,
     /// Beats sent to ring neighbours (monitored liveness).
     beats_out,
     /// Beats received from ring neighbours (monitored liveness).
