@@ -26,12 +26,6 @@ use crate::{PeerId, PeerStatus};
 /// Most bucket bits a node keeps or a frame may carry: 65,536 buckets.
 pub(crate) const MAX_BUCKET_BITS: u32 = 16;
 
-/// Peers per bucket a table keeps: about one (the buckets cost two to four
-/// bytes per peer), so that a summary can name the few peers a smaller
-/// table lacks without a digest entry for each of those it holds (see
-/// [`TableHash::for_summary`]).
-const KEPT_PEERS_PER_BUCKET_BITS: u32 = 0;
-
 /// Peers per bucket a summary carries when the two tables are about the
 /// same size: about eight, half a byte per peer, since a digest of one
 /// bucket is about 100 bytes and few buckets differ.
@@ -186,11 +180,11 @@ pub(crate) fn bitmap_covers(bitmap: &[u8], id: &str) -> bool {
 }
 
 /// The bucket bits a table of `peers` peers keeps: about one peer a
-/// bucket.
+/// bucket (two to four bytes per peer), so that a summary can name the few
+/// peers a smaller table lacks without a digest entry for each of those it
+/// holds (see [`TableHash::for_summary`]).
 pub(crate) fn bits_for(peers: usize) -> u32 {
-    log2(peers)
-        .saturating_sub(KEPT_PEERS_PER_BUCKET_BITS)
-        .min(MAX_BUCKET_BITS)
+    log2(peers).min(MAX_BUCKET_BITS)
 }
 
 /// The floor of `log2(n)` (0 for 0).
