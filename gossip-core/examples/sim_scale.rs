@@ -59,22 +59,20 @@ fn main() {
         let t = Instant::now();
         s.run_for(interval);
         let known: usize = s.running().map(|engine| engine.live_count()).sum();
-        let (idles, mismatched, by_bucket, entries, deltas, learned) =
-            s.running()
-                .fold((0, 0, 0, 0, 0, 0), |(i, m, b, d, r, l), e| {
-                    let st = e.stats();
-                    (
-                        i + st.idle_exchanges,
-                        m + st.summary_mismatches,
-                        b + st.bucket_digests,
-                        d + st.digest_entries_sent,
-                        r + st.deltas_received,
-                        l + st.peers_learned,
-                    )
-                });
+        let (idles, mismatched, by_bucket, entries, learned) =
+            s.running().fold((0, 0, 0, 0, 0), |(i, m, b, d, l), e| {
+                let st = e.stats();
+                (
+                    i + st.idle_exchanges,
+                    m + st.summary_mismatches,
+                    b + st.bucket_digests,
+                    d + st.digest_entries_sent,
+                    l + st.peers_learned,
+                )
+            });
         let done = known as f64 == pairs;
         println!(
-            "round {round:3}: live pairs {:6.2}%  rss {:7.0} MiB  peak {:7.0} MiB  round {:6.2} s  wall {:7.1} s  bytes {}  idle/mismatched/bucket digests {idles}/{mismatched}/{by_bucket}  digest entries {entries}  deltas {deltas}  peers learned {learned}",
+            "round {round:3}: live pairs {:6.2}%  rss {:7.0} MiB  peak {:7.0} MiB  round {:6.2} s  wall {:7.1} s  bytes {}  idle/mismatched/bucket digests {idles}/{mismatched}/{by_bucket}  digest entries {entries}  peers learned {learned}",
             100.0 * known as f64 / pairs,
             status("VmRSS:"),
             status("VmHWM:"),

@@ -137,9 +137,6 @@ counters! {
     /// Digest entries sent (one per peer a digest names; a summary names
     /// none): what reconciling tables costs beyond the deltas themselves.
     digest_entries_sent,
-    /// Peer deltas received and applied or refused (with
-    /// `digest_entries_sent`, what a join moves).
-    deltas_received,
     /// Peers this node did not hold that a delta added to its table.
     peers_learned,
     /// Beats sent to ring neighbours (monitored liveness).
