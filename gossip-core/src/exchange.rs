@@ -223,7 +223,7 @@ impl Engine {
         let mut missing = Vec::new();
         let monitored = self.monitored();
         let mut verdicts = Vec::new();
-        let keys: Vec<&str> = digest.entries.iter().map(|e| e.id.as_str()).collect();
+        let keys: Vec<&PeerId> = digest.entries.iter().map(|e| &e.id).collect();
         let (me, params) = (&self.id, &self.params);
         // One walk of the table (or a lookup per entry when they are few):
         // take the heartbeat, then compare.
@@ -392,7 +392,7 @@ impl Engine {
         // digest's order, the revivals and (monitored) verdicts.
         let mut theirs = Vec::new();
         let mut revived = Vec::new();
-        let keys: Vec<&str> = digest.entries.iter().map(|e| e.id.as_str()).collect();
+        let keys: Vec<&PeerId> = digest.entries.iter().map(|e| &e.id).collect();
         let (me, params, sample) = (&self.id, &self.params, !self.monitored());
         crate::lookup::visit_mut(&mut self.peers, &keys, |i, held| {
             let e = &digest.entries[i];
@@ -545,9 +545,9 @@ impl Engine {
                 };
                 self.table_hash
                     .toggle(&d.id, self.table_hash.share(&d.id, &p));
-                // The shared copy of the id keys the table, the news queue
-                // and the event; the decoded one goes with the delta.
-                let id = crate::intern::id(&d.id);
+                // The decoded id is the shared copy (`Validator::id` interns
+                // it): it keys the table, the news queue and the event.
+                let id = d.id.clone();
                 self.peers.insert(id.clone(), p);
                 Counters::add(&self.counters.peers_learned, 1);
                 if !self.removed.is_empty() {
@@ -785,7 +785,7 @@ fn candidates<'a>(
     peers: &'a BTreeMap<PeerId, Peer>,
     theirs: &[(PeerId, Option<Theirs>)],
 ) -> Vec<Candidate<'a>> {
-    let keys: Vec<&str> = theirs.iter().map(|(id, _)| id.as_str()).collect();
+    let keys: Vec<&PeerId> = theirs.iter().map(|(id, _)| id).collect();
     crate::lookup::get_many(peers, &keys)
         .into_iter()
         .zip(theirs)

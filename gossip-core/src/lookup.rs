@@ -3,11 +3,11 @@
 //! A digest names up to a few thousand peers, and each is looked up in the
 //! receiver's table. A B-tree search per id starts at the root and reads a
 //! node per level, each cold in cache when the process holds thousands of
-//! tables (the simulator at scale), and compares the id with a string per
-//! key it passes. When the ids are a large part of the table, one walk of
-//! the table in order beside the ids sorted costs less: the ids are sorted
-//! by an eight-byte prefix (the strings read only on ties), and each step of
-//! the walk is one comparison of neighbouring entries. Below an eighth of
+//! tables (the simulator at scale). When the ids are a large part of the
+//! table, one walk of the table in order beside the ids sorted costs less:
+//! each step of the walk is one comparison of neighbouring entries (a
+//! [`PeerId`] compares by the eight-byte prefix it carries, the strings read
+//! only on ties, and equal interned ids by pointer). Below an eighth of
 //! the table, or for a few ids, a search per id is cheaper and is what
 //! these functions do.
 
@@ -21,32 +21,15 @@ const WALK_FRACTION: usize = 8;
 /// Fewer ids than this are always searched for one by one.
 const WALK_MIN_IDS: usize = 64;
 
-/// The first eight bytes of `s`, zero-padded, as a big-endian integer:
-/// ordered as the strings are, except that ties need the whole strings.
-fn prefix(s: &str) -> u64 {
-    let mut b = [0u8; 8];
-    let n = s.len().min(8);
-    b[..n].copy_from_slice(&s.as_bytes()[..n]);
-    u64::from_be_bytes(b)
-}
-
 /// Whether `ids` ids are looked up by one walk of a table of `held`.
 fn walks(held: usize, ids: usize) -> bool {
     ids >= WALK_MIN_IDS && ids * WALK_FRACTION >= held
 }
 
 /// The positions of `keys` in id order, equal ids in their given order.
-fn in_order(keys: &[&str]) -> Vec<u32> {
-    let mut order: Vec<(u64, u32)> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (prefix(k), i as u32))
-        .collect();
-    order.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| keys[a.1 as usize].cmp(keys[b.1 as usize]))
-            .then(a.1.cmp(&b.1))
-    });
+fn in_order(keys: &[&PeerId]) -> Vec<u32> {
+    let mut order: Vec<(&PeerId, u32)> = keys.iter().zip(0..).map(|(k, i)| (*k, i)).collect();
+    order.sort_unstable();
     order.into_iter().map(|(_, i)| i).collect()
 }
 
@@ -56,7 +39,7 @@ fn in_order(keys: &[&str]) -> Vec<u32> {
 /// twice is visited twice, in its given order, with the same value.
 pub(crate) fn visit_mut<V>(
     table: &mut BTreeMap<PeerId, V>,
-    keys: &[&str],
+    keys: &[&PeerId],
     mut f: impl FnMut(usize, Option<&mut V>),
 ) {
     if !walks(table.len(), keys.len()) {
@@ -67,15 +50,15 @@ pub(crate) fn visit_mut<V>(
     }
     let order = in_order(keys);
     let first = keys[order[0] as usize];
-    let mut it = table.range_mut::<str, _>((Bound::Included(first), Bound::Unbounded));
+    let mut it = table.range_mut::<PeerId, _>((Bound::Included(first), Bound::Unbounded));
     let mut cur = it.next();
     for i in order {
         let k = keys[i as usize];
-        while cur.as_ref().is_some_and(|(id, _)| id.as_str() < k) {
+        while cur.as_ref().is_some_and(|(id, _)| *id < k) {
             cur = it.next();
         }
         let held = match &mut cur {
-            Some((id, v)) if id.as_str() == k => Some(&mut **v),
+            Some((id, v)) if *id == k => Some(&mut **v),
             _ => None,
         };
         f(i as usize, held);
@@ -86,7 +69,7 @@ pub(crate) fn visit_mut<V>(
 /// the keys' order: [`visit_mut`]'s walk, read only.
 pub(crate) fn get_many<'a, V>(
     table: &'a BTreeMap<PeerId, V>,
-    keys: &[&str],
+    keys: &[&PeerId],
 ) -> Vec<Option<(&'a PeerId, &'a V)>> {
     if !walks(table.len(), keys.len()) {
         return keys.iter().map(|k| table.get_key_value(*k)).collect();
@@ -94,14 +77,14 @@ pub(crate) fn get_many<'a, V>(
     let mut out = vec![None; keys.len()];
     let order = in_order(keys);
     let first = keys[order[0] as usize];
-    let mut it = table.range::<str, _>((Bound::Included(first), Bound::Unbounded));
+    let mut it = table.range::<PeerId, _>((Bound::Included(first), Bound::Unbounded));
     let mut cur = it.next();
     for i in order {
         let k = keys[i as usize];
-        while cur.is_some_and(|(id, _)| id.as_str() < k) {
+        while cur.is_some_and(|(id, _)| id < k) {
             cur = it.next();
         }
-        out[i as usize] = cur.filter(|(id, _)| id.as_str() == k);
+        out[i as usize] = cur.filter(|(id, _)| *id == k);
     }
     out
 }
@@ -141,19 +124,17 @@ mod tests {
             for v in 0..rng.random_range(0..300) {
                 table.insert(PeerId::from(id(&mut rng).as_str()), v);
             }
-            let owned: Vec<String> = (0..rng.random_range(0..400))
-                .map(|_| id(&mut rng))
+            // Ids of their own, not the table's: compared by string.
+            let owned: Vec<PeerId> = (0..rng.random_range(0..400))
+                .map(|_| PeerId::from(id(&mut rng)))
                 .collect();
-            let keys: Vec<&str> = owned.iter().map(String::as_str).collect();
+            let keys: Vec<&PeerId> = owned.iter().collect();
             let want: Vec<Option<u32>> = keys.iter().map(|k| table.get(*k).copied()).collect();
             let got: Vec<Option<u32>> = get_many(&table, &keys)
                 .into_iter()
                 .map(|e| {
                     e.map(|(k, v)| {
-                        assert_eq!(
-                            k.as_str(),
-                            keys[keys.iter().position(|x| *x == k.as_str()).unwrap()]
-                        );
+                        assert_eq!(k, keys[keys.iter().position(|x| *x == k).unwrap()]);
                         *v
                     })
                 })

@@ -197,13 +197,17 @@ fn fold32(h: u64) -> u32 {
 }
 
 fn bucket_of(id: &PeerId, bits: u32) -> usize {
-    bucket_of_str(id.as_str(), bits)
+    bucket_of_hash(id.stable_hash(), bits)
 }
 
-/// The bucket of `id` among `2^bits`: the low bits of a mix of its FNV-1a
-/// hash, the same on every node.
 fn bucket_of_str(id: &str, bits: u32) -> usize {
-    let h = mix(fnv1a(id.as_bytes()) ^ 0x5851_f42d_4c95_7f2d);
+    bucket_of_hash(fnv1a(id.as_bytes()), bits)
+}
+
+/// The bucket among `2^bits` of the id whose FNV-1a hash is `fnv`: the low
+/// bits of a mix of it, the same on every node.
+fn bucket_of_hash(fnv: u64, bits: u32) -> usize {
+    let h = mix(fnv ^ 0x5851_f42d_4c95_7f2d);
     (h & ((1u64 << bits) - 1)) as usize
 }
 
@@ -232,19 +236,14 @@ pub(crate) fn peer_hash_as(id: &PeerId, p: &Peer, status: PeerStatus) -> u64 {
         PeerStatus::Dead => 1,
         PeerStatus::Left => 2,
     };
-    let mut h = fnv1a(id.as_str().as_bytes());
+    let mut h = id.stable_hash();
     for v in [p.generation, p.max_version, p.gc_floor, status] {
         h = mix(h ^ v).wrapping_add(0x9e37_79b9_7f4a_7c15);
     }
     h
 }
 
-/// FNV-1a: a stable hash of bytes.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
+pub(crate) use gossip_storage::fnv1a;
 
 #[cfg(test)]
 mod tests {

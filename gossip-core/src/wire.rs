@@ -1132,7 +1132,7 @@ impl Validator<'_> {
             self.config.max_id_bytes,
             "max_id_bytes",
         )?;
-        Ok(PeerId::from(id))
+        Ok(crate::intern::id_str(id))
     }
     fn addr(&self, addr: &str) -> Result<String, DecodeError> {
         over(

@@ -45,7 +45,7 @@ mod redb_storage;
 pub mod small_map;
 mod table;
 
-pub use id::PeerId;
+pub use id::{fnv1a, PeerId, WeakPeerId};
 pub use memory::MemoryStorage;
 pub use redb_storage::{OpenError, RedbConfig, RedbStorage, WriterStats, DB_FILE, SCHEMA_VERSION};
 pub use small_map::SmallMap;
