@@ -463,7 +463,7 @@ pub fn mutate(frame: &mut Frame, script: &[u8]) {
                     deltas.push(PeerDelta {
                         id: s.id().into(),
                         generation: s.number(),
-                        addr: s.id(),
+                        addr: s.id().into(),
                         heartbeat: s.number(),
                         from_version: from,
                         to_version: from.saturating_add(s.number() % 8),

@@ -104,7 +104,7 @@ pub(crate) fn build<R: Rng>(
     if head < keyed.len() {
         keyed.select_nth_unstable_by_key(head, |k| k.0);
     }
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(head);
     let mut left = budget;
     let (first, rest) = keyed.split_at_mut(head);
     for part in [first, rest] {
@@ -140,8 +140,7 @@ fn one(
     let mut d = PeerDelta {
         id: c.id.clone(),
         generation: p.generation,
-        // A copy of the string, not its `Display` (a formatter per delta).
-        addr: p.addr.as_str().to_owned(),
+        addr: p.addr.clone(),
         heartbeat: p.heartbeat,
         from_version: from,
         to_version: p.max_version,

@@ -522,7 +522,7 @@ impl Engine {
         }
     }
 
-    fn apply_delta(&mut self, now: Instant, mut d: PeerDelta) {
+    fn apply_delta(&mut self, now: Instant, d: PeerDelta) {
         let interval = self.expected_interval();
         let gone = d.status != PeerStatus::Live;
         let sample = !self.monitored();
@@ -559,7 +559,7 @@ impl Engine {
                 self.events.push_back(Event::PeerJoined {
                     peer: id,
                     // Not read again: `apply_entries` takes the keys.
-                    addr: std::mem::take(&mut d.addr),
+                    addr: String::clone(&d.addr),
                 });
             }
             Some(p) if d.generation < p.generation => return,
@@ -611,7 +611,7 @@ impl Engine {
             }
             Some(p) => {
                 // One lookup for the address and the heartbeat.
-                let moved = !d.addr.is_empty() && p.set_addr(&d.addr);
+                let moved = !d.addr.is_empty() && p.set_shared_addr(&d.addr);
                 let relay_live = d.status == PeerStatus::Live;
                 let revived = p.take_heartbeat(
                     now,
@@ -647,7 +647,7 @@ impl Engine {
     /// that has not yet found a crash does not make a new node believe in it
     /// (counted as `stale_gossip_ignored`).
     fn fresh_peer(&self, now: Instant, d: &PeerDelta, interval: Duration) -> Option<Peer> {
-        let mut p = Peer::new(d.generation, &d.addr, now, interval, &self.params);
+        let mut p = Peer::with_addr(d.generation, d.addr.clone(), now, interval, &self.params);
         p.heartbeat = d.heartbeat;
         let heard = now.checked_sub(Duration::from_millis(d.heartbeat_age_ms));
         if let Some(at) = heard {

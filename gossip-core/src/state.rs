@@ -76,9 +76,20 @@ impl Peer {
         interval: Duration,
         p: &PhiParams,
     ) -> Peer {
+        Peer::with_addr(generation, intern::addr(addr), now, interval, p)
+    }
+
+    /// [`Peer::new`] with the address already shared.
+    pub(crate) fn with_addr(
+        generation: u64,
+        addr: Arc<String>,
+        now: Instant,
+        interval: Duration,
+        p: &PhiParams,
+    ) -> Peer {
         Peer {
             generation,
-            addr: intern::addr(addr),
+            addr,
             heartbeat: 0,
             max_version: 0,
             gc_floor: 0,
@@ -90,12 +101,13 @@ impl Peer {
         }
     }
 
-    /// Sets the address (interned) if it differs; returns whether it did.
-    pub(crate) fn set_addr(&mut self, addr: &str) -> bool {
-        if *self.addr == *addr {
+    /// Sets the address (a shared copy) if it differs; returns whether it
+    /// did. The same pointer is no change, and no string is read.
+    pub(crate) fn set_shared_addr(&mut self, addr: &Arc<String>) -> bool {
+        if Arc::ptr_eq(&self.addr, addr) || self.addr == *addr {
             return false;
         }
-        self.addr = intern::addr(addr);
+        self.addr = addr.clone();
         true
     }
 

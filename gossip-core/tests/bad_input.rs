@@ -678,7 +678,7 @@ fn gossip_about_this_node_from_others_changes_nothing() {
         deltas.push(PeerDelta {
             id: "b".into(),
             generation: GEN_B + 5,
-            addr: "evil".into(),
+            addr: String::from("evil").into(),
             heartbeat: 1_000,
             from_version: 0,
             to_version: 100,
@@ -720,7 +720,7 @@ fn a_delta_that_does_not_connect_is_skipped_without_state_change() {
             PeerDelta {
                 id: "z".into(),
                 generation: GEN_A,
-                addr: "z".into(),
+                addr: String::from("z").into(),
                 heartbeat: 5,
                 from_version: 3,
                 to_version: 5,
@@ -737,7 +737,7 @@ fn a_delta_that_does_not_connect_is_skipped_without_state_change() {
             PeerDelta {
                 id: ia.clone(),
                 generation: GEN_A,
-                addr: "a".into(),
+                addr: String::from("a").into(),
                 heartbeat: hb,
                 from_version: 5,
                 to_version: 7,
@@ -754,7 +754,7 @@ fn a_delta_that_does_not_connect_is_skipped_without_state_change() {
             PeerDelta {
                 id: ia.clone(),
                 generation: GEN_A + 10,
-                addr: "a".into(),
+                addr: String::from("a").into(),
                 heartbeat: 1,
                 from_version: 1,
                 to_version: 2,

@@ -160,7 +160,7 @@ fn delta() -> impl Strategy<Value = PeerDelta> {
                 PeerDelta {
                     id,
                     generation,
-                    addr,
+                    addr: addr.into(),
                     heartbeat,
                     from_version: from,
                     to_version: if to_max { MAXV } else { v + extra },

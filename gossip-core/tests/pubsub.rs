@@ -383,7 +383,7 @@ fn bad_broadcasts_drop_the_whole_frame_and_change_nothing() {
     let delta = PeerDelta {
         id: PeerId::from("a"),
         generation: GEN_A,
-        addr: "a".into(),
+        addr: String::from("a").into(),
         heartbeat: a_view.heartbeat + 50,
         from_version: a_view.max_version,
         to_version: a_view.max_version,

@@ -198,7 +198,7 @@ fn forgeries(now_gen: u64, victim: &str) -> Vec<Frame> {
     let delta = |id: &str, generation: u64, left: bool, entries: Vec<KeyValue>| PeerDelta {
         id: id.into(),
         generation,
-        addr: "evil-addr".into(),
+        addr: String::from("evil-addr").into(),
         heartbeat: 1_000_000,
         from_version: 0,
         to_version: entries.last().map_or(1_000, |e| e.version),
@@ -781,7 +781,7 @@ fn delta(id: &str, entries: Vec<KeyValue>) -> PeerDelta {
     PeerDelta {
         id: id.into(),
         generation: GEN_A,
-        addr: id.to_string(),
+        addr: id.to_string().into(),
         heartbeat: 1,
         from_version: 0,
         to_version: entries.last().map_or(0, |e| e.version),

@@ -236,6 +236,13 @@ impl<'a> DigestIn<'a> {
         v: &Validator<'_>,
         scan: &mut Scan<'_>,
     ) -> Result<(), DecodeError> {
+        // Room for as many entries as the bytes could hold at twenty
+        // bytes an entry (about the least a peer with a short id and a
+        // clock-based generation takes): growing one push at a time copied
+        // the list over and over (a twentieth of a join's instructions).
+        let room = (buf.len() / 20).min(super::max_deltas_per_frame(v.config));
+        self.entries
+            .reserve(room.saturating_sub(self.entries.len()));
         fields(buf, Msg::Digest, scan, |scan, field, value| {
             match field {
                 1 => self.ranged = value.boolean()?,
