@@ -11,11 +11,11 @@
 //! ids a digest or a delta names are the table's own: a lookup compares them
 //! by pointer, and an id the table takes costs no allocation.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use foldhash::fast::{FixedState, RandomState};
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
 
 use crate::PeerId;
 use gossip_storage::WeakPeerId;
@@ -52,7 +52,7 @@ impl Weakly for WeakPeerId {
 }
 
 struct Table<W> {
-    names: HashMap<Box<str>, W, RandomState>,
+    names: HashTable<(Box<str>, W)>,
     /// Size after the last purge: the next purge comes at twice it.
     purged_at: usize,
 }
@@ -60,7 +60,7 @@ struct Table<W> {
 impl<W> Table<W> {
     fn new() -> Self {
         Table {
-            names: HashMap::default(),
+            names: HashTable::new(),
             purged_at: 0,
         }
     }
@@ -72,52 +72,97 @@ static NAMES: Shards<Weak<str>> = OnceLock::new();
 static ADDRS: Shards<Weak<String>> = OnceLock::new();
 static IDS: Shards<WeakPeerId> = OnceLock::new();
 
-/// The shared copy of `s` in `table`, made by `make` if none is held
-/// (`weak` makes the table's reference to it).
-fn shared<W: Weakly>(
+/// The tables' hasher, seeded once per process (a table's layout is not
+/// predictable from outside it).
+static SEED: OnceLock<RandomState> = OnceLock::new();
+
+fn hash(bytes: &[u8]) -> u64 {
+    SEED.get_or_init(RandomState::default).hash_one(bytes)
+}
+
+/// The shared copy of the string `bytes` in `table`, made by `make` if none
+/// is held (`weak` makes the table's reference to it), from the string
+/// `text` reads from the bytes (or its error). One hash picks the shard and
+/// the slot, and bytes equal to a held name are not read as text.
+fn shared<'b, W: Weakly, E>(
+    table: &Shards<W>,
+    bytes: &'b [u8],
+    text: impl FnOnce(&'b [u8]) -> Result<&'b str, E>,
+    make: impl FnOnce(&str) -> W::Strong,
+    weak: fn(&W::Strong) -> W,
+) -> Result<W::Strong, E> {
+    let shards = table.get_or_init(|| (0..SHARDS).map(|_| Mutex::new(Table::new())).collect());
+    let h = hash(bytes);
+    // The shard from bits the slot (the low ones) and the tag (the top
+    // seven) do not use.
+    let shard = (h >> 32) as usize % SHARDS;
+    // A poisoned lock only means another thread panicked while holding it;
+    // the table is still a valid cache.
+    let mut t = shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+    let eq = |(k, _): &(Box<str>, W)| k.as_bytes() == bytes;
+    if let Some(strong) = t.names.find(h, eq).and_then(|(_, w)| w.upgrade()) {
+        return Ok(strong);
+    }
+    let s = text(bytes)?;
+    if t.names.len() >= 2 * t.purged_at.max(512) {
+        t.names.retain(|(_, w)| w.is_held());
+        t.purged_at = t.names.len();
+    }
+    let strong = make(s);
+    match t.names.find_mut(h, eq) {
+        // A name no engine held any longer, not yet purged.
+        Some((_, w)) => *w = weak(&strong),
+        None => {
+            t.names
+                .insert_unique(h, (s.into(), weak(&strong)), |(k, _)| hash(k.as_bytes()));
+        }
+    }
+    Ok(strong)
+}
+
+/// The shared copy of `s` in `table` ([`shared`] of a string's bytes).
+fn shared_str<W: Weakly>(
     table: &Shards<W>,
     s: &str,
     make: impl FnOnce(&str) -> W::Strong,
     weak: fn(&W::Strong) -> W,
 ) -> W::Strong {
-    let shards = table.get_or_init(|| (0..SHARDS).map(|_| Mutex::new(Table::new())).collect());
-    // The shard is chosen by a fixed hash; each shard's map has a seed of
-    // its own.
-    let shard = FixedState::with_seed(0x9e37_79b9).hash_one(s) as usize % SHARDS;
-    // A poisoned lock only means another thread panicked while holding it;
-    // the table is still a valid cache.
-    let mut t = shards[shard].lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(strong) = t.names.get(s).and_then(W::upgrade) {
-        return strong;
-    }
-    if t.names.len() >= 2 * t.purged_at.max(512) {
-        t.names.retain(|_, w| w.is_held());
-        t.purged_at = t.names.len();
-    }
-    let strong = make(s);
-    t.names.insert(s.into(), weak(&strong));
+    let Ok(strong) = shared(
+        table,
+        s.as_bytes(),
+        |_| Ok::<_, std::convert::Infallible>(s),
+        make,
+        weak,
+    );
     strong
 }
 
 /// The shared copy of `s`: a key name, or an address used as a map key.
 pub(crate) fn name(s: &str) -> Arc<str> {
-    shared(&NAMES, s, |s| Arc::from(s), Arc::downgrade)
+    shared_str(&NAMES, s, |s| Arc::from(s), Arc::downgrade)
 }
 
 /// The shared copy of address `s`: a thin pointer (8 bytes where an
 /// `Arc<str>` is 16), since every node holds one per peer.
 pub(crate) fn addr(s: &str) -> Arc<String> {
-    shared(&ADDRS, s, |s| Arc::new(s.to_owned()), Arc::downgrade)
+    shared_str(&ADDRS, s, |s| Arc::new(s.to_owned()), Arc::downgrade)
 }
 
 /// The shared copy of `id`.
 pub(crate) fn id(id: &PeerId) -> PeerId {
-    shared(&IDS, id.as_str(), |_| id.clone(), PeerId::downgrade)
+    shared_str(&IDS, id.as_str(), |_| id.clone(), PeerId::downgrade)
 }
 
-/// The shared copy of the id `s`, made if none is held.
-pub(crate) fn id_str(s: &str) -> PeerId {
-    shared(&IDS, s, |s| PeerId::from(s), PeerId::downgrade)
+/// The shared copy of the id whose bytes are `bytes`, made if none is held
+/// (an error if none is and they are not UTF-8).
+pub(crate) fn id_bytes(bytes: &[u8]) -> Result<PeerId, std::str::Utf8Error> {
+    shared(
+        &IDS,
+        bytes,
+        std::str::from_utf8,
+        |s| PeerId::from(s),
+        PeerId::downgrade,
+    )
 }
 
 #[cfg(test)]
@@ -137,5 +182,9 @@ mod tests {
         let p = id(&PeerId::from("intern-test-a"));
         let q = id(&PeerId::from("intern-test-a"));
         assert!(p.ptr_eq(&q), "one copy of an id while held");
+        let r = id_bytes(b"intern-test-a").expect("UTF-8");
+        assert!(p.ptr_eq(&r), "an id from a frame's bytes is the held one");
+        assert!(id_bytes(b"intern-test-\xff").is_err(), "not UTF-8");
+        assert!(id_bytes(b"\xc3").is_err(), "a cut character");
     }
 }

@@ -1150,6 +1150,11 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn id(&self, id: &str) -> Result<PeerId, DecodeError> {
+        self.id_bytes(id.as_bytes())
+    }
+    /// A peer id from a frame's bytes: the shared copy (see `intern.rs`),
+    /// read as UTF-8 only if no id held has these bytes.
+    fn id_bytes(&self, id: &[u8]) -> Result<PeerId, DecodeError> {
         if id.is_empty() {
             return Err(invalid("empty peer id"));
         }
@@ -1159,7 +1164,7 @@ impl Validator<'_> {
             self.config.max_id_bytes,
             "max_id_bytes",
         )?;
-        Ok(crate::intern::id_str(id))
+        crate::intern::id_bytes(id).map_err(|_| malformed("a string that is not UTF-8"))
     }
     fn addr(&self, addr: &str) -> Result<String, DecodeError> {
         self.check_addr(addr)?;
@@ -1207,7 +1212,7 @@ impl Validator<'_> {
     }
     fn entry(&self, e: decode::EntryIn<'_>) -> Result<DigestEntry, DecodeError> {
         Ok(DigestEntry {
-            id: self.id(e.id)?,
+            id: self.id_bytes(e.id)?,
             generation: self.generation(e.generation, true)?,
             max_version: self.version("max_version", e.max_version)?,
             heartbeat: self.version("heartbeat", e.heartbeat)?,
@@ -1381,7 +1386,7 @@ impl Validator<'_> {
             });
         }
         Ok(PeerDelta {
-            id: self.id(d.id)?,
+            id: self.id_bytes(d.id)?,
             generation: self.generation(d.generation, false)?,
             addr: self.shared_addr(d.addr)?,
             heartbeat: self.version("heartbeat", d.heartbeat)?,

@@ -117,7 +117,7 @@ fn fixed<const N: usize>(buf: &mut &[u8]) -> Result<[u8; N], DecodeError> {
 /// A `DigestEntry` as read, before its checks.
 #[derive(Default)]
 pub(super) struct EntryIn<'a> {
-    pub(super) id: &'a str,
+    pub(super) id: &'a [u8],
     pub(super) generation: u64,
     pub(super) max_version: u64,
     pub(super) heartbeat: u64,
@@ -131,7 +131,9 @@ impl<'a> EntryIn<'a> {
         let mut e = EntryIn::default();
         fields(buf, Msg::DigestEntry, scan, |_, field, v| {
             match field {
-                1 => e.id = v.str()?,
+                // Read as UTF-8 by `Validator::id_bytes`, only if it is
+                // not an id already held.
+                1 => e.id = v.bytes()?,
                 2 => e.generation = v.varint()?,
                 3 => e.max_version = v.varint()?,
                 4 => e.heartbeat = v.varint()?,
@@ -158,7 +160,7 @@ pub(super) struct KeyValueIn<'a> {
 /// A `PeerDelta` as read, before its checks.
 #[derive(Default)]
 pub(super) struct DeltaIn<'a> {
-    pub(super) id: &'a str,
+    pub(super) id: &'a [u8],
     pub(super) generation: u64,
     pub(super) addr: &'a str,
     pub(super) heartbeat: u64,
@@ -177,7 +179,7 @@ impl<'a> DeltaIn<'a> {
         let mut d = DeltaIn::default();
         fields(buf, Msg::PeerDelta, scan, |scan, field, v| {
             match field {
-                1 => d.id = v.str()?,
+                1 => d.id = v.bytes()?,
                 2 => d.generation = v.varint()?,
                 3 => d.addr = v.str()?,
                 4 => d.heartbeat = v.varint()?,
