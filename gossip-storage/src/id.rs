@@ -61,22 +61,26 @@ impl PeerId {
 
     /// [`fnv1a`] of the id's bytes, computed once for all its clones: a
     /// stable hash to place the peer by (the same on every node).
+    #[inline]
     pub fn stable_hash(&self) -> u64 {
         self.id.hash
     }
 
     /// Whether the two share one string (an interned id).
+    #[inline]
     pub fn ptr_eq(&self, other: &PeerId) -> bool {
         Arc::ptr_eq(&self.id, &other.id)
     }
 
     /// The id as a string slice.
+    #[inline]
     pub fn as_str(&self) -> &str {
         &self.id.id
     }
 }
 
 impl PartialEq for PeerId {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         self.prefix == other.prefix
             && (Arc::ptr_eq(&self.id, &other.id) || self.id.id == other.id.id)
@@ -86,6 +90,7 @@ impl PartialEq for PeerId {
 impl Eq for PeerId {}
 
 impl Ord for PeerId {
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         // A tie of prefixes is read from the strings; the prefixes are
         // the strings' first bytes, so the order is the strings' order.
@@ -100,12 +105,14 @@ impl Ord for PeerId {
 }
 
 impl PartialOrd for PeerId {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
 impl Hash for PeerId {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         // As the string hashes: `Borrow<str>` lookups in hash maps agree.
         self.id.id.hash(state)
@@ -149,12 +156,14 @@ impl From<&String> for PeerId {
 }
 
 impl std::borrow::Borrow<str> for PeerId {
+    #[inline]
     fn borrow(&self) -> &str {
         &self.id.id
     }
 }
 
 impl AsRef<str> for PeerId {
+    #[inline]
     fn as_ref(&self) -> &str {
         &self.id.id
     }
