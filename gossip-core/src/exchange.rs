@@ -545,8 +545,9 @@ impl Engine {
                 };
                 self.table_hash
                     .toggle(&d.id, self.table_hash.share(&d.id, &p));
-                // The decoded id is the shared copy (`Validator::id` interns
-                // it): it keys the table, the news queue and the event.
+                // A delta's decoded id is the shared copy
+                // (`Validator::id_bytes` interns it): it keys the table, the
+                // news queue and the event.
                 let id = d.id.clone();
                 self.peers.insert(id.clone(), p);
                 Counters::add(&self.counters.peers_learned, 1);

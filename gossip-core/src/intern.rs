@@ -6,10 +6,12 @@
 //! simulator, a test cluster, a process that runs many nodes) share one
 //! copy instead: a table of weak references, so a name no engine holds any
 //! longer is freed and its slot purged when the table has doubled since the
-//! last purge. A peer's address and its keys' names are interned when they
-//! enter a table; a peer id as a frame is decoded (`Validator::id`), so the
-//! ids a digest or a delta names are the table's own: a lookup compares them
-//! by pointer, and an id the table takes costs no allocation.
+//! last purge. A peer's keys' names are interned when they enter a table; a
+//! delta's id and address as the frame is decoded (`Validator::id_bytes`,
+//! `Validator::shared_addr`), so a new peer's cost no allocation and a known
+//! peer's compare by pointer. A digest entry's id is not interned: it is
+//! read and dropped, and an allocation of its own costs less than the
+//! shared table's lock and the id's shared count (`Validator::plain_id`).
 
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
