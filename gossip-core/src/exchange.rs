@@ -559,7 +559,7 @@ impl Engine {
                 self.store_peer(&id);
                 self.events.push_back(Event::PeerJoined {
                     peer: id,
-                    // Not read again: `apply_entries` takes the keys.
+                    // The event's own copy: the delta's is the shared one.
                     addr: String::clone(&d.addr),
                 });
             }
