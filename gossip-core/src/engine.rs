@@ -562,14 +562,17 @@ impl Engine {
         self.collect_garbage(now);
         self.expire_queries(now);
 
-        let (live, dead): (Vec<&Peer>, Vec<&Peer>) = self
-            .peers
-            .iter()
-            .filter(|(id, p)| !is_table_key(id, &self.id) && p.status != PeerStatus::Left)
-            .map(|(_, p)| p)
-            .partition(|p| p.status == PeerStatus::Live);
-        let live: Vec<&str> = live.iter().map(|p| p.addr.as_str()).collect();
-        let dead: Vec<&str> = dead.iter().map(|p| p.addr.as_str()).collect();
+        // Live and dead peers (not this node, not left), counted; the
+        // picks are ranks among them, found in a second walk.
+        let (mut live, mut dead) = (0usize, 0usize);
+        for (id, p) in &self.peers {
+            match p.status {
+                _ if is_table_key(id, &self.id) => {}
+                PeerStatus::Live => live += 1,
+                PeerStatus::Dead => dead += 1,
+                PeerStatus::Left => {}
+            }
+        }
         let own_addr = self.peers[&self.id].addr.to_string();
         // News (a hot peer) goes to `fanout` peers a round; with nothing new
         // only heartbeats move, and `idle_fanout` partners suffice.
@@ -582,18 +585,19 @@ impl Engine {
             self.hot.shrink_to(2 * self.hot.len() + QUEUE_KEPT);
         }
         let fanout = match self.leaving {
-            Some(_) => self.config.fanout.max(live.len().min(32)),
+            Some(_) => self.config.fanout.max(live.min(32)),
             // Monitored, a round with nothing new sends only beats.
             None if self.hot.is_empty() && self.monitored() => 0,
             None if self.hot.is_empty() => self.config.idle_fanout.min(self.config.fanout),
             None => self.config.fanout,
         };
-        let mut targets = select::targets(
+        let picks = select::pick(&mut self.rng, live, dead, fanout);
+        let chosen = self.addresses_at(&picks);
+        let mut targets = select::finish(
             &mut self.rng,
-            &live,
-            &dead,
+            chosen,
+            live,
             &self.seeds,
-            fanout,
             self.config.min_live_peers,
             &own_addr,
         );
@@ -603,7 +607,7 @@ impl Engine {
             let others: Vec<&String> = self
                 .seeds
                 .iter()
-                .filter(|s| **s != own_addr && !live.contains(&s.as_str()) && !targets.contains(s))
+                .filter(|s| **s != own_addr && !self.live_at(s) && !targets.contains(s))
                 .collect();
             // Least recently tried first (never tried before all), at
             // random among equals: the silent seeds are gone through in
@@ -627,7 +631,7 @@ impl Engine {
         // that already share it then stay idle instead of swapping whole
         // digests for the rest of the news's hot rounds.
         let idle_picks = if self.leaving.is_none() && self.config.idle_summary {
-            fanout.min(live.len())
+            fanout.min(live)
         } else {
             0
         };
@@ -659,6 +663,60 @@ impl Engine {
         if let Some(n) = self.leaving.as_mut() {
             *n -= 1;
         }
+    }
+
+    /// The addresses of a round's picks (`select::pick`: ranks among the
+    /// live and the dead peers other than this node, in table order), live
+    /// ones in the order drawn, then the dead one; one walk of the table,
+    /// which stops at the last pick.
+    fn addresses_at(&self, picks: &select::Picks) -> Vec<String> {
+        let mut wanted: Vec<(usize, usize)> = picks
+            .live
+            .iter()
+            .enumerate()
+            .map(|(at, &rank)| (rank, at))
+            .collect();
+        wanted.sort_unstable();
+        let mut live_addrs: Vec<&str> = vec![""; picks.live.len()];
+        let mut dead_addr = None;
+        let (mut live, mut dead, mut next) = (0usize, 0usize, 0usize);
+        for (id, p) in &self.peers {
+            if next == wanted.len() && picks.dead.is_none_or(|_| dead_addr.is_some()) {
+                break;
+            }
+            match p.status {
+                _ if is_table_key(id, &self.id) => {}
+                PeerStatus::Live => {
+                    if let Some(&(rank, at)) = wanted.get(next) {
+                        if rank == live {
+                            live_addrs[at] = p.addr.as_str();
+                            next += 1;
+                        }
+                    }
+                    live += 1;
+                }
+                PeerStatus::Dead => {
+                    if picks.dead == Some(dead) {
+                        dead_addr = Some(p.addr.as_str());
+                    }
+                    dead += 1;
+                }
+                PeerStatus::Left => {}
+            }
+        }
+        live_addrs
+            .into_iter()
+            .chain(dead_addr)
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Whether a live peer other than this node has address `addr` (a walk
+    /// of the table; for the seed rejoin, once in a while).
+    fn live_at(&self, addr: &str) -> bool {
+        self.peers.iter().any(|(id, p)| {
+            p.status == PeerStatus::Live && !is_table_key(id, &self.id) && p.addr.as_str() == addr
+        })
     }
 
     /// Reports dead the live peers whose detector's deadline has passed.

@@ -417,6 +417,14 @@ fn exchange<'a>(
         11 => Msg::SynAck,
         _ => Msg::Ack,
     };
+    // Room for as many deltas as the message could hold at twenty bytes
+    // each (about the least a peer without keys takes), as for a digest's
+    // entries: a join's frame carries a few thousand, and growing the list
+    // one push at a time copied it a dozen times into fresh pages.
+    if matches!(which, 11 | 12) {
+        let room = (buf.len() / 20).min(super::max_deltas_per_frame(v.config));
+        body.deltas.reserve(room.saturating_sub(body.deltas.len()));
+    }
     fields(buf, msg, scan, |scan, field, value| {
         match (which, field) {
             (10, 1) | (11, 1) => body.digest.merge(value.bytes()?, v, scan)?,
