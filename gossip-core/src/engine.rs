@@ -1039,7 +1039,7 @@ impl Engine {
                     continue;
                 }
             }
-            if p.take_heartbeat(now, p.generation, hb, sender_live, true, &params) {
+            if p.take_heartbeat(stamp, p.generation, hb, sender_live, true, &params) {
                 revived.push(id.clone());
             }
         }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::delta::{self, Candidate, Theirs};
 use crate::engine::Engine;
 use crate::error::DecodeError;
+use crate::stamp::Stamp;
 use crate::state::{Entry, Peer};
 use crate::stats::Counters;
 use crate::wire::{len_msg, Body, Digest, DigestEntry, Frame, PeerDelta, Sender};
@@ -225,6 +226,7 @@ impl Engine {
         let mut verdicts = Vec::new();
         let keys: Vec<&PeerId> = digest.entries.iter().map(|e| &e.id).collect();
         let (me, params) = (&self.id, &self.params);
+        let stamp = Stamp::of(now);
         // One walk of the table (or a lookup per entry when they are few):
         // take the heartbeat, then compare.
         crate::lookup::visit_mut(&mut self.peers, &keys, |i, held| {
@@ -246,7 +248,7 @@ impl Engine {
             }
             let relay_live = e.status == PeerStatus::Live;
             let sample = !monitored;
-            if p.take_heartbeat(now, e.generation, e.heartbeat, relay_live, sample, params) {
+            if p.take_heartbeat(stamp, e.generation, e.heartbeat, relay_live, sample, params) {
                 revived.push(i);
             }
             if monitored && e.status != PeerStatus::Live && p.status == PeerStatus::Live {
@@ -394,12 +396,13 @@ impl Engine {
         let mut revived = Vec::new();
         let keys: Vec<&PeerId> = digest.entries.iter().map(|e| &e.id).collect();
         let (me, params, sample) = (&self.id, &self.params, !self.monitored());
+        let stamp = Stamp::of(now);
         crate::lookup::visit_mut(&mut self.peers, &keys, |i, held| {
             let e = &digest.entries[i];
             let Some(p) = held else { return };
             if e.id != *me {
                 let relay_live = e.status == PeerStatus::Live;
-                if p.take_heartbeat(now, e.generation, e.heartbeat, relay_live, sample, params) {
+                if p.take_heartbeat(stamp, e.generation, e.heartbeat, relay_live, sample, params) {
                     revived.push(i);
                 }
             }
@@ -615,7 +618,7 @@ impl Engine {
                 let moved = !d.addr.is_empty() && p.set_shared_addr(&d.addr);
                 let relay_live = d.status == PeerStatus::Live;
                 let revived = p.take_heartbeat(
-                    now,
+                    Stamp::of(now),
                     d.generation,
                     d.heartbeat,
                     relay_live,

@@ -314,7 +314,14 @@ impl Engine {
         let Some(p) = self.peers.get_mut(&sender.id) else {
             return;
         };
-        if p.take_heartbeat(now, sender.generation, hb, true, true, &self.params) {
+        if p.take_heartbeat(
+            Stamp::of(now),
+            sender.generation,
+            hb,
+            true,
+            true,
+            &self.params,
+        ) {
             self.revived(&sender.id);
         }
     }
@@ -630,7 +637,14 @@ impl Engine {
             Duration::from_millis(a.silence_ms) < allowed / 2
         };
         if a.timed && a.heartbeat > p.heartbeat && a.silence_ms < silence && recent {
-            p.take_heartbeat(now, a.generation, a.heartbeat, true, false, &self.params);
+            p.take_heartbeat(
+                Stamp::of(now),
+                a.generation,
+                a.heartbeat,
+                true,
+                false,
+                &self.params,
+            );
             // Monitored, the clock restarts now (the beats of this link
             // were lost); relayed, when the helper had the heartbeat, as if
             // it had come round here then.
@@ -881,7 +895,7 @@ mod tests {
         let later = now + Duration::from_millis(5);
         let params = e.params;
         let p = e.peers.get_mut(&t).unwrap();
-        p.take_heartbeat(later, 1, 1, true, true, &params);
+        p.take_heartbeat(Stamp::of(later), 1, 1, true, true, &params);
         for h in &waiting {
             denial(&mut e, later, h.as_str(), &t);
         }

@@ -149,8 +149,15 @@ impl Detector {
     }
 
     /// Records a new heartbeat arriving at `now`.
+    #[cfg(test)]
     pub(crate) fn record(&mut self, now: Instant, p: &PhiParams) {
-        let now = Stamp::of(now);
+        self.record_at(Stamp::of(now), p);
+    }
+
+    /// [`record`](Detector::record) at a stamp: a caller that takes many
+    /// heartbeats at one instant converts it once (the conversion was a
+    /// tenth of an idle round's instructions).
+    pub(crate) fn record_at(&mut self, now: Stamp, p: &PhiParams) {
         let x = now.since(self.last).as_secs_f64() * 1000.0;
         self.last = now;
         // Exact running mean and variance over the first `window` samples,
@@ -168,7 +175,12 @@ impl Detector {
     /// Restarts the clock without a sample (a peer came back after a
     /// silence that says nothing about its normal rhythm).
     pub(crate) fn reset_clock(&mut self, now: Instant, p: &PhiParams) {
-        self.last = Stamp::of(now);
+        self.reset_clock_at(Stamp::of(now), p);
+    }
+
+    /// [`reset_clock`](Detector::reset_clock) at a stamp.
+    pub(crate) fn reset_clock_at(&mut self, now: Stamp, p: &PhiParams) {
+        self.last = now;
         self.deadline_ms = self.compute_deadline_ms(p);
     }
 

@@ -134,8 +134,8 @@ impl Peer {
             .flat_map(|k| k.keys.iter().map(|(name, e)| (&**name, e)))
     }
 
-    /// Takes heartbeat `hb` of `generation` if it is newer than the one
-    /// held: one detector sample per increase. `relay_live` is whether the
+    /// Takes heartbeat `hb` of `generation`, arrived at `now`, if it is newer
+    /// than the one held: one detector sample per increase. `relay_live` is whether the
     /// node it came through holds the peer live: a dead peer's higher
     /// heartbeat from a node that holds it dead too is old news (the last
     /// beats before it went silent), taken without reviving it. Returns
@@ -144,7 +144,7 @@ impl Peer {
     /// monitored liveness only a beat from the peer itself is.
     pub(crate) fn take_heartbeat(
         &mut self,
-        now: Instant,
+        now: Stamp,
         generation: u64,
         hb: u64,
         relay_live: bool,
@@ -160,11 +160,12 @@ impl Peer {
         }
         self.heartbeat = hb;
         if sample {
-            self.detector.record(now, p);
+            self.detector.record_at(now, p);
         }
         if self.status == PeerStatus::Dead {
-            self.set_status(PeerStatus::Live, now);
-            self.detector.reset_clock(now, p);
+            self.status = PeerStatus::Live;
+            self.status_since = now;
+            self.detector.reset_clock_at(now, p);
             return true;
         }
         false
