@@ -1295,6 +1295,63 @@ mod tests {
         }
     }
 
+    /// The addresses found for each rank are those the lists of live and
+    /// dead peers (not this node, not left) held at that rank, in the
+    /// order the picks were drawn.
+    #[test]
+    fn picks_by_rank_find_the_addresses_the_lists_held() {
+        use crate::select::Picks;
+        use crate::state::Peer;
+        use crate::PeerStatus;
+        let start = Instant::now();
+        let config = Config::local();
+        let mut e = Engine::new(config, PeerId::from("m"), "addr-m".into(), 1, start).unwrap();
+        for i in 0..30 {
+            let id = format!("p{i:02}");
+            let mut p = Peer::new(
+                1,
+                &format!("addr-{id}"),
+                start,
+                e.config.gossip_interval,
+                &e.params,
+            );
+            match i % 5 {
+                1 => p.set_status(PeerStatus::Dead, start),
+                3 => p.set_status(PeerStatus::Left, start),
+                _ => {}
+            }
+            e.peers.insert(PeerId::from(id), p);
+        }
+        let listed = |status| -> Vec<String> {
+            e.peers
+                .iter()
+                .filter(|(id, p)| id.as_str() != "m" && p.status == status)
+                .map(|(_, p)| p.addr.to_string())
+                .collect()
+        };
+        let (live, dead) = (listed(PeerStatus::Live), listed(PeerStatus::Dead));
+        assert_eq!(
+            (live.len(), dead.len()),
+            (18, 6),
+            "this node is live and not counted"
+        );
+        for (ranks, dead_rank) in [
+            (vec![17, 0, 9], Some(5)),
+            (vec![3], None),
+            (vec![], Some(0)),
+            (vec![16, 17], Some(2)),
+        ] {
+            let picks = Picks {
+                live: ranks.clone(),
+                dead: dead_rank,
+            };
+            let mut want: Vec<String> = ranks.iter().map(|&r| live[r].clone()).collect();
+            want.extend(dead_rank.map(|r| dead[r].clone()));
+            assert_eq!(e.addresses_at(&picks), want, "{ranks:?} {dead_rank:?}");
+        }
+        assert!(e.live_at("addr-p00") && !e.live_at("addr-p01") && !e.live_at("addr-m"));
+    }
+
     #[test]
     fn a_summary_byte_is_read_near_the_held_heartbeat() {
         // Ahead by up to 191, behind by up to 64, across the byte's wrap.
