@@ -566,11 +566,10 @@ impl Engine {
         // picks are ranks among them, found in a second walk.
         let (mut live, mut dead) = (0usize, 0usize);
         for (id, p) in &self.peers {
-            match p.status {
-                _ if is_table_key(id, &self.id) => {}
-                PeerStatus::Live => live += 1,
-                PeerStatus::Dead => dead += 1,
-                PeerStatus::Left => {}
+            match target_kind(id, p, &self.id) {
+                Some(PeerStatus::Live) => live += 1,
+                Some(_) => dead += 1,
+                None => {}
             }
         }
         let own_addr = self.peers[&self.id].addr.to_string();
@@ -684,9 +683,8 @@ impl Engine {
             if next == wanted.len() && picks.dead.is_none_or(|_| dead_addr.is_some()) {
                 break;
             }
-            match p.status {
-                _ if is_table_key(id, &self.id) => {}
-                PeerStatus::Live => {
+            match target_kind(id, p, &self.id) {
+                Some(PeerStatus::Live) => {
                     if let Some(&(rank, at)) = wanted.get(next) {
                         if rank == live {
                             live_addrs[at] = p.addr.as_str();
@@ -695,13 +693,13 @@ impl Engine {
                     }
                     live += 1;
                 }
-                PeerStatus::Dead => {
+                Some(_) => {
                     if picks.dead == Some(dead) {
                         dead_addr = Some(p.addr.as_str());
                     }
                     dead += 1;
                 }
-                PeerStatus::Left => {}
+                None => {}
             }
         }
         live_addrs
@@ -1231,6 +1229,16 @@ fn record(id: &PeerId, p: &Peer) -> PeerRecord {
 /// id: the table's own entry is keyed by the same allocation as
 /// `Engine::id` (both interned in `Engine::new`), so a pointer comparison
 /// says it, where a string comparison per peer per round showed in profiles.
+/// What a round's targets count `p` as (`select::pick`'s ranks): `Live`,
+/// `Dead`, or `None` for this node itself and a peer that left.
+fn target_kind(id: &PeerId, p: &Peer, own: &PeerId) -> Option<PeerStatus> {
+    match p.status {
+        _ if is_table_key(id, own) => None,
+        PeerStatus::Left => None,
+        s => Some(s),
+    }
+}
+
 fn is_table_key(key: &PeerId, own: &PeerId) -> bool {
     std::ptr::eq(key.as_str(), own.as_str())
 }

@@ -113,8 +113,13 @@ impl Peer {
 
     /// Sets the status, as of `since`.
     pub(crate) fn set_status(&mut self, status: PeerStatus, since: Instant) {
+        self.set_status_at(status, Stamp::of(since));
+    }
+
+    /// [`set_status`](Peer::set_status) at a stamp.
+    pub(crate) fn set_status_at(&mut self, status: PeerStatus, since: Stamp) {
         self.status = status;
-        self.status_since = Stamp::of(since);
+        self.status_since = since;
     }
 
     /// How long the peer has had its status.
@@ -134,9 +139,10 @@ impl Peer {
             .flat_map(|k| k.keys.iter().map(|(name, e)| (&**name, e)))
     }
 
-    /// Takes heartbeat `hb` of `generation`, arrived at `now`, if it is newer
-    /// than the one held: one detector sample per increase. `relay_live` is whether the
-    /// node it came through holds the peer live: a dead peer's higher
+    /// Takes heartbeat `hb` of `generation`, arrived at `now`, if it is
+    /// newer than the one held: one detector sample per increase.
+    /// `relay_live` is whether the node it came through holds the peer
+    /// live: a dead peer's higher
     /// heartbeat from a node that holds it dead too is old news (the last
     /// beats before it went silent), taken without reviving it. Returns
     /// whether the peer was dead and is live again. `sample` is whether
@@ -163,8 +169,7 @@ impl Peer {
             self.detector.record_at(now, p);
         }
         if self.status == PeerStatus::Dead {
-            self.status = PeerStatus::Live;
-            self.status_since = now;
+            self.set_status_at(PeerStatus::Live, now);
             self.detector.reset_clock_at(now, p);
             return true;
         }
