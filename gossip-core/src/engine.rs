@@ -1225,10 +1225,6 @@ fn record(id: &PeerId, p: &Peer) -> PeerRecord {
     }
 }
 
-/// Whether `key`, a key of the engine's peer table, is the engine's own
-/// id: the table's own entry is keyed by the same allocation as
-/// `Engine::id` (both interned in `Engine::new`), so a pointer comparison
-/// says it, where a string comparison per peer per round showed in profiles.
 /// What a round's targets count `p` as (`select::pick`'s ranks): `Live`,
 /// `Dead`, or `None` for this node itself and a peer that left.
 fn target_kind(id: &PeerId, p: &Peer, own: &PeerId) -> Option<PeerStatus> {
@@ -1239,6 +1235,10 @@ fn target_kind(id: &PeerId, p: &Peer, own: &PeerId) -> Option<PeerStatus> {
     }
 }
 
+/// Whether `key`, a key of the engine's peer table, is the engine's own
+/// id: the table's own entry is keyed by the same allocation as
+/// `Engine::id` (both interned in `Engine::new`), so a pointer comparison
+/// says it, where a string comparison per peer per round showed in profiles.
 fn is_table_key(key: &PeerId, own: &PeerId) -> bool {
     std::ptr::eq(key.as_str(), own.as_str())
 }
