@@ -226,9 +226,10 @@ impl Demo {
         let node = Node::builder(name(i))
             .config(self.config.clone())
             .seeds([self.addr(0)]);
-        let node = (node.transport(transport).start().await)
-            .unwrap_or_else(|e| self.fail(&format!("{} did not start: {e}", name(i))));
+        let node = node.transport(transport);
         let (mut events, tx) = (node.events(), self.tx.clone());
+        let node = (node.start().await)
+            .unwrap_or_else(|e| self.fail(&format!("{} did not start: {e}", name(i))));
         tokio::spawn(async move {
             while let Some(e) = events.recv().await {
                 if tx.send((i, Instant::now(), e)).is_err() {

@@ -409,3 +409,33 @@ async fn a_new_key_past_the_limit_is_refused_up_front() {
     assert_eq!(a.keys(a.id()).len(), 2);
     a.shutdown().await.unwrap();
 }
+
+/// Events taken from the builder start with the first round: the joins a
+/// node's first exchange brings are in the stream even when the node's task
+/// ran them before anyone read (as a `gossip-node` on a busy machine did,
+/// and so printed no join at all). A stream taken after the join has none.
+#[tokio::test(start_paused = true)]
+async fn builder_events_hold_the_first_rounds_joins() {
+    let net = MemNetwork::new(1);
+    let a = start(&net, "a", 0).await;
+    let builder = Node::builder("b")
+        .config(Config::local().rng_seed(1))
+        .generation(1_700_000_000_001)
+        .seeds(["mem:a"])
+        .transport(net.bind("mem:b"));
+    let mut early = builder.events();
+    let b = builder.start().await.expect("node starts");
+    wait_for(Duration::from_secs(5), || b.live_peers().len() == 1).await;
+    let mut late = b.events();
+    let first = tokio::time::timeout(Duration::from_secs(1), early.recv()).await;
+    assert!(
+        matches!(&first, Ok(Some(Event::PeerJoined { peer, .. })) if *peer == pid("a")),
+        "the builder's stream starts with a's join: {first:?}"
+    );
+    let after = tokio::time::timeout(Duration::from_secs(1), late.recv()).await;
+    assert!(
+        after.is_err(),
+        "a stream taken after the join has nothing to say yet: {after:?}"
+    );
+    drop(a);
+}

@@ -47,6 +47,9 @@ pub struct NodeBuilder {
     storage: Option<Arc<dyn Storage>>,
     generation: Option<u64>,
     identity: Option<Identity>,
+    /// The node's event channel, made here so that [`NodeBuilder::events`]
+    /// can subscribe before the first round.
+    events: LazyBroadcast<Event>,
 }
 
 impl NodeBuilder {
@@ -59,8 +62,34 @@ impl NodeBuilder {
     }
     /// The configuration (default: [`Config::default`]).
     pub fn config(mut self, config: Config) -> Self {
+        // The ring is sized when first subscribed to: by `events` before
+        // `start`, or by `Node::events` after.
+        self.events.capacity = config.event_buffer;
         self.config = config;
         self
+    }
+    /// A stream of the node's events from its start on: the joins the
+    /// first gossip round brings included, which a [`Node::events`] stream
+    /// taken after [`start`](NodeBuilder::start) may miss (the node's task
+    /// runs at once, possibly on another thread). Call it after
+    /// [`config`](NodeBuilder::config), which sets `event_buffer`.
+    ///
+    /// ```no_run
+    /// # async fn run(t: impl gossip_core::Transport) -> Result<(), gossip_core::Error> {
+    /// let builder = gossip_core::Node::builder("a").transport(t).seeds(["10.0.0.1:7946"]);
+    /// let mut events = builder.events();
+    /// let node = builder.start().await?;
+    /// while let Some(event) = events.recv().await {
+    ///     println!("{event:?}");
+    /// }
+    /// # drop(node);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn events(&self) -> Events {
+        Events {
+            inner: BroadcastStream::new(self.events.subscribe()),
+        }
     }
     /// Addresses of seed peers, contacted at start and whenever fewer than
     /// `min_live_peers` are live. The node's own address may be among them.
@@ -141,7 +170,7 @@ impl NodeBuilder {
         let topics: Topics = Arc::default();
         let requests_tx = LazyBroadcast::new(config.request_buffer);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        let events_tx = LazyBroadcast::new(config.event_buffer);
+        let events_tx = self.events;
         let (members_tx, members_rx) = watch::channel(Vec::new());
         let span = tracing::info_span!("node", node = %self.id);
         let task = Task {
@@ -263,6 +292,7 @@ impl Node {
             storage: None,
             generation: None,
             identity: None,
+            events: LazyBroadcast::new(Config::default().event_buffer),
         }
     }
 
@@ -414,7 +444,8 @@ impl Node {
         Ok(rx.await.map_err(|_| Error::Stopped)??)
     }
 
-    /// A stream of events from now on. A reader that falls more than
+    /// A stream of events from now on (for every event since the start,
+    /// take [`NodeBuilder::events`] before starting). A reader that falls more than
     /// `Config::event_buffer` events behind receives [`Event::Lagged`] with
     /// the number it missed, then continues.
     pub fn events(&self) -> Events {

@@ -146,13 +146,15 @@ async fn run(s: Settings) -> Result<(), String> {
     if let Some(identity) = s.identity.clone() {
         builder = builder.identity(identity);
     }
+    // Subscribed before the start: the first round's joins are printed even
+    // when the node's task runs them before this one reads.
+    let mut events = builder.events();
     let node = builder.start().await.map_err(|e| e.to_string())?;
     let discovery = discover.map(|(d, every)| {
         let options = gossip::discovery::Options::default().interval(every);
         Discovery::spawn(node.clone(), d, options)
     });
     let mut seeds = discovery.as_ref().map(Discovery::seeds);
-    let mut events = node.events();
     for (k, v) in &s.sets {
         node.set(k.as_str(), v.clone())
             .map_err(|e| format!("--set {k}: {e}"))?;
