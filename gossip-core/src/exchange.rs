@@ -703,6 +703,13 @@ impl Engine {
                 .toggle(&id, before ^ self.table_hash.share(&id, p));
             return;
         }
+        // The sender's copy lacks the tombstones at or below its floor, and
+        // so does one taken from it: a copy begun from nothing, or one that
+        // the sender reset, never held the keys they deleted, but whoever
+        // holds an older copy must be reset by it later (see
+        // `Candidate::start`). Taken from every delta applied, so holders
+        // agree on the floor and their tables' hashes can match.
+        p.gc_floor = p.gc_floor.max(d.gc_floor);
         let mut reached = d.to_version;
         let mut writes = Vec::new();
         for kv in d.entries {

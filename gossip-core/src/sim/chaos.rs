@@ -665,8 +665,14 @@ impl Runner {
                             && v.max_version == own.max_version
                     }) && e.keys(&pid) == owner.keys(&pid);
                     if !agrees {
+                        let (held, owned) = (e.keys(&pid), owner.keys(&pid));
+                        let keys = if held == owned {
+                            String::new()
+                        } else {
+                            format!("; keys held {held:?}, its own {owned:?}")
+                        };
                         return format!(
-                            "{o} holds {w} as {:?}, which is at (generation {}, version {})",
+                            "{o} holds {w} as {:?}, which is at (generation {}, version {}){keys}",
                             view.map(|v| (v.status, v.generation, v.max_version)),
                             own.generation,
                             own.max_version
