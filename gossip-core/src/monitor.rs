@@ -8,8 +8,10 @@
 //!
 //! - **Beats.** Every round a node sends each neighbour a *beat*: a Syn
 //!   whose digest is the table's summary (hash and size, no heartbeat bytes)
-//!   with the node's own heartbeat. The receiver takes the heartbeat as a
-//!   direct sample for its detector of the sender; if the summaries match,
+//!   with the node's own heartbeat. The receiver takes the heartbeat, and
+//!   if it watches the sender, a direct sample for its detector of it (a
+//!   beat from one it does not watch is no sample: its gap would run from
+//!   whenever the clock last ran); if the summaries match,
 //!   nothing is answered, and if they differ it answers with its full
 //!   digest, as for any mismatched summary, so a neighbour that missed news
 //!   pulls it. A round with nothing new costs `2 * monitors` small frames a
@@ -306,10 +308,20 @@ impl Engine {
     /// the detector (a dead peer that beats again is live).
     pub(crate) fn on_beat(&mut self, now: Instant, sender: &Sender, hb: u64) {
         Counters::add(&self.counters.beats_in, 1);
-        if let Some(w) = self.monitor.watching.get_mut(&sender.id) {
-            w.heard = true;
-            w.last_beat = Some(now);
-        }
+        // Only a watched neighbour's beats are samples: its clock started
+        // when it became one. A beat from a node this one does not time (it
+        // counts this node as its neighbour, or lingers) may come after
+        // minutes without one, and as a sample that gap widened the
+        // detector for good: a watcher that had been beaten so took 300 s
+        // to find a crash (chaos seed 17, monitored).
+        let watched = match self.monitor.watching.get_mut(&sender.id) {
+            Some(w) => {
+                w.heard = true;
+                w.last_beat = Some(now);
+                true
+            }
+            None => false,
+        };
         self.monitor.suspects.remove(&sender.id);
         let Some(p) = self.peers.get_mut(&sender.id) else {
             return;
@@ -319,7 +331,7 @@ impl Engine {
             sender.generation,
             hb,
             true,
-            true,
+            watched,
             &self.params,
         ) {
             self.revived(&sender.id);
@@ -844,6 +856,43 @@ mod tests {
         let t = PeerId::from("t");
         assert!(!e.suspect(now, &t, now + Duration::from_secs(1)));
         (e, now, t)
+    }
+
+    /// A beat from a peer this node does not watch is no sample: its gap
+    /// runs from whenever the clock last ran (here, 200 s), and taken as
+    /// one it set the deadline minutes out once the peer became a
+    /// neighbour (chaos seed 17, monitored: a crash found after 275 s).
+    #[test]
+    fn a_beat_from_a_peer_not_watched_is_no_sample() {
+        let start = Instant::now();
+        let config = Config::local().monitors(1);
+        let mut e = Engine::new(config, PeerId::from("a"), "a".into(), 1, start).unwrap();
+        for id in ["b", "c", "d", "e"] {
+            let p = Peer::new(1, id, start, e.config.gossip_interval, &e.params);
+            e.peers.insert(PeerId::from(id), p);
+        }
+        e.rehash_all();
+        e.update_neighbours(start);
+        let c = PeerId::from("c");
+        assert_eq!(e.watched_peers(), ["b".into(), "e".into()]);
+        // c counts this node as its neighbour (its view differs) and beats it.
+        let now = start + Duration::from_secs(200);
+        let sender = Sender {
+            id: c.clone(),
+            generation: 1,
+            addr: "c".into(),
+        };
+        e.on_beat(now, &sender, 5);
+        assert_eq!(e.peers[&c].heartbeat, 5, "the beat's heartbeat is taken");
+        // b dies; c becomes a neighbour, its clock started now.
+        e.declare_dead(now, &PeerId::from("b"));
+        e.update_neighbours(now);
+        assert!(e.watched_peers().contains(&c));
+        let allowed = e.peers[&c].detector.deadline() - now;
+        assert!(
+            allowed < Duration::from_secs(10),
+            "c's deadline is {allowed:?} away"
+        );
     }
 
     fn denial(e: &mut Engine, now: Instant, from: &str, t: &PeerId) {
