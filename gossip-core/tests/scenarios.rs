@@ -90,21 +90,27 @@ fn keys_reach_all_updates_overwrite_deletes_stay_deleted_after_gc() {
     assert_eq!(deletes, 4, "each other node saw the delete once");
 }
 
-#[test]
-fn a_node_that_missed_a_collected_delete_is_reset_and_never_resurrects_it() {
+/// Five nodes; `a` sets `k`, then, while `e` is cut off, deletes it and
+/// sets `k2`; the others collect the tombstone. `e` still holds `k`.
+fn e_missed_a_collected_delete(seed: u64) -> Sim {
     let mut config = Config::local();
     config.tombstone_grace = secs(3);
     config.dead_peer_grace = secs(3600);
-    let mut sim = five(2, config);
+    let mut sim = five(seed, config);
     sim.set("a", "k", "v");
     assert!(sim
         .run_until(secs(5), |s| s.all_have("a", "k", Some("v")))
         .is_some());
-    // e is cut off while the key is deleted and its tombstone collected.
     sim.partition(&["e"], &["a", "b", "c", "d"]);
     sim.delete("a", "k");
     sim.set("a", "k2", "v2");
     sim.run_for(secs(20));
+    sim
+}
+
+#[test]
+fn a_node_that_missed_a_collected_delete_is_reset_and_never_resurrects_it() {
+    let mut sim = e_missed_a_collected_delete(2);
     assert_eq!(
         sim.engine("e").get(&"a".into(), "k").map(|v| v.to_vec()),
         Some(b"v".to_vec())
@@ -125,33 +131,18 @@ fn a_node_that_missed_a_collected_delete_is_reset_and_never_resurrects_it() {
 /// key that way held forever by one node).
 #[test]
 fn a_copy_taken_after_a_collection_resets_an_older_copy_it_serves() {
-    let mut config = Config::local();
-    config.tombstone_grace = secs(3);
-    config.dead_peer_grace = secs(3600);
-    let mut sim = five(3, config);
-    sim.set("a", "k", "v");
-    assert!(sim
-        .run_until(secs(5), |s| s.all_have("a", "k", Some("v")))
-        .is_some());
-    // e keeps the key from before the delete; a..d collect its tombstone.
-    sim.partition(&["e"], &["a", "b", "c", "d"]);
-    sim.delete("a", "k");
-    sim.set("a", "k2", "v2");
-    sim.run_for(secs(20));
+    let mut sim = e_missed_a_collected_delete(3);
     // f joins the majority and copies a's state from nothing. e is its
     // seed too: the cluster does not introduce a dead peer to a new node.
     sim.add_node("f", &["a", "e"]);
     sim.partition(&["e"], &["f"]);
-    let f_has_it = |s: &gossip_core::sim::Sim| {
-        s.engine("f").get(&"a".into(), "k2").map(|v| v.to_vec()) == Some(b"v2".to_vec())
-    };
+    let f_has_it =
+        |s: &Sim| s.engine("f").get(&"a".into(), "k2").map(|v| v.to_vec()) == Some(b"v2".to_vec());
     assert!(sim.run_until(secs(10), f_has_it).is_some());
     // Now e hears only f (which, alone, contacts its seeds).
     sim.heal();
     sim.partition(&["e", "f"], &["a", "b", "c", "d"]);
-    let e_has = |s: &gossip_core::sim::Sim, key: &str| {
-        s.engine("e").get(&"a".into(), key).map(|v| v.to_vec())
-    };
+    let e_has = |s: &Sim, key: &str| s.engine("e").get(&"a".into(), key).map(|v| v.to_vec());
     assert!(
         sim.run_until(secs(30), |s| e_has(s, "k2") == Some(b"v2".to_vec()))
             .is_some(),
