@@ -1045,8 +1045,10 @@ impl<T: Clone> LazyBroadcast<T> {
     }
 
     fn subscribe(&self) -> broadcast::Receiver<T> {
+        // `Config::validate` refuses a zero buffer, but a builder's stream
+        // is taken before `start` validates.
         self.tx
-            .get_or_init(|| broadcast::channel(self.capacity).0)
+            .get_or_init(|| broadcast::channel(self.capacity.max(1)).0)
             .subscribe()
     }
 

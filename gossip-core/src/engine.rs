@@ -1303,6 +1303,49 @@ mod tests {
         }
     }
 
+    /// Two copies of a peer race in: an old one (key `k` live, from before
+    /// a delete whose tombstone was since collected) and then a copy from
+    /// nothing, not a reset, whose sender collected it (floor 2). The old
+    /// copy ends below that floor, so it is dropped, not topped up: `k`
+    /// must go, and the floor is the sender's.
+    #[test]
+    fn a_copy_from_nothing_over_an_older_one_below_its_floor_replaces_it() {
+        use crate::wire::{KeyValue, PeerDelta};
+        use crate::PeerStatus;
+        let start = Instant::now();
+        let mut e = Engine::new(Config::local(), PeerId::from("r"), "r".into(), 1, start).unwrap();
+        let x = PeerId::from("x");
+        let delta = |to: u64, floor: u64, keys: &[(&str, u64)]| PeerDelta {
+            id: x.clone(),
+            generation: 7,
+            addr: std::sync::Arc::new("x".to_string()),
+            heartbeat: 3,
+            from_version: 0,
+            to_version: to,
+            gc_floor: floor,
+            reset: false,
+            status: PeerStatus::Live,
+            status_age_ms: 0,
+            heartbeat_age_ms: 0,
+            entries: keys
+                .iter()
+                .map(|(k, v)| KeyValue {
+                    key: k.to_string(),
+                    value: bytes::Bytes::from_static(b"v"),
+                    version: *v,
+                    deleted: false,
+                })
+                .collect(),
+        };
+        e.apply(start, delta(1, 0, &[("k", 1)]));
+        assert!(e.get(&x, "k").is_some(), "the old copy holds k");
+        e.apply(start, delta(3, 2, &[("k2", 3)]));
+        assert_eq!(e.get(&x, "k"), None, "k was deleted at version 2");
+        assert!(e.get(&x, "k2").is_some());
+        let p = &e.peers[&x];
+        assert_eq!((p.max_version, p.gc_floor), (3, 2));
+    }
+
     /// The addresses found for each rank are those the lists of live and
     /// dead peers (not this node, not left) held at that rank, in the
     /// order the picks were drawn.

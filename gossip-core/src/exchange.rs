@@ -224,6 +224,7 @@ impl Engine {
         let mut missing = Vec::new();
         let monitored = self.monitored();
         let mut verdicts = Vec::new();
+        let mut floors = Vec::new();
         let keys: Vec<&PeerId> = digest.entries.iter().map(|e| &e.id).collect();
         let (me, params) = (&self.id, &self.params);
         let stamp = Stamp::of(now);
@@ -236,6 +237,9 @@ impl Engine {
                 return;
             };
             p.mentioned_in = mark;
+            if higher_floor(p, e) {
+                floors.push(i);
+            }
             if e.id == *me {
                 // They are behind on this node itself.
                 if e.generation != p.generation
@@ -323,6 +327,9 @@ impl Engine {
         for e in verdicts {
             self.take_entry_verdict(now, e);
         }
+        // After the revivals and verdicts: each toggles its status's share
+        // as the hash holds it.
+        self.take_floors(digest, floors);
         // Broadcasts the sender wants take their share first; then requests
         // take at most half the frame, deltas the rest.
         let broadcasts = self.take_broadcasts(&sender.id);
@@ -394,12 +401,16 @@ impl Engine {
         // digest's order, the revivals and (monitored) verdicts.
         let mut theirs = Vec::new();
         let mut revived = Vec::new();
+        let mut floors = Vec::new();
         let keys: Vec<&PeerId> = digest.entries.iter().map(|e| &e.id).collect();
         let (me, params, sample) = (&self.id, &self.params, !self.monitored());
         let stamp = Stamp::of(now);
         crate::lookup::visit_mut(&mut self.peers, &keys, |i, held| {
             let e = &digest.entries[i];
             let Some(p) = held else { return };
+            if higher_floor(p, e) {
+                floors.push(i);
+            }
             if e.id != *me {
                 let relay_live = e.status == PeerStatus::Live;
                 if p.take_heartbeat(stamp, e.generation, e.heartbeat, relay_live, sample, params) {
@@ -431,6 +442,8 @@ impl Engine {
                 self.revived(&digest.entries[i].id);
             }
         }
+        // After the revivals and verdicts (see `on_syn`).
+        self.take_floors(digest, floors);
         theirs.sort_by_key(|t| t.0);
         let theirs: Vec<(PeerId, Option<Theirs>)> = theirs
             .into_iter()
@@ -674,7 +687,12 @@ impl Engine {
         let id = d.id;
         let mut p = self.peers.get_mut(&id).expect("peer present");
         let before = self.table_hash.share(&id, p);
-        if d.reset && p.gc_floor < d.gc_floor && p.max_version < d.gc_floor {
+        // A reset, or a copy from nothing sent to a node whose digest did
+        // not show this one (as when two copies race in), over a copy that
+        // ends below the sender's floor: that copy may hold keys deleted by
+        // a collected tombstone, so it goes.
+        let fresh = d.reset || d.from_version == 0;
+        if fresh && p.gc_floor < d.gc_floor && p.max_version < d.gc_floor {
             let kept: HashSet<&str> = d
                 .entries
                 .iter()
@@ -808,6 +826,33 @@ fn candidates<'a>(
             })
         })
         .collect()
+}
+
+/// Whether digest entry `e` holds the same state as `p` (generation and
+/// versions) under a higher collected floor. Holders collect tombstones on
+/// their own clocks, and a tombstone replaced before its grace ran out
+/// raises the floor only where it was collected, so floors can differ
+/// where nothing else does; they are in the table hash, so such tables
+/// never matched. The higher floor is always safe to hold.
+fn higher_floor(p: &Peer, e: &DigestEntry) -> bool {
+    e.gc_floor > p.gc_floor && e.generation == p.generation && e.max_version == p.max_version
+}
+
+impl Engine {
+    /// Raises the floors of the entries at `at` in `digest` (found by
+    /// [`higher_floor`]) to the digest's, with their hash shares.
+    fn take_floors(&mut self, digest: &Digest, at: Vec<usize>) {
+        for i in at {
+            let e = &digest.entries[i];
+            let Some(p) = self.peers.get_mut(&e.id) else {
+                continue;
+            };
+            let before = self.table_hash.share(&e.id, p);
+            p.gc_floor = p.gc_floor.max(e.gc_floor);
+            self.table_hash
+                .toggle(&e.id, before ^ self.table_hash.share(&e.id, p));
+        }
+    }
 }
 
 /// The deltas for `candidates` that fit `budget` (see `delta::build`).
