@@ -105,6 +105,10 @@ pub struct Engine {
     pub(crate) counters: Arc<Counters>,
     /// The sender of the last frame `handle_frame` accepted.
     pub(crate) last_sender: Option<PeerId>,
+    /// Monitored: dead entries owed to the sender of the frame being
+    /// handled, for live deltas of peers this node removed (see
+    /// `Engine::owe_verdict`).
+    pub(crate) owed_verdicts: Vec<crate::wire::DigestEntry>,
     /// The broadcast channel and topic pub/sub (see `pubsub.rs`).
     pub(crate) pubsub: crate::pubsub::PubSub,
     /// Open queries and requests (see `query.rs`).
@@ -207,6 +211,7 @@ impl Engine {
             storage: None,
             counters: Arc::new(Counters::default()),
             last_sender: None,
+            owed_verdicts: Vec::new(),
             pubsub: Default::default(),
             queries: Default::default(),
             table_hash: crate::table_hash::TableHash::new(config.monitors == 0),

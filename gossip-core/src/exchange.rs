@@ -68,6 +68,7 @@ impl Engine {
                 for d in deltas {
                     self.apply(now, d);
                 }
+                self.pay_verdicts(&frame.sender);
                 self.on_broadcasts(now, &frame.sender.id, broadcasts);
                 if let Some(sum) = &digest.summary {
                     // The answer to this node's summary: the same table on
@@ -83,6 +84,7 @@ impl Engine {
                 for d in deltas {
                     self.apply(now, d);
                 }
+                self.pay_verdicts(&frame.sender);
                 self.on_broadcasts(now, &frame.sender.id, broadcasts);
             }
             Body::Probe(q) => self.on_probe(now, &frame.sender, q),
@@ -502,6 +504,48 @@ impl Engine {
         false
     }
 
+    /// Monitored: a live delta of a peer this node removed (and remembers
+    /// no older) was refused. The sender still holds it live and, with no
+    /// detector timing it, would go on handing it out as live: to a node
+    /// that restarts, or joins, and has no memory of the removal (chaos
+    /// seed 275: a peer that left while the sender was cut off, offered as
+    /// live to a restarted node 130 s later). The sender holds more peers
+    /// than this node, so it never sends the digest that `on_syn` answers
+    /// with a verdict; the verdict is owed, and `pay_verdicts` sends it.
+    fn owe_verdict(&mut self, d: &PeerDelta) {
+        if d.status != PeerStatus::Live || !self.monitored() {
+            return;
+        }
+        let e = DigestEntry {
+            id: d.id.clone(),
+            generation: d.generation,
+            max_version: d.to_version,
+            heartbeat: d.heartbeat,
+            gc_floor: d.gc_floor,
+            status: d.status,
+            status_age_ms: 0,
+        };
+        if let Some(v) = self.removed_verdict(&e) {
+            self.owed_verdicts.push(v);
+        }
+    }
+
+    /// Sends the verdicts `owe_verdict` collected from one frame's deltas
+    /// back to its sender, as a Syn whose digest holds only them (its
+    /// `on_syn` takes each as a verdict on a peer it holds live).
+    fn pay_verdicts(&mut self, sender: &Sender) {
+        if self.owed_verdicts.is_empty() {
+            return;
+        }
+        let entries = std::mem::take(&mut self.owed_verdicts);
+        Counters::add(&self.counters.verdicts_sent, entries.len() as u64);
+        let d = Digest {
+            entries,
+            ..Digest::default()
+        };
+        self.send_with(sender.addr.clone(), Body::Syn(d), Vec::new());
+    }
+
     /// A dead peer's heartbeat moved: it is live again.
     pub(crate) fn revived(&mut self, id: &PeerId) {
         // Only a dead peer is revived, and nothing else of it changed.
@@ -545,6 +589,7 @@ impl Engine {
         match self.peers.get_mut(&d.id) {
             None => {
                 if self.refuse_unknown(now, &d.id, d.generation, d.heartbeat, gone) {
+                    self.owe_verdict(&d);
                     return;
                 }
                 if d.from_version != 0 {

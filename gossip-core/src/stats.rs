@@ -146,6 +146,10 @@ counters! {
     /// Deaths this node believed from a watcher's verdict in gossip
     /// (monitored liveness) rather than found by its own detector.
     verdicts_taken,
+    /// Dead entries sent back to a node that offered as live a peer this
+    /// one had removed (monitored liveness): that node has no detector
+    /// timing the peer and would go on handing it out.
+    verdicts_sent,
     /// Indirect probes sent: this node found a neighbour silent and asked
     /// the neighbour's other watchers about it before a verdict.
     probes_out,

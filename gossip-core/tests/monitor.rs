@@ -217,3 +217,46 @@ fn a_joiner_and_a_restart_are_watched_like_the_others() {
         .count();
     assert_eq!(watchers, 2);
 }
+
+/// A node cut off while a peer left (and the others removed it) has no
+/// detector timing that peer and never sends its digest to the others: it
+/// holds more peers than they do. The others refuse its live deltas of the
+/// peer as a zombie and answer with a verdict, so it stops handing the peer
+/// out as live (chaos seed 275: a restarted node took the long-gone peer
+/// for live from it 130 s after the leave).
+#[test]
+fn a_node_that_missed_a_leave_is_told_by_those_that_removed_the_peer() {
+    let mut config = monitored();
+    config.dead_peer_grace = secs(2);
+    let mut sim = cluster(5, 24, config);
+    let ids = sim.ids();
+    let rest: Vec<&str> = ids
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|s| *s != "n03")
+        .collect();
+    sim.partition(&["n03"], &rest);
+    sim.run_for(Duration::from_millis(100));
+    sim.leave("n15");
+    let removed = sim.run_until(secs(5), |s| {
+        rest.iter()
+            .filter(|x| **x != "n15")
+            .all(|x| s.engine(x).peer(&"n15".into()).is_none())
+    });
+    assert!(removed.is_some(), "the others did not remove n15");
+    let held = |s: &Sim| {
+        s.engine("n03")
+            .peer(&"n15".into())
+            .is_some_and(|p| p.status == PeerStatus::Live)
+    };
+    assert!(
+        held(&sim),
+        "n03 found n15 dead itself: the case is not made"
+    );
+    sim.heal();
+    let told = sim.run_until(secs(5), |s| !held(s));
+    assert!(
+        told.is_some(),
+        "n03 still holds n15 live 5 s after the heal"
+    );
+}
