@@ -555,6 +555,7 @@ impl Engine {
         me.detector.reset_clock(now, &self.params);
         if self.monitored() {
             self.update_neighbours(now);
+            self.vouch(now);
         }
         // Pings for other watchers not answered by now (a relayed node asked
         // by a monitored one may hold some too).

@@ -381,15 +381,10 @@ impl Engine {
                 });
             candidates.extend(unmentioned);
         }
-        let monitored = self.monitored();
-        let deltas = deltas_for(
-            &self.config,
-            monitored,
-            candidates,
-            left,
-            &mut self.rng,
-            now,
-        );
+        let mut deltas = deltas_for(&self.config, candidates, left, &mut self.rng, now);
+        if self.monitored() {
+            self.vouch_for(now, &mut deltas);
+        }
         if !reply.entries.is_empty() || !deltas.is_empty() || !broadcasts.is_empty() {
             self.send_with(sender.addr.clone(), Body::SynAck(reply, deltas), broadcasts);
         }
@@ -465,16 +460,12 @@ impl Engine {
         theirs: &[(PeerId, Option<Theirs>)],
         budget: usize,
     ) -> Vec<PeerDelta> {
-        let monitored = self.monitored();
         let candidates = candidates(&self.peers, theirs);
-        deltas_for(
-            &self.config,
-            monitored,
-            candidates,
-            budget,
-            &mut self.rng,
-            now,
-        )
+        let mut deltas = deltas_for(&self.config, candidates, budget, &mut self.rng, now);
+        if self.monitored() {
+            self.vouch_for(now, &mut deltas);
+        }
+        deltas
     }
 
     /// Gossip about `id`, which this node does not hold: whether it must
@@ -903,20 +894,11 @@ impl Engine {
 /// The deltas for `candidates` that fit `budget` (see `delta::build`).
 fn deltas_for(
     config: &crate::Config,
-    monitored: bool,
     candidates: Vec<Candidate<'_>>,
     budget: usize,
     rng: &mut impl rand::Rng,
     now: Instant,
 ) -> Vec<PeerDelta> {
     let max_entries = crate::wire::max_delta_entries(config);
-    let mut deltas = delta::build(candidates, budget, max_entries, rng, now);
-    if monitored {
-        // Heartbeats are not relayed, so the time since one arrived says
-        // nothing of a live peer: its watchers vouch for it.
-        for d in deltas.iter_mut().filter(|d| d.status == PeerStatus::Live) {
-            d.heartbeat_age_ms = 0;
-        }
-    }
-    deltas
+    delta::build(candidates, budget, max_entries, rng, now)
 }

@@ -145,6 +145,13 @@ pub(crate) struct Monitor {
     /// Peers this node pinged for other watchers (it does not time them):
     /// the answer is passed on, or a denial when the wait is over.
     relays: BTreeMap<PeerId, Relay>,
+    /// The start of the last round at which this node was whole: every
+    /// neighbour it watches had beaten it and was within its deadline, and
+    /// none was under probe. Until then a death anywhere in the ring would
+    /// have reached it as a verdict, so its live peers were live as of
+    /// then; deltas report a live peer's heartbeat as no older (see
+    /// `Engine::vouched_age_ms`).
+    vouched: Option<Instant>,
 }
 
 /// A ping sent on other watchers' behalf (SWIM's ping-req).
@@ -181,6 +188,12 @@ struct Watch {
     /// When the last beat came (its detector's clock may have been
     /// restarted since, by a refuted probe).
     last_beat: Option<Instant>,
+    /// The peer's detector clock before this node started timing it: what
+    /// the node had heard of it until then. The clock restarts when a
+    /// neighbour is taken on, so until its first beat this is the age a
+    /// delta reports (an island's new neighbour across the cut must not
+    /// look freshly heard).
+    before: Instant,
 }
 
 impl Monitor {
@@ -255,12 +268,15 @@ impl Engine {
             let watch = match old.get(&id) {
                 Some(w) => *w,
                 None => {
+                    let mut before = now;
                     if let Some(p) = self.peers.get_mut(&id) {
+                        before = p.detector.last();
                         p.detector.reset_clock(now, &self.params);
                     }
                     Watch {
                         heard: false,
                         last_beat: None,
+                        before,
                     }
                 }
             };
@@ -275,6 +291,46 @@ impl Engine {
         self.monitor.suspects.retain(|id, _| {
             watching.contains_key(id) && peers.get(id).is_some_and(|p| p.status == PeerStatus::Live)
         });
+    }
+
+    /// At the start of a round, after `update_neighbours`: whether this
+    /// node is whole (see `Monitor::vouched`), and if so, that it vouches
+    /// for its live peers as of now. A neighbour not heard from since it
+    /// became one leaves the node unvouched: a node cut off from the rest
+    /// (an island) finds the far side dead one new neighbour at a time, and
+    /// each of those is unheard until found dead.
+    pub(crate) fn vouch(&mut self, now: Instant) {
+        let whole = self.monitor.suspects.is_empty()
+            && self.monitor.watching.iter().all(|(id, w)| {
+                self.peers.get(id).is_none_or(|p| {
+                    p.status != PeerStatus::Live || (w.heard && now <= p.detector.deadline())
+                })
+            });
+        if whole {
+            self.monitor.vouched = Some(now);
+        }
+    }
+
+    /// How long ago this node last vouched for its live peers (see
+    /// `Monitor::vouched`), in milliseconds; `u64::MAX` if it never has.
+    pub(crate) fn vouched_age_ms(&self, now: Instant) -> u64 {
+        self.monitor
+            .vouched
+            .map_or(u64::MAX, |at| silence_ms(now, at))
+    }
+
+    /// The heartbeat ages of live deltas, monitored: no older than the
+    /// last round this node was whole (see `Monitor::vouched`), and for a
+    /// neighbour not heard from since it became one, what the node had
+    /// heard of it before (its clock restarted then).
+    pub(crate) fn vouch_for(&self, now: Instant, deltas: &mut [crate::wire::PeerDelta]) {
+        let vouched = self.vouched_age_ms(now);
+        for d in deltas.iter_mut().filter(|d| d.status == PeerStatus::Live) {
+            if let Some(w) = self.monitor.watching.get(&d.id).filter(|w| !w.heard) {
+                d.heartbeat_age_ms = silence_ms(now, w.before);
+            }
+            d.heartbeat_age_ms = d.heartbeat_age_ms.min(vouched);
+        }
     }
 
     /// Sends this round's beats: the summary and this node's heartbeat to

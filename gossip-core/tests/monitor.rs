@@ -260,3 +260,41 @@ fn a_node_that_missed_a_leave_is_told_by_those_that_removed_the_peer() {
         "n03 still holds n15 live 5 s after the heal"
     );
 }
+
+/// Two nodes cut off from the rest (an island) go on holding live the far
+/// peers their wave of verdicts has not reached, with nobody timing them.
+/// A node that joins through the island must not take one that crashed
+/// after the cut for live: the island's deltas report its peers no fresher
+/// than the last round each island node was whole (chaos seed 126: a joiner
+/// took a peer gone 102 s for live).
+#[test]
+fn a_joiner_does_not_take_an_islands_stale_peers_for_live() {
+    let mut sim = cluster(6, 24, monitored());
+    let ids = sim.ids();
+    let rest: Vec<&str> = ids
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|s| *s != "n10" && *s != "n11")
+        .collect();
+    sim.partition(&["n10", "n11"], &rest);
+    sim.crash("n21");
+    sim.run_for(secs(3));
+    assert!(
+        sim.engine("n11")
+            .peer(&"n21".into())
+            .is_some_and(|p| p.status == PeerStatus::Live),
+        "the island found n21 dead: the case is not made"
+    );
+    sim.add_node("n30", &["n11"]);
+    sim.run_for(secs(3));
+    let joined = sim
+        .events_about("n30", "n21")
+        .into_iter()
+        .filter(|e| matches!(e, Event::PeerJoined { .. } | Event::PeerLive { .. }))
+        .count();
+    assert_eq!(joined, 0, "the joiner took the island's n21 for live");
+    assert!(
+        sim.engine("n30").peer(&"n11".into()).is_some(),
+        "the joiner did not reach the island"
+    );
+}
