@@ -835,6 +835,7 @@ impl Engine {
         tracing::debug!(node = %self.id, peer = %id, "peer dead");
         if self.monitored() {
             self.mark_hot(id, now);
+            self.note_death(now);
         }
         self.events.push_back(Event::PeerDead { peer: id.clone() });
         self.store_peer(id);

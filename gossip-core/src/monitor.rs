@@ -152,6 +152,11 @@ pub(crate) struct Monitor {
     /// then; deltas report a live peer's heartbeat as no older (see
     /// `Engine::vouched_age_ms`).
     vouched: Option<Instant>,
+    /// When this node last took a peer for dead, and the time before (its
+    /// own verdicts and those it believed): deaths that follow each other
+    /// within `Engine::wave_window` are a wave, and no node vouches while
+    /// one runs.
+    deaths: [Option<Instant>; 2],
 }
 
 /// A ping sent on other watchers' behalf (SWIM's ping-req).
@@ -300,7 +305,18 @@ impl Engine {
     /// (an island) finds the far side dead one new neighbour at a time, and
     /// each of those is unheard until found dead.
     pub(crate) fn vouch(&mut self, now: Instant) {
-        let whole = self.monitor.suspects.is_empty()
+        // A wave runs while the last death is within the window and came
+        // within the window of the one before it.
+        let window = self.wave_window(now);
+        let wave = match self.monitor.deaths {
+            [Some(before), Some(last)] => {
+                now.saturating_duration_since(last) <= window
+                    && last.saturating_duration_since(before) <= window
+            }
+            _ => false,
+        };
+        let whole = !wave
+            && self.monitor.suspects.is_empty()
             && self.monitor.watching.iter().all(|(id, w)| {
                 self.peers.get(id).is_none_or(|p| {
                     p.status != PeerStatus::Live || (w.heard && now <= p.detector.deadline())
@@ -309,6 +325,30 @@ impl Engine {
         if whole {
             self.monitor.vouched = Some(now);
         }
+    }
+
+    /// A death taken (found here or believed from a verdict), for `vouch`.
+    pub(crate) fn note_death(&mut self, now: Instant) {
+        if self.monitored() {
+            self.monitor.deaths = [self.monitor.deaths[1], Some(now)];
+        }
+    }
+
+    /// How long a wave of verdicts takes between two deaths, twice over:
+    /// the side of a partition finds the other dead one new neighbour at a
+    /// time, each timed from when it became one (a fresh detector's
+    /// deadline) and asked about before the verdict (`probe_wait`). While
+    /// deaths come closer than this, the nodes of a partition's side that
+    /// are not at the cut (whose own neighbours are fine) do not vouch for
+    /// the far side they still hold live: chaos seed 572, where a node
+    /// whose neighbours were all reachable vouched for a peer that had
+    /// crashed on the other side of the cut 96 s before.
+    fn wave_window(&self, now: Instant) -> Duration {
+        let interval = self.config.gossip_interval;
+        let fresh = crate::phi::Detector::new(now, interval, &self.params)
+            .deadline()
+            .saturating_duration_since(now);
+        2 * (fresh + self.probe_wait())
     }
 
     /// How long ago this node last vouched for its live peers (see
@@ -825,6 +865,9 @@ impl Engine {
         p.set_status(status, now.checked_sub(age).unwrap_or(now));
         self.table_changed(id, before);
         Counters::add(&self.counters.verdicts_taken, 1);
+        if status == PeerStatus::Dead {
+            self.note_death(now);
+        }
         tracing::debug!(node = %self.id, peer = %id, ?status, "a verdict believed");
         self.events.push_back(match status {
             PeerStatus::Left => Event::PeerLeft { peer: id.clone() },
