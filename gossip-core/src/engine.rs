@@ -71,6 +71,9 @@ pub(crate) struct Removed {
     pub(crate) generation: u64,
     pub(crate) heartbeat: u64,
     pub(crate) at: Instant,
+    /// How it went: dead or left (what a monitored node answers a live
+    /// report of it with, `removed_verdict`).
+    pub(crate) status: PeerStatus,
 }
 
 /// The Scuttlebutt state machine of one node.
@@ -835,7 +838,7 @@ impl Engine {
         tracing::debug!(node = %self.id, peer = %id, "peer dead");
         if self.monitored() {
             self.mark_hot(id, now);
-            self.note_death(now);
+            self.note_death(now, id);
         }
         self.events.push_back(Event::PeerDead { peer: id.clone() });
         self.store_peer(id);
@@ -919,7 +922,7 @@ impl Engine {
         for id in gone {
             if let Some(p) = self.peers.remove(&id) {
                 self.table_hash.toggle(&id, self.table_hash.share(&id, &p));
-                self.remember_removed(&id, p.generation, p.heartbeat, now);
+                self.remember_removed(&id, p.generation, p.heartbeat, p.status, now);
                 self.events
                     .push_back(Event::PeerRemoved { peer: id.clone() });
                 self.store(|s| s.remove_peer(&id));
@@ -1101,24 +1104,32 @@ impl Engine {
         d
     }
 
-    /// Remembers that `id` is gone in (at least) this generation and
-    /// heartbeat, from `now` on. At most `max_peers` peers are remembered;
-    /// the one remembered longest ago makes room.
+    /// Remembers that `id` is gone (`status`, dead or left) in (at least)
+    /// this generation and heartbeat, from `now` on. At most `max_peers`
+    /// peers are remembered; the one remembered longest ago makes room.
     pub(crate) fn remember_removed(
         &mut self,
         id: &PeerId,
         generation: u64,
         heartbeat: u64,
+        status: PeerStatus,
         now: Instant,
     ) {
+        let status = if status == PeerStatus::Left {
+            PeerStatus::Left
+        } else {
+            PeerStatus::Dead
+        };
         let r = self.removed.entry(intern::id(id)).or_insert(Removed {
             generation,
             heartbeat,
             at: now,
+            status,
         });
         if (generation, heartbeat) > (r.generation, r.heartbeat) {
             r.generation = generation;
             r.heartbeat = heartbeat;
+            r.status = status;
         }
         r.at = now;
         if self.removed.len() > self.config.max_peers {

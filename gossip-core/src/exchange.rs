@@ -284,8 +284,8 @@ impl Engine {
         missing.sort_unstable();
         for i in missing {
             let e = &digest.entries[i];
-            let gone = e.status != PeerStatus::Live;
-            if e.generation > 0 && self.refuse_unknown(now, &e.id, e.generation, e.heartbeat, gone)
+            if e.generation > 0
+                && self.refuse_unknown(now, &e.id, e.generation, e.heartbeat, e.status)
             {
                 // Monitored: tell the sender it is gone.
                 if let Some(v) = self.removed_verdict(e) {
@@ -381,6 +381,8 @@ impl Engine {
                 });
             candidates.extend(unmentioned);
         }
+        // Room for the ages `vouch_for` may raise (monitored).
+        let left = left.saturating_sub(self.vouch_slack());
         let mut deltas = deltas_for(&self.config, candidates, left, &mut self.rng, now);
         if self.monitored() {
             self.vouch_for(now, &mut deltas);
@@ -460,6 +462,8 @@ impl Engine {
         theirs: &[(PeerId, Option<Theirs>)],
         budget: usize,
     ) -> Vec<PeerDelta> {
+        // Room for the ages `vouch_for` may raise (monitored).
+        let budget = budget.saturating_sub(self.vouch_slack());
         let candidates = candidates(&self.peers, theirs);
         let mut deltas = deltas_for(&self.config, candidates, budget, &mut self.rng, now);
         if self.monitored() {
@@ -472,14 +476,14 @@ impl Engine {
     /// not be introduced. It must not when it describes a removed peer no
     /// newer than remembered (a zombie: the memory is refreshed, since some
     /// node still gossips it), or a peer the sender holds dead or left
-    /// (`gone`: remembered as removed from now on).
+    /// (`status` not live: remembered as removed from now on).
     fn refuse_unknown(
         &mut self,
         now: Instant,
         id: &PeerId,
         generation: u64,
         heartbeat: u64,
-        gone: bool,
+        status: PeerStatus,
     ) -> bool {
         if let Some(r) = self.removed.get_mut(id) {
             if (generation, heartbeat) <= (r.generation, r.heartbeat) {
@@ -488,8 +492,8 @@ impl Engine {
                 return true;
             }
         }
-        if gone {
-            self.remember_removed(id, generation, heartbeat, now);
+        if status != PeerStatus::Live {
+            self.remember_removed(id, generation, heartbeat, status, now);
             return true;
         }
         false
@@ -528,12 +532,22 @@ impl Engine {
         if self.owed_verdicts.is_empty() {
             return;
         }
-        let entries = std::mem::take(&mut self.owed_verdicts);
-        Counters::add(&self.counters.verdicts_sent, entries.len() as u64);
-        let d = Digest {
-            entries,
-            ..Digest::default()
-        };
+        // Within a digest's limits: the rest is owed again when those
+        // peers are offered next.
+        let mut owed = std::mem::take(&mut self.owed_verdicts);
+        owed.truncate(self.config.max_digest_entries);
+        let budget = self.body_budget() - 6;
+        let mut d = Digest::default();
+        let mut used = 0;
+        for e in owed {
+            let cost = len_msg(e.encoded_len());
+            if used + cost > budget {
+                break;
+            }
+            used += cost;
+            d.entries.push(e);
+        }
+        Counters::add(&self.counters.verdicts_sent, d.entries.len() as u64);
         self.send_with(sender.addr.clone(), Body::Syn(d), Vec::new());
     }
 
@@ -579,7 +593,7 @@ impl Engine {
         let sample = !self.monitored();
         match self.peers.get_mut(&d.id) {
             None => {
-                if self.refuse_unknown(now, &d.id, d.generation, d.heartbeat, gone) {
+                if self.refuse_unknown(now, &d.id, d.generation, d.heartbeat, d.status) {
                     self.owe_verdict(&d);
                     return;
                 }
@@ -629,7 +643,7 @@ impl Engine {
                         self.table_hash
                             .toggle(&id, self.table_hash.share(&id, &old));
                     }
-                    self.remember_removed(&id, d.generation, d.heartbeat, now);
+                    self.remember_removed(&id, d.generation, d.heartbeat, d.status, now);
                     tracing::debug!(node = %self.id, peer = %id, generation = d.generation, "peer restarted and is gone");
                     if was == PeerStatus::Live {
                         self.events.push_back(match d.status {

@@ -124,6 +124,10 @@ pub(crate) const PING_WAIT: Duration = Duration::from_millis(100);
 /// frames queued.
 pub(crate) const MAX_SUSPECTS: usize = 8;
 
+/// The most bytes `Engine::vouch_for` may add to one delta: a heartbeat
+/// age's varint grows from one byte to at most ten.
+pub(crate) const AGE_SLACK: usize = 9;
+
 /// The most peers a node pings on other watchers' behalf at once; a
 /// question beyond it is answered at once from what the node holds.
 pub(crate) const MAX_RELAYS: usize = 16;
@@ -146,17 +150,20 @@ pub(crate) struct Monitor {
     /// the answer is passed on, or a denial when the wait is over.
     relays: BTreeMap<PeerId, Relay>,
     /// The start of the last round at which this node was whole: every
-    /// neighbour it watches had beaten it and was within its deadline, and
-    /// none was under probe. Until then a death anywhere in the ring would
-    /// have reached it as a verdict, so its live peers were live as of
-    /// then; deltas report a live peer's heartbeat as no older (see
-    /// `Engine::vouched_age_ms`).
+    /// neighbour it watches had beaten it since becoming one and was within
+    /// its deadline, none was under probe, and no wave of deaths was
+    /// running (see `Engine::vouch`). Its live peers were live as far as it
+    /// could tell then: a crash among them would have come as a verdict
+    /// within a detection time, unless a partition cut it off, which its
+    /// own neighbours or the wave's deaths show. Deltas report a live peer
+    /// held since then as heard no earlier (`Engine::vouch_for`).
     vouched: Option<Instant>,
-    /// When this node last took a peer for dead, and the time before (its
-    /// own verdicts and those it believed): deaths that follow each other
-    /// within `Engine::wave_window` are a wave, and no node vouches while
-    /// one runs.
-    deaths: [Option<Instant>; 2],
+    /// The last two peers this node took for dead (its own verdicts and
+    /// those it believed), with when: deaths of two peers that follow each
+    /// other within `Engine::wave_window` are a wave, and no node vouches
+    /// while one runs. The same peer twice (a flapping peer, a verdict taken
+    /// again after a revival) only moves the time.
+    deaths: [Option<(PeerId, Instant)>; 2],
 }
 
 /// A ping sent on other watchers' behalf (SWIM's ping-req).
@@ -308,10 +315,10 @@ impl Engine {
         // A wave runs while the last death is within the window and came
         // within the window of the one before it.
         let window = self.wave_window(now);
-        let wave = match self.monitor.deaths {
-            [Some(before), Some(last)] => {
-                now.saturating_duration_since(last) <= window
-                    && last.saturating_duration_since(before) <= window
+        let wave = match &self.monitor.deaths {
+            [Some((_, before)), Some((_, last))] => {
+                now.saturating_duration_since(*last) <= window
+                    && last.saturating_duration_since(*before) <= window
             }
             _ => false,
         };
@@ -328,9 +335,14 @@ impl Engine {
     }
 
     /// A death taken (found here or believed from a verdict), for `vouch`.
-    pub(crate) fn note_death(&mut self, now: Instant) {
-        if self.monitored() {
-            self.monitor.deaths = [self.monitor.deaths[1], Some(now)];
+    pub(crate) fn note_death(&mut self, now: Instant, id: &PeerId) {
+        if !self.monitored() {
+            return;
+        }
+        let deaths = &mut self.monitor.deaths;
+        match &mut deaths[1] {
+            Some((last, at)) if last == id => *at = now,
+            _ => *deaths = [deaths[1].take(), Some((id.clone(), now))],
         }
     }
 
@@ -344,7 +356,8 @@ impl Engine {
     /// whose neighbours were all reachable vouched for a peer that had
     /// crashed on the other side of the cut 96 s before.
     fn wave_window(&self, now: Instant) -> Duration {
-        let interval = self.config.gossip_interval;
+        // The interval a new neighbour's detector starts from.
+        let interval = self.expected_interval();
         let fresh = crate::phi::Detector::new(now, interval, &self.params)
             .deadline()
             .saturating_duration_since(now);
@@ -359,17 +372,37 @@ impl Engine {
             .map_or(u64::MAX, |at| silence_ms(now, at))
     }
 
-    /// The heartbeat ages of live deltas, monitored: no older than the
-    /// last round this node was whole (see `Monitor::vouched`), and for a
-    /// neighbour not heard from since it became one, what the node had
-    /// heard of it before (its clock restarted then).
+    /// The heartbeat ages of live deltas, monitored: for a peer held since
+    /// the last round this node was whole (see `Monitor::vouched`), no
+    /// older than that round; for a neighbour not heard from since it
+    /// became one, what the node had heard of it before (its clock
+    /// restarted then). A peer learned since keeps the age it came with.
+    ///
+    /// An age may grow here beyond what `delta::build` sized it at (an
+    /// unheard neighbour's), by at most `AGE_SLACK` bytes a delta: the
+    /// callers keep `vouch_slack` bytes of the frame for it.
     pub(crate) fn vouch_for(&self, now: Instant, deltas: &mut [crate::wire::PeerDelta]) {
-        let vouched = self.vouched_age_ms(now);
+        let vouched = self.monitor.vouched.map(Stamp::of);
+        let vouched_ms = self.vouched_age_ms(now);
         for d in deltas.iter_mut().filter(|d| d.status == PeerStatus::Live) {
             if let Some(w) = self.monitor.watching.get(&d.id).filter(|w| !w.heard) {
                 d.heartbeat_age_ms = silence_ms(now, w.before);
             }
-            d.heartbeat_age_ms = d.heartbeat_age_ms.min(vouched);
+            let held_then = vouched
+                .is_some_and(|v| self.peers.get(&d.id).is_some_and(|p| p.status_since() <= v));
+            if held_then {
+                d.heartbeat_age_ms = d.heartbeat_age_ms.min(vouched_ms);
+            }
+        }
+    }
+
+    /// The bytes of a frame kept back for `vouch_for` (monitored only):
+    /// `AGE_SLACK` for each neighbour, the deltas whose ages it may raise.
+    pub(crate) fn vouch_slack(&self) -> usize {
+        if self.monitored() {
+            AGE_SLACK * self.monitor.watching.len()
+        } else {
+            0
         }
     }
 
@@ -866,7 +899,7 @@ impl Engine {
         self.table_changed(id, before);
         Counters::add(&self.counters.verdicts_taken, 1);
         if status == PeerStatus::Dead {
-            self.note_death(now);
+            self.note_death(now, id);
         }
         tracing::debug!(node = %self.id, peer = %id, ?status, "a verdict believed");
         self.events.push_back(match status {
@@ -897,8 +930,9 @@ impl Engine {
 
     /// With monitored liveness, the answer to gossip that holds live a peer
     /// this node removed (and remembers, in a generation and heartbeat no
-    /// older): a dead entry, so the node that still holds it learns it is
-    /// gone instead of handing it on as live. `None` otherwise.
+    /// older): an entry saying how it went (dead or left), so the node that
+    /// still holds it learns it is gone instead of handing it on as live.
+    /// `None` otherwise.
     pub(crate) fn removed_verdict(
         &self,
         e: &crate::wire::DigestEntry,
@@ -916,7 +950,7 @@ impl Engine {
             max_version: e.max_version,
             heartbeat: r.heartbeat,
             gc_floor: e.gc_floor,
-            status: PeerStatus::Dead,
+            status: r.status,
             status_age_ms: 0,
         })
     }

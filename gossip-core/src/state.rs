@@ -122,6 +122,12 @@ impl Peer {
         self.status_since = since;
     }
 
+    /// Since when the peer has had its status (for a live peer, when it
+    /// was learned or last revived).
+    pub(crate) fn status_since(&self) -> Stamp {
+        self.status_since
+    }
+
     /// How long the peer has had its status.
     pub(crate) fn status_age(&self, now: Instant) -> Duration {
         Stamp::of(now).since(self.status_since)

@@ -259,6 +259,9 @@ fn a_node_that_missed_a_leave_is_told_by_those_that_removed_the_peer() {
         told.is_some(),
         "n03 still holds n15 live 5 s after the heal"
     );
+    // Told as it went: left, not dead.
+    let status = sim.engine("n03").peer(&"n15".into()).map(|p| p.status);
+    assert_eq!(status, Some(PeerStatus::Left));
 }
 
 /// Two nodes cut off from the rest (an island) go on holding live the far
