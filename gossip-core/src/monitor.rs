@@ -992,6 +992,54 @@ mod tests {
         (e, now, t)
     }
 
+    /// The wave window is four steps of a partition's wave (the figures
+    /// ARCHITECTURE.md quotes: 42 s at the default 1 s rounds, 3.8 s with
+    /// `Config::local`), and a node stops vouching on the second death of a
+    /// different peer within it, not on one death, nor on one peer twice.
+    #[test]
+    fn deaths_of_two_peers_within_the_wave_window_stop_vouching() {
+        let start = Instant::now();
+        let window = |config: Config| {
+            let e =
+                Engine::new(config.monitors(1), PeerId::from("a"), "a".into(), 1, start).unwrap();
+            e.wave_window(start).as_secs_f64()
+        };
+        let (default, local) = (window(Config::default()), window(Config::local()));
+        assert!((42.0..43.0).contains(&default), "{default}");
+        assert!((3.8..3.9).contains(&local), "{local}");
+
+        let mut e = Engine::new(
+            Config::local().monitors(1),
+            PeerId::from("a"),
+            "a".into(),
+            1,
+            start,
+        )
+        .unwrap();
+        let step = Duration::from_secs(1);
+        let (b, c) = (PeerId::from("b"), PeerId::from("c"));
+        let vouches = |e: &mut Engine, at: Instant| {
+            e.monitor.vouched = None;
+            e.vouch(at);
+            e.monitor.vouched == Some(at)
+        };
+        assert!(vouches(&mut e, start), "a node with nothing wrong vouches");
+        e.note_death(start, &b);
+        assert!(vouches(&mut e, start + step), "one death is no wave");
+        e.note_death(start + step, &b);
+        assert!(
+            vouches(&mut e, start + 2 * step),
+            "one peer twice is no wave"
+        );
+        e.note_death(start + 2 * step, &c);
+        assert!(
+            !vouches(&mut e, start + 3 * step),
+            "two peers dying make a wave"
+        );
+        // The wave ends a window after its last death.
+        assert!(vouches(&mut e, start + 2 * step + Duration::from_secs(4)));
+    }
+
     /// A beat from a peer this node does not watch is no sample: its gap
     /// runs from whenever the clock last ran (here, 200 s), and taken as
     /// one it set the deadline minutes out once the peer became a
