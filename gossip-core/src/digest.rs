@@ -20,7 +20,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::state::Peer;
-use crate::table_hash::{bitmap_covers, Cover};
+use crate::table_hash::{bitmap_covers_id, Cover};
 use crate::wire::{len_msg, Digest};
 use crate::PeerId;
 
@@ -111,7 +111,7 @@ pub(crate) fn build(
         if id == me || (!extra.is_empty() && extra.contains(id)) {
             continue;
         }
-        if cover.is_some_and(|c| !bitmap_covers(&c.bitmap, id.as_str())) {
+        if cover.is_some_and(|c| !bitmap_covers_id(&c.bitmap, id)) {
             continue;
         }
         let e = peer.digest_entry(id, now);

@@ -568,19 +568,12 @@ impl Engine {
             self.heard_log.pop_front();
         }
         self.check_liveness(now);
-        self.collect_garbage(now);
+        // Live and dead peers (not this node, not left), counted in the
+        // collector's walk; the picks are ranks among them, found in a
+        // second walk.
+        let (live, dead) = self.collect_garbage(now);
         self.expire_queries(now);
 
-        // Live and dead peers (not this node, not left), counted; the
-        // picks are ranks among them, found in a second walk.
-        let (mut live, mut dead) = (0usize, 0usize);
-        for (id, p) in &self.peers {
-            match target_kind(id, p, &self.id) {
-                Some(PeerStatus::Live) => live += 1,
-                Some(_) => dead += 1,
-                None => {}
-            }
-        }
         let own_addr = self.peers[&self.id].addr.to_string();
         // News (a hot peer) goes to `fanout` peers a round; with nothing new
         // only heartbeats move, and `idle_fanout` partners suffice.
@@ -901,12 +894,19 @@ impl Engine {
         }
     }
 
-    fn collect_garbage(&mut self, now: Instant) {
+    /// Removes peers dead or left for `dead_peer_grace` and tombstones
+    /// older than `tombstone_grace`.
+    ///
+    /// Returns the live and dead peers it kept (not this node, not left):
+    /// the round's picks are drawn from them, and one walk of the table a
+    /// round is what an idle round of a large table costs.
+    fn collect_garbage(&mut self, now: Instant) -> (usize, usize) {
         let grace = self.config.dead_peer_grace;
         let tomb = self.config.tombstone_grace;
         // One pass: peers gone long enough, and tombstones old enough.
         let mut gone: Vec<PeerId> = Vec::new();
         let mut floors_moved = false;
+        let (mut live, mut dead) = (0usize, 0usize);
         for (id, p) in self.peers.iter_mut() {
             if p.status != PeerStatus::Live
                 && p.status_age(now) >= grace
@@ -914,6 +914,11 @@ impl Engine {
             {
                 gone.push(id.clone());
                 continue;
+            }
+            match target_kind(id, p, &self.id) {
+                Some(PeerStatus::Live) => live += 1,
+                Some(_) => dead += 1,
+                None => {}
             }
             let floor = p.gc_floor;
             p.collect_garbage(now, tomb);
@@ -933,6 +938,7 @@ impl Engine {
         if floors_moved {
             self.rehash_all();
         }
+        (live, dead)
     }
 
     // ---- the idle exchange's summary ---------------------------------------

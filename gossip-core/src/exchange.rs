@@ -372,7 +372,7 @@ impl Engine {
                         && p.mentioned_in != mark
                         && **id != sender.id
                         && (digest.cover.is_empty()
-                            || crate::table_hash::bitmap_covers(&digest.cover, id.as_str()))
+                            || crate::table_hash::bitmap_covers_id(&digest.cover, id))
                 })
                 .map(|(id, peer)| Candidate {
                     id,

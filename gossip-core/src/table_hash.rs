@@ -179,6 +179,14 @@ pub(crate) fn bitmap_covers(bitmap: &[u8], id: &str) -> bool {
     bitmap[b / 8] & (1 << (b % 8)) != 0
 }
 
+/// [`bitmap_covers`] for an interned id: its stored hash instead of a hash
+/// of its bytes (a cover's digest tests every peer of the table).
+pub(crate) fn bitmap_covers_id(bitmap: &[u8], id: &PeerId) -> bool {
+    let bits = (bitmap.len() * 8).trailing_zeros();
+    let b = bucket_of(id, bits);
+    bitmap[b / 8] & (1 << (b % 8)) != 0
+}
+
 /// The bucket bits a table of `peers` peers keeps: about one peer a
 /// bucket (two to four bytes per peer), so that a summary can name the few
 /// peers a smaller table lacks without a digest entry for each of those it
