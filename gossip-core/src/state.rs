@@ -265,7 +265,7 @@ impl Peer {
     /// Forgets tombstones older than `grace`, raising the GC floor.
     #[inline]
     pub(crate) fn collect_garbage(&mut self, now: Instant, grace: Duration) {
-        // Inlined for this test: most peers hold no keys, and the
+        // Inlined: most peers hold no keys, and the
         // collector's walk visits every peer every round.
         if self.keys.is_some() {
             self.collect_tombstones(now, grace);
