@@ -190,6 +190,10 @@ struct Suspect {
     /// Whether this is the second asking (the first wait ended without a
     /// single answer).
     again: bool,
+    /// Whether it is asked about because a verdict with an older heartbeat
+    /// than this node's contested its life (see `Engine::contest`), not
+    /// because it is a silent neighbour.
+    contested: bool,
 }
 
 /// One watched neighbour.
@@ -206,6 +210,8 @@ struct Watch {
     /// delta reports (an island's new neighbour across the cut must not
     /// look freshly heard).
     before: Instant,
+    /// When it became a neighbour (its clock restarted then).
+    since: Instant,
 }
 
 impl Monitor {
@@ -273,8 +279,22 @@ impl Engine {
         let neighbours = self.ring_neighbours();
         let linger = self.config.gossip_interval * LINGER_ROUNDS;
         let old = std::mem::take(&mut self.monitor.watching);
-        for (id, _) in old.iter().filter(|(id, _)| !neighbours.contains(id)) {
+        for (id, w) in old.iter().filter(|(id, _)| !neighbours.contains(id)) {
             self.monitor.lingering.insert(id.clone(), now + linger);
+            // Never heard while watched: its clock goes back to what this
+            // node had heard of it before, unless news came since. Left
+            // at the restart, it would date the node's deltas of the peer
+            // (their age) from then: an island's node whose wave made a
+            // crashed peer its neighbour for a round, then a heal took it
+            // back, handed it on as heard a second before (chaos seed 29
+            // at 60 nodes).
+            if !w.heard {
+                if let Some(p) = self.peers.get_mut(id) {
+                    if p.detector.last_stamp() == Stamp::of(w.since) {
+                        p.detector.reset_clock(w.before, &self.params);
+                    }
+                }
+            }
         }
         for id in neighbours {
             let watch = match old.get(&id) {
@@ -289,6 +309,7 @@ impl Engine {
                         heard: false,
                         last_beat: None,
                         before,
+                        since: now,
                     }
                 }
             };
@@ -300,8 +321,9 @@ impl Engine {
             *until > now && peers.get(id).is_some_and(|p| p.status == PeerStatus::Live)
         });
         let watching = &self.monitor.watching;
-        self.monitor.suspects.retain(|id, _| {
-            watching.contains_key(id) && peers.get(id).is_some_and(|p| p.status == PeerStatus::Live)
+        self.monitor.suspects.retain(|id, s| {
+            (s.contested || watching.contains_key(id))
+                && peers.get(id).is_some_and(|p| p.status == PeerStatus::Live)
         });
     }
 
@@ -323,7 +345,7 @@ impl Engine {
             _ => false,
         };
         let whole = !wave
-            && self.monitor.suspects.is_empty()
+            && self.monitor.suspects.values().all(|s| s.contested)
             && self.monitor.watching.iter().all(|(id, w)| {
                 self.peers.get(id).is_none_or(|p| {
                     p.status != PeerStatus::Live || (w.heard && now <= p.detector.deadline())
@@ -389,8 +411,11 @@ impl Engine {
             if let Some(w) = self.monitor.watching.get(&d.id).filter(|w| !w.heard) {
                 d.heartbeat_age_ms = silence_ms(now, w.before);
             }
+            // Not for a peer whose life is contested (`contest`): until
+            // the answers come, nobody may be timing it.
             let held_then = vouched
-                .is_some_and(|v| self.peers.get(&d.id).is_some_and(|p| p.status_since() <= v));
+                .is_some_and(|v| self.peers.get(&d.id).is_some_and(|p| p.status_since() <= v))
+                && !self.contested(&d.id);
             if held_then {
                 d.heartbeat_age_ms = d.heartbeat_age_ms.min(vouched_ms);
             }
@@ -483,6 +508,7 @@ impl Engine {
     /// peer then costs some small frames instead of a false death.
     pub(crate) fn suspect(&mut self, now: Instant, id: &PeerId, patience: Instant) -> bool {
         let mut again = false;
+        let mut contested = false;
         let stamp = Stamp::of(now);
         if let Some(s) = self.monitor.suspects.get(id) {
             // A helper gone silent itself since it was asked (a suspect;
@@ -512,6 +538,7 @@ impl Engine {
             if s.denied > 0 || s.again {
                 return true;
             }
+            contested = s.contested;
             self.monitor.suspects.remove(id);
             again = true;
         } else if self.monitor.suspects.len() >= MAX_SUSPECTS {
@@ -558,6 +585,7 @@ impl Engine {
                 denied: 0,
                 until: now + self.probe_wait(),
                 again,
+                contested,
             },
         );
         for addr in addrs {
@@ -748,6 +776,7 @@ impl Engine {
         }
         let last = self.monitor.last_beat(&a.target);
         let monitored = self.monitored();
+        let interval = self.expected_interval();
         let Some(s) = self.monitor.suspects.get_mut(&a.target) else {
             return;
         };
@@ -778,7 +807,14 @@ impl Engine {
                 .saturating_duration_since(p.detector.last());
             Duration::from_millis(a.silence_ms) < allowed / 2
         };
-        if a.timed && a.heartbeat > p.heartbeat && a.silence_ms < silence && recent {
+        // Contested (`contest`): this node does not time the peer, and a
+        // helper that heard it lately (as a fresh detector counts it), no
+        // older than the heartbeat held, says it lives.
+        let lately = s.contested
+            && a.timed
+            && a.heartbeat >= p.heartbeat
+            && crate::exchange::heard_lately(now, a.silence_ms, interval, &self.params).is_some();
+        if lately || (a.timed && a.heartbeat > p.heartbeat && a.silence_ms < silence && recent) {
             p.take_heartbeat(
                 Stamp::of(now),
                 a.generation,
@@ -790,7 +826,10 @@ impl Engine {
             // Monitored, the clock restarts now (the beats of this link
             // were lost); relayed, when the helper had the heartbeat, as if
             // it had come round here then.
-            let heard = if monitored {
+            let heard = if lately {
+                now.checked_sub(Duration::from_millis(a.silence_ms))
+                    .unwrap_or(now)
+            } else if monitored {
                 now
             } else {
                 now.checked_sub(Duration::from_millis(a.silence_ms))
@@ -889,6 +928,10 @@ impl Engine {
             return false;
         };
         if p.generation != generation || p.status != PeerStatus::Live || hb < p.heartbeat {
+            let older = p.generation == generation && p.status == PeerStatus::Live;
+            if older && status == PeerStatus::Dead {
+                self.contest(now, id);
+            }
             return false;
         }
         if status == PeerStatus::Left && p.max_version < max_version {
@@ -910,6 +953,45 @@ impl Engine {
         self.store_peer(id);
         self.mark_hot(id, now);
         true
+    }
+
+    /// Monitored: a verdict on live peer `id` came with an older heartbeat
+    /// than this node holds, so it is not believed; but unless this node
+    /// times the peer itself, nothing it holds says the peer lives now.
+    /// The higher heartbeat may be old news: a node of an island that held
+    /// the peer live, untimed, after it crashed there, while its watchers
+    /// across the cut found it dead before its last beats (chaos seed 29 at
+    /// 60 nodes: after the heal, the island's nodes held it live for good
+    /// and, once whole, vouched for it). So its helpers are asked, as for a
+    /// silent neighbour (`suspect`): one that heard it lately refutes the
+    /// verdict, and if all deny, this node gives its own, with the heartbeat
+    /// it holds, which the other holders believe. Until then this node does
+    /// not vouch for it (`vouch_for`). At most [`MAX_SUSPECTS`] at a time;
+    /// a later verdict asks again.
+    pub(crate) fn contest(&mut self, now: Instant, id: &PeerId) {
+        let m = &self.monitor;
+        if m.watches(id) || m.suspects.contains_key(id) || m.suspects.len() >= MAX_SUSPECTS {
+            return;
+        }
+        if !self.suspect(now, id, now) {
+            if let Some(s) = self.monitor.suspects.get_mut(id) {
+                s.contested = true;
+            }
+        }
+    }
+
+    /// Whether `id` is asked about because its life is contested.
+    pub(crate) fn contested(&self, id: &PeerId) -> bool {
+        self.monitor.suspects.get(id).is_some_and(|s| s.contested)
+    }
+
+    /// The contested peers under probe (see `contest`).
+    pub(crate) fn contested_peers(&self) -> Vec<PeerId> {
+        let s = &self.monitor.suspects;
+        s.iter()
+            .filter(|(_, s)| s.contested)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// [`take_verdict`](Engine::take_verdict) for what a digest entry says.
