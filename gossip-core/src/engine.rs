@@ -776,12 +776,8 @@ impl Engine {
                 }
                 silent.push((id, patience));
             }
-            // Contested peers under probe (`contest`), to their verdict.
-            for id in self.contested_peers() {
-                if !silent.iter().any(|(s, _)| *s == id) {
-                    silent.push((id, now));
-                }
-            }
+            // Peers held live that others called dead (`contest`).
+            self.check_contests(now);
         } else {
             let stamp = Stamp::of(now);
             for (id, p) in self.peers.iter() {

@@ -128,6 +128,11 @@ pub(crate) const MAX_SUSPECTS: usize = 8;
 /// age's varint grows from one byte to at most ten.
 pub(crate) const AGE_SLACK: usize = 9;
 
+/// The most peers a node contests at once (`Engine::contest`): pings each
+/// round to peers it holds live that others hold dead with an older
+/// heartbeat.
+pub(crate) const MAX_CONTESTS: usize = 8;
+
 /// The most peers a node pings on other watchers' behalf at once; a
 /// question beyond it is answered at once from what the node holds.
 pub(crate) const MAX_RELAYS: usize = 16;
@@ -164,6 +169,10 @@ pub(crate) struct Monitor {
     /// while one runs. The same peer twice (a flapping peer, a verdict taken
     /// again after a revival) only moves the time.
     deaths: [Option<(PeerId, Instant)>; 2],
+    /// Peers held live that a verdict with an older heartbeat called dead,
+    /// pinged every round until they answer or the deadline given passes
+    /// (see `Engine::contest`).
+    contests: BTreeMap<PeerId, Instant>,
 }
 
 /// A ping sent on other watchers' behalf (SWIM's ping-req).
@@ -190,10 +199,6 @@ struct Suspect {
     /// Whether this is the second asking (the first wait ended without a
     /// single answer).
     again: bool,
-    /// Whether it is asked about because a verdict with an older heartbeat
-    /// than this node's contested its life (see `Engine::contest`), not
-    /// because it is a silent neighbour.
-    contested: bool,
 }
 
 /// One watched neighbour.
@@ -321,9 +326,8 @@ impl Engine {
             *until > now && peers.get(id).is_some_and(|p| p.status == PeerStatus::Live)
         });
         let watching = &self.monitor.watching;
-        self.monitor.suspects.retain(|id, s| {
-            (s.contested || watching.contains_key(id))
-                && peers.get(id).is_some_and(|p| p.status == PeerStatus::Live)
+        self.monitor.suspects.retain(|id, _| {
+            watching.contains_key(id) && peers.get(id).is_some_and(|p| p.status == PeerStatus::Live)
         });
     }
 
@@ -345,7 +349,7 @@ impl Engine {
             _ => false,
         };
         let whole = !wave
-            && self.monitor.suspects.values().all(|s| s.contested)
+            && self.monitor.suspects.is_empty()
             && self.monitor.watching.iter().all(|(id, w)| {
                 self.peers.get(id).is_none_or(|p| {
                     p.status != PeerStatus::Live || (w.heard && now <= p.detector.deadline())
@@ -478,6 +482,7 @@ impl Engine {
             None => false,
         };
         self.monitor.suspects.remove(&sender.id);
+        self.monitor.contests.remove(&sender.id);
         let Some(p) = self.peers.get_mut(&sender.id) else {
             return;
         };
@@ -508,7 +513,6 @@ impl Engine {
     /// peer then costs some small frames instead of a false death.
     pub(crate) fn suspect(&mut self, now: Instant, id: &PeerId, patience: Instant) -> bool {
         let mut again = false;
-        let mut contested = false;
         let stamp = Stamp::of(now);
         if let Some(s) = self.monitor.suspects.get(id) {
             // A helper gone silent itself since it was asked (a suspect;
@@ -538,7 +542,6 @@ impl Engine {
             if s.denied > 0 || s.again {
                 return true;
             }
-            contested = s.contested;
             self.monitor.suspects.remove(id);
             again = true;
         } else if self.monitor.suspects.len() >= MAX_SUSPECTS {
@@ -585,7 +588,6 @@ impl Engine {
                 denied: 0,
                 until: now + self.probe_wait(),
                 again,
-                contested,
             },
         );
         for addr in addrs {
@@ -776,7 +778,9 @@ impl Engine {
         }
         let last = self.monitor.last_beat(&a.target);
         let monitored = self.monitored();
-        let interval = self.expected_interval();
+        if monitored && self.on_contest_ack(now, sender, &a) {
+            return;
+        }
         let Some(s) = self.monitor.suspects.get_mut(&a.target) else {
             return;
         };
@@ -807,14 +811,7 @@ impl Engine {
                 .saturating_duration_since(p.detector.last());
             Duration::from_millis(a.silence_ms) < allowed / 2
         };
-        // Contested (`contest`): this node does not time the peer, and a
-        // helper that heard it lately (as a fresh detector counts it), no
-        // older than the heartbeat held, says it lives.
-        let lately = s.contested
-            && a.timed
-            && a.heartbeat >= p.heartbeat
-            && crate::exchange::heard_lately(now, a.silence_ms, interval, &self.params).is_some();
-        if lately || (a.timed && a.heartbeat > p.heartbeat && a.silence_ms < silence && recent) {
+        if a.timed && a.heartbeat > p.heartbeat && a.silence_ms < silence && recent {
             p.take_heartbeat(
                 Stamp::of(now),
                 a.generation,
@@ -826,10 +823,7 @@ impl Engine {
             // Monitored, the clock restarts now (the beats of this link
             // were lost); relayed, when the helper had the heartbeat, as if
             // it had come round here then.
-            let heard = if lately {
-                now.checked_sub(Duration::from_millis(a.silence_ms))
-                    .unwrap_or(now)
-            } else if monitored {
+            let heard = if monitored {
                 now
             } else {
                 now.checked_sub(Duration::from_millis(a.silence_ms))
@@ -957,41 +951,102 @@ impl Engine {
 
     /// Monitored: a verdict on live peer `id` came with an older heartbeat
     /// than this node holds, so it is not believed; but unless this node
-    /// times the peer itself, nothing it holds says the peer lives now.
-    /// The higher heartbeat may be old news: a node of an island that held
-    /// the peer live, untimed, after it crashed there, while its watchers
-    /// across the cut found it dead before its last beats (chaos seed 29 at
-    /// 60 nodes: after the heal, the island's nodes held it live for good
-    /// and, once whole, vouched for it). So its helpers are asked, as for a
-    /// silent neighbour (`suspect`): one that heard it lately refutes the
-    /// verdict, and if all deny, this node gives its own, with the heartbeat
-    /// it holds, which the other holders believe. Until then this node does
-    /// not vouch for it (`vouch_for`). At most [`MAX_SUSPECTS`] at a time;
-    /// a later verdict asks again.
+    /// times the peer, nothing it holds says the peer lives now. The higher
+    /// heartbeat may be old news: a node of an island held a peer that
+    /// crashed there, untimed, with its last beats, while its watchers
+    /// across the cut had found it dead before them (chaos seed 29 at 60
+    /// nodes: after the heal the island's nodes held it live for good and,
+    /// once whole, vouched for it). So this node times the peer itself for
+    /// a fresh detector's deadline, pinging it every round (a `Probe` whose
+    /// target is the peer, which answers with its heartbeat), and does not
+    /// vouch for it meanwhile (`vouch_for`). An answer (or a beat) ends the
+    /// contest with the peer heard now; none by the deadline, and this
+    /// node gives its own verdict, with the heartbeat it holds, which the
+    /// other holders believe. A deadline's worth of pings, not one round
+    /// trip: one lost answer must not kill a live peer, whose death every
+    /// node that holds it live would then contest again. At most
+    /// [`MAX_CONTESTS`] at a time; a later verdict contests again.
     pub(crate) fn contest(&mut self, now: Instant, id: &PeerId) {
         let m = &self.monitor;
-        if m.watches(id) || m.suspects.contains_key(id) || m.suspects.len() >= MAX_SUSPECTS {
+        if m.watches(id) || m.contests.contains_key(id) || m.contests.len() >= MAX_CONTESTS {
             return;
         }
-        if !self.suspect(now, id, now) {
-            if let Some(s) = self.monitor.suspects.get_mut(id) {
-                s.contested = true;
+        let interval = self.expected_interval();
+        let until = crate::phi::Detector::new(now, interval, &self.params).deadline();
+        tracing::debug!(node = %self.id, peer = %id, "an older verdict on a peer held live: pinging it");
+        self.monitor.contests.insert(id.clone(), until);
+        self.ping_contested(id);
+    }
+
+    /// Pings contested peer `id` (see `contest`).
+    fn ping_contested(&mut self, id: &PeerId) {
+        let Some(p) = self.peers.get(id) else {
+            return;
+        };
+        let ping = Probe {
+            target: id.clone(),
+            generation: p.generation,
+            heartbeat: p.heartbeat,
+            silence_ms: 0,
+            timed: false,
+        };
+        let addr = p.addr.to_string();
+        Counters::add(&self.counters.pings_out, 1);
+        self.send_with(addr, Body::Probe(ping), Vec::new());
+    }
+
+    /// Once a round (monitored): each contested peer (`contest`) still held
+    /// live is pinged again, or, its deadline passed, found dead.
+    pub(crate) fn check_contests(&mut self, now: Instant) {
+        if self.monitor.contests.is_empty() {
+            return;
+        }
+        let peers = &self.peers;
+        self.monitor
+            .contests
+            .retain(|id, _| peers.get(id).is_some_and(|p| p.status == PeerStatus::Live));
+        let (mut due, mut live) = (Vec::new(), Vec::new());
+        for (id, until) in &self.monitor.contests {
+            if *until <= now {
+                due.push(id.clone());
+            } else {
+                live.push(id.clone());
             }
+        }
+        for id in due {
+            self.monitor.contests.remove(&id);
+            self.declare_dead(now, &id);
+        }
+        for id in live {
+            self.ping_contested(&id);
         }
     }
 
-    /// Whether `id` is asked about because its life is contested.
-    pub(crate) fn contested(&self, id: &PeerId) -> bool {
-        self.monitor.suspects.get(id).is_some_and(|s| s.contested)
+    /// A contested peer's own answer to this node's ping (see `contest`):
+    /// it lives, heard now. Returns whether `a` was one.
+    fn on_contest_ack(&mut self, now: Instant, sender: &Sender, a: &Probe) -> bool {
+        if sender.id != a.target || self.monitor.contests.remove(&a.target).is_none() {
+            return false;
+        }
+        if let Some(p) = self.peers.get_mut(&a.target) {
+            if p.status == PeerStatus::Live && p.generation == a.generation {
+                p.take_heartbeat(
+                    Stamp::of(now),
+                    a.generation,
+                    a.heartbeat,
+                    true,
+                    false,
+                    &self.params,
+                );
+                p.detector.reset_clock(now, &self.params);
+            }
+        }
+        true
     }
 
-    /// The contested peers under probe (see `contest`).
-    pub(crate) fn contested_peers(&self) -> Vec<PeerId> {
-        let s = &self.monitor.suspects;
-        s.iter()
-            .filter(|(_, s)| s.contested)
-            .map(|(id, _)| id.clone())
-            .collect()
+    /// Whether `id`'s life is contested (see `contest`).
+    pub(crate) fn contested(&self, id: &PeerId) -> bool {
+        self.monitor.contests.contains_key(id)
     }
 
     /// [`take_verdict`](Engine::take_verdict) for what a digest entry says.
