@@ -769,6 +769,8 @@ impl Engine {
                 }
                 silent.push((id, patience));
             }
+            // Peers held live that others called dead (`contest`).
+            self.check_contests(now);
         } else {
             let stamp = Stamp::of(now);
             for (id, p) in self.peers.iter() {

@@ -254,7 +254,13 @@ impl Engine {
             }
             let relay_live = e.status == PeerStatus::Live;
             let sample = !monitored;
-            if p.take_heartbeat(stamp, e.generation, e.heartbeat, relay_live, sample, params) {
+            // Monitored: a peer held dead is not revived by another node's
+            // entry, which says nothing of how lately it was heard; the
+            // delta asked for instead does (see `apply_delta`).
+            let ask = monitored && unvouched_revival(p, e, &sender.id);
+            if !ask
+                && p.take_heartbeat(stamp, e.generation, e.heartbeat, relay_live, sample, params)
+            {
                 revived.push(i);
             }
             if monitored && e.status != PeerStatus::Live && p.status == PeerStatus::Live {
@@ -267,6 +273,13 @@ impl Engine {
             } else if e.max_version > p.max_version {
                 requests.push((i, p.digest_entry(&e.id, now)));
             } else if p.max_version > e.max_version {
+                theirs.push((i, Some(e.into())));
+            } else if ask {
+                requests.push((i, p.digest_entry(&e.id, now)));
+            } else if monitored && revives(p, e) {
+                // Monitored: a live peer the sender holds dead with an
+                // older heartbeat goes as a delta, whose age says how
+                // lately this node heard of it.
                 theirs.push((i, Some(e.into())));
             } else if p.heartbeat > e.heartbeat
                 || (monitored
@@ -410,14 +423,18 @@ impl Engine {
             if higher_floor(p, e) {
                 floors.push(i);
             }
-            if e.id != *me {
+            // Monitored (`sample` false): no revival from another node's
+            // entry (see `on_syn`).
+            let unvouched = !sample && unvouched_revival(p, e, &sender.id);
+            if e.id != *me && !unvouched {
                 let relay_live = e.status == PeerStatus::Live;
                 if p.take_heartbeat(stamp, e.generation, e.heartbeat, relay_live, sample, params) {
                     revived.push(i);
                 }
             }
             let newer = p.generation > e.generation
-                || (p.generation == e.generation && p.max_version > e.max_version);
+                || (p.generation == e.generation && p.max_version > e.max_version)
+                || (!sample && revives(p, e));
             if newer {
                 theirs.push((i, Some(Theirs::from(e))));
             }
@@ -680,14 +697,38 @@ impl Engine {
                 // One lookup for the address and the heartbeat.
                 let moved = !d.addr.is_empty() && p.set_shared_addr(&d.addr);
                 let relay_live = d.status == PeerStatus::Live;
-                let revived = p.take_heartbeat(
-                    Stamp::of(now),
-                    d.generation,
-                    d.heartbeat,
-                    relay_live,
-                    sample,
-                    &self.params,
-                );
+                // Monitored: a peer held dead is revived only if the sender
+                // heard of it lately enough that this node's detector would
+                // not find it dead at once (the rule `fresh_peer` applies to
+                // an introduction), its clock set to then; older news is
+                // not taken at all, nor its heartbeat.
+                let heard = if !sample
+                    && p.status == PeerStatus::Dead
+                    && relay_live
+                    && p.generation == d.generation
+                    && d.heartbeat > p.heartbeat
+                {
+                    let heard = heard_lately(now, d.heartbeat_age_ms, interval, &self.params);
+                    if heard.is_none() {
+                        Counters::add(&self.counters.stale_gossip_ignored, 1);
+                        tracing::debug!(node = %self.id, peer = %d.id, age_ms = d.heartbeat_age_ms, "stale news of a dead peer's life ignored");
+                    }
+                    Some(heard)
+                } else {
+                    None
+                };
+                let revived = heard != Some(None)
+                    && p.take_heartbeat(
+                        Stamp::of(now),
+                        d.generation,
+                        d.heartbeat,
+                        relay_live,
+                        sample,
+                        &self.params,
+                    );
+                if let (true, Some(Some(at))) = (revived, heard) {
+                    p.detector.reset_clock(at, &self.params);
+                }
                 if moved {
                     self.store_peer(&d.id);
                 }
@@ -716,11 +757,10 @@ impl Engine {
     fn fresh_peer(&self, now: Instant, d: &PeerDelta, interval: Duration) -> Option<Peer> {
         let mut p = Peer::with_addr(d.generation, d.addr.clone(), now, interval, &self.params);
         p.heartbeat = d.heartbeat;
-        let heard = now.checked_sub(Duration::from_millis(d.heartbeat_age_ms));
+        let heard = heard_lately(now, d.heartbeat_age_ms, interval, &self.params);
         if let Some(at) = heard {
             p.detector.reset_clock(at, &self.params);
-        }
-        if heard.is_none() || p.detector.deadline() <= now {
+        } else {
             Counters::add(&self.counters.stale_gossip_ignored, 1);
             tracing::debug!(node = %self.id, peer = %d.id, age_ms = d.heartbeat_age_ms, "stale news of a live peer ignored");
             return None;
@@ -857,6 +897,43 @@ impl Engine {
             self.store_peer(&id);
         }
     }
+}
+
+/// When a peer heard `age_ms` before `now` was heard, if a fresh detector
+/// (one sample of `interval`) started then would not find it dead by now:
+/// how old news of a peer's life may be and still be taken for it.
+pub(crate) fn heard_lately(
+    now: Instant,
+    age_ms: u64,
+    interval: Duration,
+    params: &crate::phi::PhiParams,
+) -> Option<Instant> {
+    let at = now.checked_sub(Duration::from_millis(age_ms))?;
+    (crate::phi::Detector::new(at, interval, params).deadline() > now).then_some(at)
+}
+
+/// Monitored: whether digest entry `e`, from `sender`, holds live with a
+/// higher heartbeat a peer `p` holds dead, and is not the peer's own word.
+/// Such an entry says nothing of how lately the sender heard of the peer
+/// (it may have held it live, untimed, since the peer died: an island's
+/// node after a heal, chaos seed 29 at 60 nodes), so it revives nothing;
+/// the receiver asks for the delta, whose age does say.
+fn unvouched_revival(p: &Peer, e: &DigestEntry, sender: &PeerId) -> bool {
+    p.status == PeerStatus::Dead
+        && e.status == PeerStatus::Live
+        && e.generation == p.generation
+        && e.heartbeat > p.heartbeat
+        && e.id != *sender
+}
+
+/// Monitored: whether `p`, held live, would revive the peer digest entry
+/// `e` holds dead (same generation, an older heartbeat): it is sent as a
+/// delta, not an entry (see `unvouched_revival`).
+fn revives(p: &Peer, e: &DigestEntry) -> bool {
+    p.status == PeerStatus::Live
+        && e.status == PeerStatus::Dead
+        && e.generation == p.generation
+        && p.heartbeat > e.heartbeat
 }
 
 /// The held peers among `theirs`, as delta candidates.

@@ -128,6 +128,11 @@ pub(crate) const MAX_SUSPECTS: usize = 8;
 /// age's varint grows from one byte to at most ten.
 pub(crate) const AGE_SLACK: usize = 9;
 
+/// The most peers a node contests at once (`Engine::contest`): pings each
+/// round to peers it holds live that others hold dead with an older
+/// heartbeat.
+pub(crate) const MAX_CONTESTS: usize = 8;
+
 /// The most peers a node pings on other watchers' behalf at once; a
 /// question beyond it is answered at once from what the node holds.
 pub(crate) const MAX_RELAYS: usize = 16;
@@ -164,6 +169,10 @@ pub(crate) struct Monitor {
     /// while one runs. The same peer twice (a flapping peer, a verdict taken
     /// again after a revival) only moves the time.
     deaths: [Option<(PeerId, Instant)>; 2],
+    /// Peers held live that a verdict with an older heartbeat called dead,
+    /// pinged every round until they answer or the deadline given passes
+    /// (see `Engine::contest`).
+    contests: BTreeMap<PeerId, Instant>,
 }
 
 /// A ping sent on other watchers' behalf (SWIM's ping-req).
@@ -206,6 +215,8 @@ struct Watch {
     /// delta reports (an island's new neighbour across the cut must not
     /// look freshly heard).
     before: Instant,
+    /// When it became a neighbour (its clock restarted then).
+    since: Instant,
 }
 
 impl Monitor {
@@ -273,8 +284,22 @@ impl Engine {
         let neighbours = self.ring_neighbours();
         let linger = self.config.gossip_interval * LINGER_ROUNDS;
         let old = std::mem::take(&mut self.monitor.watching);
-        for (id, _) in old.iter().filter(|(id, _)| !neighbours.contains(id)) {
+        for (id, w) in old.iter().filter(|(id, _)| !neighbours.contains(id)) {
             self.monitor.lingering.insert(id.clone(), now + linger);
+            // Never heard while watched: its clock goes back to what this
+            // node had heard of it before, unless news came since. Left
+            // at the restart, it would date the node's deltas of the peer
+            // (their age) from then: an island's node whose wave made a
+            // crashed peer its neighbour for a round, then a heal took it
+            // back, handed it on as heard a second before (chaos seed 29
+            // at 60 nodes).
+            if !w.heard {
+                if let Some(p) = self.peers.get_mut(id) {
+                    if p.detector.last_stamp() == Stamp::of(w.since) {
+                        p.detector.reset_clock(w.before, &self.params);
+                    }
+                }
+            }
         }
         for id in neighbours {
             let watch = match old.get(&id) {
@@ -289,6 +314,7 @@ impl Engine {
                         heard: false,
                         last_beat: None,
                         before,
+                        since: now,
                     }
                 }
             };
@@ -389,8 +415,11 @@ impl Engine {
             if let Some(w) = self.monitor.watching.get(&d.id).filter(|w| !w.heard) {
                 d.heartbeat_age_ms = silence_ms(now, w.before);
             }
+            // Not for a peer whose life is contested (`contest`): until
+            // the answers come, nobody may be timing it.
             let held_then = vouched
-                .is_some_and(|v| self.peers.get(&d.id).is_some_and(|p| p.status_since() <= v));
+                .is_some_and(|v| self.peers.get(&d.id).is_some_and(|p| p.status_since() <= v))
+                && !self.contested(&d.id);
             if held_then {
                 d.heartbeat_age_ms = d.heartbeat_age_ms.min(vouched_ms);
             }
@@ -453,6 +482,7 @@ impl Engine {
             None => false,
         };
         self.monitor.suspects.remove(&sender.id);
+        self.monitor.contests.remove(&sender.id);
         let Some(p) = self.peers.get_mut(&sender.id) else {
             return;
         };
@@ -748,6 +778,9 @@ impl Engine {
         }
         let last = self.monitor.last_beat(&a.target);
         let monitored = self.monitored();
+        if monitored && self.on_contest_ack(now, sender, &a) {
+            return;
+        }
         let Some(s) = self.monitor.suspects.get_mut(&a.target) else {
             return;
         };
@@ -889,6 +922,10 @@ impl Engine {
             return false;
         };
         if p.generation != generation || p.status != PeerStatus::Live || hb < p.heartbeat {
+            let older = p.generation == generation && p.status == PeerStatus::Live;
+            if older && status == PeerStatus::Dead {
+                self.contest(now, id);
+            }
             return false;
         }
         if status == PeerStatus::Left && p.max_version < max_version {
@@ -910,6 +947,106 @@ impl Engine {
         self.store_peer(id);
         self.mark_hot(id, now);
         true
+    }
+
+    /// Monitored: a verdict on live peer `id` came with an older heartbeat
+    /// than this node holds, so it is not believed; but unless this node
+    /// times the peer, nothing it holds says the peer lives now. The higher
+    /// heartbeat may be old news: a node of an island held a peer that
+    /// crashed there, untimed, with its last beats, while its watchers
+    /// across the cut had found it dead before them (chaos seed 29 at 60
+    /// nodes: after the heal the island's nodes held it live for good and,
+    /// once whole, vouched for it). So this node times the peer itself for
+    /// a fresh detector's deadline, pinging it every round (a `Probe` whose
+    /// target is the peer, which answers with its heartbeat), and does not
+    /// vouch for it meanwhile (`vouch_for`). An answer (or a beat) ends the
+    /// contest with the peer heard now; none by the deadline, and this
+    /// node gives its own verdict, with the heartbeat it holds, which the
+    /// other holders believe. A deadline's worth of pings, not one round
+    /// trip: one lost answer must not kill a live peer, whose death every
+    /// node that holds it live would then contest again. At most
+    /// [`MAX_CONTESTS`] at a time; a later verdict contests again.
+    pub(crate) fn contest(&mut self, now: Instant, id: &PeerId) {
+        let m = &self.monitor;
+        if m.watches(id) || m.contests.contains_key(id) || m.contests.len() >= MAX_CONTESTS {
+            return;
+        }
+        let interval = self.expected_interval();
+        let until = crate::phi::Detector::new(now, interval, &self.params).deadline();
+        tracing::debug!(node = %self.id, peer = %id, "an older verdict on a peer held live: pinging it");
+        self.monitor.contests.insert(id.clone(), until);
+        self.ping_contested(id);
+    }
+
+    /// Pings contested peer `id` (see `contest`).
+    fn ping_contested(&mut self, id: &PeerId) {
+        let Some(p) = self.peers.get(id) else {
+            return;
+        };
+        let ping = Probe {
+            target: id.clone(),
+            generation: p.generation,
+            heartbeat: p.heartbeat,
+            silence_ms: 0,
+            timed: false,
+        };
+        let addr = p.addr.to_string();
+        Counters::add(&self.counters.pings_out, 1);
+        self.send_with(addr, Body::Probe(ping), Vec::new());
+    }
+
+    /// Once a round (monitored): each contested peer (`contest`) still held
+    /// live is pinged again, or, its deadline passed, found dead.
+    pub(crate) fn check_contests(&mut self, now: Instant) {
+        if self.monitor.contests.is_empty() {
+            return;
+        }
+        let peers = &self.peers;
+        self.monitor
+            .contests
+            .retain(|id, _| peers.get(id).is_some_and(|p| p.status == PeerStatus::Live));
+        let (mut due, mut live) = (Vec::new(), Vec::new());
+        for (id, until) in &self.monitor.contests {
+            if *until <= now {
+                due.push(id.clone());
+            } else {
+                live.push(id.clone());
+            }
+        }
+        for id in due {
+            self.monitor.contests.remove(&id);
+            self.declare_dead(now, &id);
+        }
+        for id in live {
+            self.ping_contested(&id);
+        }
+    }
+
+    /// A contested peer's own answer to this node's ping (see `contest`):
+    /// it lives, heard now. Returns whether `a` was one.
+    fn on_contest_ack(&mut self, now: Instant, sender: &Sender, a: &Probe) -> bool {
+        if sender.id != a.target || self.monitor.contests.remove(&a.target).is_none() {
+            return false;
+        }
+        if let Some(p) = self.peers.get_mut(&a.target) {
+            if p.status == PeerStatus::Live && p.generation == a.generation {
+                p.take_heartbeat(
+                    Stamp::of(now),
+                    a.generation,
+                    a.heartbeat,
+                    true,
+                    false,
+                    &self.params,
+                );
+                p.detector.reset_clock(now, &self.params);
+            }
+        }
+        true
+    }
+
+    /// Whether `id`'s life is contested (see `contest`).
+    pub(crate) fn contested(&self, id: &PeerId) -> bool {
+        self.monitor.contests.contains_key(id)
     }
 
     /// [`take_verdict`](Engine::take_verdict) for what a digest entry says.

@@ -301,3 +301,77 @@ fn a_joiner_does_not_take_an_islands_stale_peers_for_live() {
         "the joiner did not reach the island"
     );
 }
+
+/// A peer crashes inside an island after the rest, across the cut, found it
+/// dead: the island's nodes took its last beats (a higher heartbeat than
+/// the verdict's) and hold it live with nobody timing it. After the heal
+/// their entries must not revive it on the other side, nor, once they are
+/// whole again, their vouched deltas: they are told it is dead instead
+/// (chaos seed 29 at 60 nodes: the whole pool took a peer silent for 110 s
+/// for live from an island's digest entries).
+#[test]
+fn an_islands_untimed_peer_is_not_revived_by_the_heal() {
+    let mut sim = cluster(7, 24, monitored());
+    let island = ["n03", "n10", "n17", "n20"];
+    let ids = sim.ids();
+    let rest: Vec<&str> = ids
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|s| !island.contains(s))
+        .collect();
+    sim.partition(&island, &rest);
+    let found = sim.run_until(secs(5), |s| {
+        rest.iter().all(|x| {
+            s.engine(x)
+                .peer(&"n10".into())
+                .is_some_and(|p| p.status == PeerStatus::Dead)
+        })
+    });
+    assert!(found.is_some(), "the rest did not find n10 dead");
+    // Its last beats reach the island, then it crashes.
+    sim.run_for(Duration::from_millis(1500));
+    sim.crash("n10");
+    let verdict = sim.engine("n00").peer(&"n10".into()).map(|p| p.heartbeat);
+    let held = |s: &Sim, x: &str| s.engine(x).peer(&"n10".into());
+    let island_live = |s: &Sim| {
+        island[..]
+            .iter()
+            .filter(|x| **x != "n10")
+            .any(|x| held(s, x).is_some_and(|p| p.status == PeerStatus::Live))
+    };
+    assert!(
+        island_live(&sim)
+            && island[..]
+                .iter()
+                .filter(|x| **x != "n10")
+                .any(|x| held(&sim, x).map(|p| p.heartbeat) > verdict),
+        "the island holds no newer heartbeat of n10 live: the case is not made"
+    );
+    sim.run_for(secs(1));
+    assert!(
+        island_live(&sim),
+        "the island found n10 dead itself: the case is not made"
+    );
+    sim.events.clear();
+    sim.heal();
+    sim.run_for(secs(10));
+    let revived: Vec<String> = rest
+        .iter()
+        .filter(|x| {
+            sim.events_about(x, "n10")
+                .into_iter()
+                .any(|e| matches!(e, Event::PeerJoined { .. } | Event::PeerLive { .. }))
+        })
+        .map(|x| x.to_string())
+        .collect();
+    assert!(
+        revived.is_empty(),
+        "n10, crashed in the island, taken for live after the heal by {revived:?}"
+    );
+    let holders: Vec<String> = sim
+        .up_ids()
+        .into_iter()
+        .filter(|x| held(&sim, x).is_some_and(|p| p.status == PeerStatus::Live))
+        .collect();
+    assert!(holders.is_empty(), "{holders:?} still hold n10 live");
+}
