@@ -124,6 +124,12 @@ pub struct Engine {
     /// see `check_liveness`).
     pub(crate) frames_heard: u64,
     heard_log: VecDeque<(Instant, u64)>,
+    /// `Stats::peers_learned` at the last round's start, and how many new
+    /// peers the round before it brought: a node still learning its
+    /// cluster (a join) leaves beats from tables of another size to the
+    /// gossip (monitored; see `on_summary_syn`).
+    learned_at_round: u64,
+    pub(crate) learned_last_round: u64,
     /// The earliest moment a timed peer's silence can pass its detector's
     /// deadline (or a suspect's wait end), as the last liveness check found
     /// it: a check runs then, between rounds if need be, rather than at the
@@ -219,6 +225,8 @@ impl Engine {
             queries: Default::default(),
             table_hash: crate::table_hash::TableHash::new(config.monitors == 0),
             frames_heard: 0,
+            learned_at_round: 0,
+            learned_last_round: 0,
             heard_log: VecDeque::new(),
             next_check: None,
             monitor: Default::default(),
@@ -552,6 +560,12 @@ impl Engine {
             return;
         }
         Counters::add(&self.counters.rounds, 1);
+        let learned = self
+            .counters
+            .peers_learned
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.learned_last_round = learned - self.learned_at_round;
+        self.learned_at_round = learned;
         let me = self.peers.get_mut(&self.id).expect("own entry");
         me.heartbeat += 1;
         // Its own heartbeat's age, as deltas report it, counts from here.

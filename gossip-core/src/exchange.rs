@@ -115,6 +115,21 @@ impl Engine {
             Counters::add(&self.counters.idle_exchanges, 1);
             return;
         }
+        if sum.heartbeat != 0 && self.learned_last_round > 1 && sum.peers != self.summary_hash().1 {
+            // A beat from a table of another size while this node is still
+            // learning its cluster (more than one new peer last round): in a
+            // join nearly every beat differs, and answering each ran a full
+            // exchange per beat on top of the `fanout` exchanges a node with
+            // news runs anyway. Between tables of the same size beats are
+            // answered, and so is every differing beat once the node learns
+            // no more (how a neighbour left behind is found). Any news at
+            // all (`hot`) as the rule made a joiner under churn, where
+            // deaths are news, no faster; chaos seed 572 failed with it
+            // until a dead peer could no longer be revived by a bare
+            // digest entry.
+            Counters::add(&self.counters.beats_deferred, 1);
+            return;
+        }
         let broadcasts = self.take_broadcasts(&sender.id);
         let budget = self.body_budget() - 6 - crate::wire::broadcasts_len(&broadcasts);
         if (sum.hash, sum.peers) == self.summary_hash() {

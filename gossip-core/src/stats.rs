@@ -143,6 +143,10 @@ counters! {
     beats_out,
     /// Beats received from ring neighbours (monitored liveness).
     beats_in,
+    /// Beats from a table of another size left unanswered because this
+    /// node was still learning its cluster (more than one new peer in the
+    /// last round; monitored liveness): its gossip partners carry the news.
+    beats_deferred,
     /// Deaths this node believed from a watcher's verdict in gossip
     /// (monitored liveness) rather than found by its own detector.
     verdicts_taken,
