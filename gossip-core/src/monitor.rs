@@ -812,14 +812,6 @@ impl Engine {
             Duration::from_millis(a.silence_ms) < allowed / 2
         };
         if a.timed && a.heartbeat > p.heartbeat && a.silence_ms < silence && recent {
-            p.take_heartbeat(
-                Stamp::of(now),
-                a.generation,
-                a.heartbeat,
-                true,
-                false,
-                &self.params,
-            );
             // Monitored, the clock restarts now (the beats of this link
             // were lost); relayed, when the helper had the heartbeat, as if
             // it had come round here then.
@@ -829,7 +821,7 @@ impl Engine {
                 now.checked_sub(Duration::from_millis(a.silence_ms))
                     .unwrap_or(now)
             };
-            p.detector.reset_clock(heard, &self.params);
+            p.take_answered(now, a.generation, a.heartbeat, heard, &self.params);
             self.monitor.suspects.remove(&a.target);
             Counters::add(&self.counters.probes_refuted, 1);
             tracing::debug!(node = %self.id, peer = %a.target, "silent neighbour heard by another watcher: no verdict");
@@ -1030,15 +1022,7 @@ impl Engine {
         }
         if let Some(p) = self.peers.get_mut(&a.target) {
             if p.status == PeerStatus::Live && p.generation == a.generation {
-                p.take_heartbeat(
-                    Stamp::of(now),
-                    a.generation,
-                    a.heartbeat,
-                    true,
-                    false,
-                    &self.params,
-                );
-                p.detector.reset_clock(now, &self.params);
+                p.take_answered(now, a.generation, a.heartbeat, now, &self.params);
             }
         }
         true

@@ -145,6 +145,22 @@ impl Peer {
             .flat_map(|k| k.keys.iter().map(|(name, e)| (&**name, e)))
     }
 
+    /// Heartbeat `hb` of `generation` as a ping's answer brings it (from
+    /// the peer, or from a watcher that heard it): taken as from a node
+    /// that holds the peer live, no detector sample, and the detector's
+    /// clock set to `heard`, when the answer says the peer was last heard.
+    pub(crate) fn take_answered(
+        &mut self,
+        now: Instant,
+        generation: u64,
+        hb: u64,
+        heard: Instant,
+        params: &PhiParams,
+    ) {
+        self.take_heartbeat(Stamp::of(now), generation, hb, true, false, params);
+        self.detector.reset_clock(heard, params);
+    }
+
     /// Takes heartbeat `hb` of `generation`, arrived at `now`, if it is
     /// newer than the one held: one detector sample per increase.
     /// `relay_live` is whether the node it came through holds the peer
