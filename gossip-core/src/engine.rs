@@ -564,7 +564,7 @@ impl Engine {
             .counters
             .peers_learned
             .load(std::sync::atomic::Ordering::Relaxed);
-        self.learned_last_round = learned - self.learned_at_round;
+        self.learned_last_round = learned.wrapping_sub(self.learned_at_round);
         self.learned_at_round = learned;
         let me = self.peers.get_mut(&self.id).expect("own entry");
         me.heartbeat += 1;

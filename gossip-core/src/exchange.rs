@@ -104,7 +104,9 @@ impl Engine {
     /// A Syn with a summary instead of a digest (the sender had no news).
     /// If the summary matches this node's table, take its heartbeats and
     /// answer with this node's summary: two frames of a few bytes per peer.
-    /// If it does not, the tables differ: see `mismatch_reply`.
+    /// If it does not, the tables differ: see `mismatch_reply` (a beat
+    /// from a table of another size, while this node is still learning
+    /// its cluster, is left to the gossip).
     fn on_summary_syn(&mut self, now: Instant, sender: &Sender, sum: &crate::wire::Summary) {
         if sum.heartbeat != 0 {
             self.on_beat(now, sender, sum.heartbeat);

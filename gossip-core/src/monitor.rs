@@ -14,7 +14,8 @@
 //!   whenever the clock last ran); if the summaries match,
 //!   nothing is answered, and if they differ it answers with its full
 //!   digest, as for any mismatched summary, so a neighbour that missed news
-//!   pulls it. A round with nothing new costs `2 * monitors` small frames a
+//!   pulls it (unless the tables' sizes differ while the receiver is still
+//!   learning its cluster: a join's gossip carries that). A round with nothing new costs `2 * monitors` small frames a
 //!   node, whatever the cluster's size.
 //! - **Verdicts.** Only a node's watchers time it (with phi accrual over the
 //!   beats, as before), and a death they find travels with the state: a
@@ -22,8 +23,11 @@
 //!   older than the receiver's is believed (`take_verdict`), made news, and
 //!   so spreads with `fanout` partners a round. A node that holds the peer
 //!   dead and hears it live with no newer heartbeat answers with its entry,
-//!   so the verdict reaches the stale side of an exchange too. A higher
-//!   heartbeat from a node that holds the peer live revives it, as before.
+//!   so the verdict reaches the stale side of an exchange too. A peer held
+//!   dead is revived by its own word (a beat, its own digest entry) or by
+//!   a live delta whose age a fresh detector accepts, never
+//!   by another node's bare entry, which carries no age (see `contest` for
+//!   the node that holds such a peer live).
 //! - **Indirect probe.** A watcher whose neighbour's deadline passes does
 //!   not give its verdict at once: it asks [`PROBE_HELPERS`] peers about it
 //!   (a `Probe` frame; SWIM's ping-req). The neighbour's other watchers
@@ -173,6 +177,10 @@ pub(crate) struct Monitor {
     /// pinged every round until they answer or the deadline given passes
     /// (see `Engine::contest`).
     contests: BTreeMap<PeerId, Instant>,
+    /// Until when this node does not vouch: a contest was refused for want
+    /// of room (all [`MAX_CONTESTS`] taken), so a peer it holds live may be
+    /// one a verdict called dead that it has not timed (see `contest`).
+    contests_refused_until: Option<Instant>,
 }
 
 /// A ping sent on other watchers' behalf (SWIM's ping-req).
@@ -348,7 +356,12 @@ impl Engine {
             }
             _ => false,
         };
+        let refused = self
+            .monitor
+            .contests_refused_until
+            .is_some_and(|until| now <= until);
         let whole = !wave
+            && !refused
             && self.monitor.suspects.is_empty()
             && self.monitor.watching.iter().all(|(id, w)| {
                 self.peers.get(id).is_none_or(|p| {
@@ -960,11 +973,19 @@ impl Engine {
     /// [`MAX_CONTESTS`] at a time; a later verdict contests again.
     pub(crate) fn contest(&mut self, now: Instant, id: &PeerId) {
         let m = &self.monitor;
-        if m.watches(id) || m.contests.contains_key(id) || m.contests.len() >= MAX_CONTESTS {
+        if m.watches(id) || m.contests.contains_key(id) {
             return;
         }
         let interval = self.expected_interval();
         let until = crate::phi::Detector::new(now, interval, &self.params).deadline();
+        if m.contests.len() >= MAX_CONTESTS {
+            // No room: vouch for nothing until a contest's deadline has
+            // passed since (the verdict comes again while it is not taken,
+            // and finds room then).
+            self.monitor.vouched = None;
+            self.monitor.contests_refused_until = Some(until);
+            return;
+        }
         tracing::debug!(node = %self.id, peer = %id, "an older verdict on a peer held live: pinging it");
         self.monitor.contests.insert(id.clone(), until);
         self.ping_contested(id);
@@ -983,6 +1004,9 @@ impl Engine {
             timed: false,
         };
         let addr = p.addr.to_string();
+        if addr.is_empty() {
+            return;
+        }
         Counters::add(&self.counters.pings_out, 1);
         self.send_with(addr, Body::Probe(ping), Vec::new());
     }
@@ -993,10 +1017,15 @@ impl Engine {
         if self.monitor.contests.is_empty() {
             return;
         }
+        // A peer no longer held live, or become a neighbour (timed by this
+        // node's detector from then, with the probe before a verdict), is
+        // contested no more.
         let peers = &self.peers;
-        self.monitor
-            .contests
-            .retain(|id, _| peers.get(id).is_some_and(|p| p.status == PeerStatus::Live));
+        let watching = &self.monitor.watching;
+        self.monitor.contests.retain(|id, _| {
+            !watching.contains_key(id)
+                && peers.get(id).is_some_and(|p| p.status == PeerStatus::Live)
+        });
         let (mut due, mut live) = (Vec::new(), Vec::new());
         for (id, until) in &self.monitor.contests {
             if *until <= now {
@@ -1020,6 +1049,7 @@ impl Engine {
         if sender.id != a.target || self.monitor.contests.remove(&a.target).is_none() {
             return false;
         }
+        self.monitor.suspects.remove(&a.target);
         if let Some(p) = self.peers.get_mut(&a.target) {
             if p.status == PeerStatus::Live && p.generation == a.generation {
                 p.take_answered(now, a.generation, a.heartbeat, now, &self.params);
@@ -1159,6 +1189,38 @@ mod tests {
         );
         // The wave ends a window after its last death.
         assert!(vouches(&mut e, start + 2 * step + Duration::from_secs(4)));
+    }
+
+    /// A contest refused for want of room stops vouching until a fresh
+    /// detector's deadline has passed: the refused peer may be one a
+    /// verdict called dead, held live here untimed.
+    #[test]
+    fn a_contest_refused_for_room_stops_vouching_for_a_deadline() {
+        let start = Instant::now();
+        let mut e = Engine::new(
+            Config::local().monitors(1),
+            PeerId::from("a"),
+            "a".into(),
+            1,
+            start,
+        )
+        .unwrap();
+        let vouches = |e: &mut Engine, at: Instant| {
+            e.monitor.vouched = None;
+            e.vouch(at);
+            e.monitor.vouched == Some(at)
+        };
+        for i in 0..MAX_CONTESTS {
+            e.contest(start, &PeerId::from(format!("p{i}")));
+        }
+        assert!(vouches(&mut e, start), "contests with room keep vouching");
+        e.contest(start, &PeerId::from("q"));
+        assert!(!e.contested(&PeerId::from("q")));
+        assert!(!vouches(&mut e, start), "a refused contest stops vouching");
+        let until = e.monitor.contests_refused_until.expect("refused");
+        assert!(until > start);
+        assert!(!vouches(&mut e, until));
+        assert!(vouches(&mut e, until + Duration::from_millis(1)));
     }
 
     /// A beat from a peer this node does not watch is no sample: its gap
