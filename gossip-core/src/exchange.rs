@@ -111,13 +111,16 @@ impl Engine {
         if sum.heartbeat != 0 {
             self.on_beat(now, sender, sum.heartbeat);
         }
-        if sum.heartbeats.is_empty() && (sum.hash, sum.peers) == self.summary_hash() {
+        // This node's summary, once the beat is taken (it may revive).
+        let mine = self.summary_hash();
+        let matches = (sum.hash, sum.peers) == mine;
+        if sum.heartbeats.is_empty() && matches {
             // A beat or a monitored summary that matches: the tables agree
             // and no heartbeats are relayed, so there is nothing to answer.
             Counters::add(&self.counters.idle_exchanges, 1);
             return;
         }
-        if sum.heartbeat != 0 && self.learned_last_round > 1 && sum.peers != self.summary_hash().1 {
+        if sum.heartbeat != 0 && self.learned_last_round > 1 && sum.peers != mine.1 {
             // A beat from a table of another size while this node is still
             // learning its cluster (more than one new peer last round): in a
             // join nearly every beat differs, and answering each ran a full
@@ -134,7 +137,7 @@ impl Engine {
         }
         let broadcasts = self.take_broadcasts(&sender.id);
         let budget = self.body_budget() - 6 - crate::wire::broadcasts_len(&broadcasts);
-        if (sum.hash, sum.peers) == self.summary_hash() {
+        if matches {
             Counters::add(&self.counters.idle_exchanges, 1);
             self.take_summary_heartbeats(now, &sum.heartbeats, &sum.not_live);
             let reply = self.syn_digest(budget, true, now);

@@ -1125,12 +1125,24 @@ mod tests {
     use crate::state::Peer;
     use crate::Config;
 
+    /// Node `a` on `config`, started at `start`.
+    fn node_a(config: Config, start: Instant) -> Engine {
+        Engine::new(config, PeerId::from("a"), "a".into(), 1, start).unwrap()
+    }
+
+    /// Whether `e` vouches at `at` (its last vouch forgotten first).
+    fn vouches(e: &mut Engine, at: Instant) -> bool {
+        e.monitor.vouched = None;
+        e.vouch(at);
+        e.monitor.vouched == Some(at)
+    }
+
     /// Node `a` (relayed liveness) holding `b`, `c`, `d`, `e` heard just
     /// now and `t` silent for 10 s, with `t` under indirect probe.
     fn suspecting_t() -> (Engine, Instant, PeerId) {
         let start = Instant::now();
         let config = Config::local();
-        let mut e = Engine::new(config, PeerId::from("a"), "a".into(), 1, start).unwrap();
+        let mut e = node_a(config, start);
         let now = start + Duration::from_secs(10);
         for id in ["b", "c", "d", "e", "t"] {
             let heard = if id == "t" { start } else { now };
@@ -1151,29 +1163,16 @@ mod tests {
     fn deaths_of_two_peers_within_the_wave_window_stop_vouching() {
         let start = Instant::now();
         let window = |config: Config| {
-            let e =
-                Engine::new(config.monitors(1), PeerId::from("a"), "a".into(), 1, start).unwrap();
+            let e = node_a(config.monitors(1), start);
             e.wave_window(start).as_secs_f64()
         };
         let (default, local) = (window(Config::default()), window(Config::local()));
         assert!((42.0..43.0).contains(&default), "{default}");
         assert!((3.8..3.9).contains(&local), "{local}");
 
-        let mut e = Engine::new(
-            Config::local().monitors(1),
-            PeerId::from("a"),
-            "a".into(),
-            1,
-            start,
-        )
-        .unwrap();
+        let mut e = node_a(Config::local().monitors(1), start);
         let step = Duration::from_secs(1);
         let (b, c) = (PeerId::from("b"), PeerId::from("c"));
-        let vouches = |e: &mut Engine, at: Instant| {
-            e.monitor.vouched = None;
-            e.vouch(at);
-            e.monitor.vouched == Some(at)
-        };
         assert!(vouches(&mut e, start), "a node with nothing wrong vouches");
         e.note_death(start, &b);
         assert!(vouches(&mut e, start + step), "one death is no wave");
@@ -1197,19 +1196,7 @@ mod tests {
     #[test]
     fn a_contest_refused_for_room_stops_vouching_for_a_deadline() {
         let start = Instant::now();
-        let mut e = Engine::new(
-            Config::local().monitors(1),
-            PeerId::from("a"),
-            "a".into(),
-            1,
-            start,
-        )
-        .unwrap();
-        let vouches = |e: &mut Engine, at: Instant| {
-            e.monitor.vouched = None;
-            e.vouch(at);
-            e.monitor.vouched == Some(at)
-        };
+        let mut e = node_a(Config::local().monitors(1), start);
         for i in 0..MAX_CONTESTS {
             e.contest(start, &PeerId::from(format!("p{i}")));
         }
@@ -1231,7 +1218,7 @@ mod tests {
     fn a_beat_from_a_peer_not_watched_is_no_sample() {
         let start = Instant::now();
         let config = Config::local().monitors(1);
-        let mut e = Engine::new(config, PeerId::from("a"), "a".into(), 1, start).unwrap();
+        let mut e = node_a(config, start);
         for id in ["b", "c", "d", "e"] {
             let p = Peer::new(1, id, start, e.config.gossip_interval, &e.params);
             e.peers.insert(PeerId::from(id), p);
