@@ -177,6 +177,10 @@ pub(crate) struct Monitor {
     /// pinged every round until they answer or the deadline given passes
     /// (see `Engine::contest`).
     contests: BTreeMap<PeerId, Instant>,
+    /// The round at which `Engine::check_contests` last ran: a round that
+    /// comes later than one interval after it finds this node stalled, and
+    /// moves the contests' deadlines by the delay.
+    contests_checked: Option<Instant>,
     /// Until when this node does not vouch: a contest was refused for want
     /// of room (all [`MAX_CONTESTS`] taken), so a peer it holds live may be
     /// one a verdict called dead that it has not timed (see `contest`).
@@ -965,7 +969,8 @@ impl Engine {
     /// a fresh detector's deadline, pinging it every round (a `Probe` whose
     /// target is the peer, which answers with its heartbeat), and does not
     /// vouch for it meanwhile (`vouch_for`). An answer (or a beat) ends the
-    /// contest with the peer heard now; none by the deadline, and this
+    /// contest with the peer heard now; none by the deadline (moved by any
+    /// stall of this node's rounds, see `check_contests`), and this
     /// node gives its own verdict, with the heartbeat it holds, which the
     /// other holders believe. A deadline's worth of pings, not one round
     /// trip: one lost answer must not kill a live peer, whose death every
@@ -1013,9 +1018,31 @@ impl Engine {
 
     /// Once a round (monitored): each contested peer (`contest`) still held
     /// live is pinged again, or, its deadline passed, found dead.
+    ///
+    /// A deadline counts only the time this node ran its rounds on
+    /// schedule: a round that comes late (the node stalled: a paused
+    /// process, a starved thread) moves every deadline by the delay, since
+    /// no ping went out meanwhile and a silence is evidence only while the
+    /// node was asking. Without it a stall past the deadlines gave up to
+    /// [`MAX_CONTESTS`] verdicts on the first round after it. (The
+    /// detector's verdicts have local health for this: a neighbour's beats
+    /// come whether or not this node runs, and wait in its queue.)
     pub(crate) fn check_contests(&mut self, now: Instant) {
+        let late = self
+            .monitor
+            .contests_checked
+            .replace(now)
+            .map_or(Duration::ZERO, |last| {
+                now.saturating_duration_since(last)
+                    .saturating_sub(self.config.gossip_interval)
+            });
         if self.monitor.contests.is_empty() {
             return;
+        }
+        if !late.is_zero() {
+            for until in self.monitor.contests.values_mut() {
+                *until += late;
+            }
         }
         // A peer no longer held live, or become a neighbour (timed by this
         // node's detector from then, with the probe before a verdict), is
@@ -1208,6 +1235,89 @@ mod tests {
         assert!(until > start);
         assert!(!vouches(&mut e, until));
         assert!(vouches(&mut e, until + Duration::from_millis(1)));
+    }
+
+    /// Node `a` (monitored, one neighbour a side) holding `b` to `e` live,
+    /// heard at `start`, after its first round: it watches `b` and `e`,
+    /// and `c` and `d` are held live untimed.
+    fn ring_of_five(start: Instant) -> Engine {
+        let mut e = node_a(Config::local().monitors(1), start);
+        for id in ["b", "c", "d", "e"] {
+            let p = Peer::new(1, id, start, e.config.gossip_interval, &e.params);
+            e.peers.insert(PeerId::from(id), p);
+        }
+        e.rehash_all();
+        e.handle_tick(start);
+        assert_eq!(e.watched_peers(), ["b".into(), "e".into()]);
+        e
+    }
+
+    /// `from` (generation `generation`), as a frame's sender.
+    fn sender(from: &str, generation: u64) -> Sender {
+        Sender {
+            id: PeerId::from(from),
+            generation,
+            addr: from.to_string(),
+        }
+    }
+
+    /// A round of `e` at `now`, its neighbours `b` and `e` having beaten it
+    /// just before with heartbeat `hb`; the frames it sends are dropped.
+    fn round(e: &mut Engine, now: Instant, hb: u64) {
+        for id in ["b", "e"] {
+            e.on_beat(now, &sender(id, 1), hb);
+        }
+        e.handle_tick(now);
+        while e.poll_transmit().is_some() {}
+    }
+
+    /// A contest's deadline counts only the time this node ran its rounds:
+    /// one that stalled past it (a paused process, a starved thread) had
+    /// pinged no one meanwhile, and its first round must not give the
+    /// verdict; the contest goes on for what was left of its deadline.
+    #[test]
+    fn a_stall_of_this_node_does_not_count_toward_a_contests_deadline() {
+        let start = Instant::now();
+        let step = Config::local().gossip_interval;
+        let c = PeerId::from("c");
+        // On schedule: no answer by the deadline, and the verdict.
+        let mut e = ring_of_five(start);
+        e.contest(start, &c);
+        let until = e.monitor.contests[&c];
+        let (mut now, mut hb) = (start, 1);
+        while now <= until {
+            assert_eq!(status(&e, &c), PeerStatus::Live);
+            now += step;
+            hb += 1;
+            round(&mut e, now, hb);
+        }
+        assert_eq!(
+            status(&e, &c),
+            PeerStatus::Dead,
+            "no answer by the deadline"
+        );
+        // The same contest, but this node stalls for 30 s after it began.
+        let mut e = ring_of_five(start);
+        e.contest(start, &c);
+        let left = e.monitor.contests[&c] - start - step;
+        let resumed = start + Duration::from_secs(30);
+        round(&mut e, resumed, 2);
+        assert_eq!(
+            status(&e, &c),
+            PeerStatus::Live,
+            "a verdict on the first round after a stall"
+        );
+        assert!(e.contested(&c));
+        // Pinged every round again, and found dead once what was left of
+        // the deadline has passed on schedule.
+        let (mut now, mut hb) = (resumed, 2);
+        while status(&e, &c) == PeerStatus::Live {
+            now += step;
+            hb += 1;
+            round(&mut e, now, hb);
+            assert!(now <= resumed + left + step, "no verdict after the stall");
+        }
+        assert!(now > resumed + left, "the verdict came early");
     }
 
     /// A beat from a peer this node does not watch is no sample: its gap
