@@ -499,7 +499,9 @@ impl Engine {
             None => false,
         };
         self.monitor.suspects.remove(&sender.id);
-        self.monitor.contests.remove(&sender.id);
+        if self.contested(&sender.id) {
+            self.end_contest(now, &sender.id, sender.generation);
+        }
         let Some(p) = self.peers.get_mut(&sender.id) else {
             return;
         };
@@ -969,7 +971,9 @@ impl Engine {
     /// a fresh detector's deadline, pinging it every round (a `Probe` whose
     /// target is the peer, which answers with its heartbeat), and does not
     /// vouch for it meanwhile (`vouch_for`). An answer (or a beat) ends the
-    /// contest with the peer heard now; none by the deadline (moved by any
+    /// contest with the peer heard now; one from a newer generation (the
+    /// peer restarted) is this node's verdict on the incarnation held (see
+    /// `end_contest`); none by the deadline (moved by any
     /// stall of this node's rounds, see `check_contests`), and this
     /// node gives its own verdict, with the heartbeat it holds, which the
     /// other holders believe. A deadline's worth of pings, not one round
@@ -1073,16 +1077,47 @@ impl Engine {
     /// A contested peer's own answer to this node's ping (see `contest`):
     /// it lives, heard now. Returns whether `a` was one.
     fn on_contest_ack(&mut self, now: Instant, sender: &Sender, a: &Probe) -> bool {
-        if sender.id != a.target || self.monitor.contests.remove(&a.target).is_none() {
+        if sender.id != a.target || !self.contested(&a.target) {
             return false;
         }
-        self.monitor.suspects.remove(&a.target);
-        if let Some(p) = self.peers.get_mut(&a.target) {
-            if p.status == PeerStatus::Live && p.generation == a.generation {
+        if self.end_contest(now, &a.target, a.generation) {
+            if let Some(p) = self.peers.get_mut(&a.target) {
                 p.take_answered(now, a.generation, a.heartbeat, now, &self.params);
             }
         }
         true
+    }
+
+    /// Contested peer `id` was heard from itself (an answer, a beat) in
+    /// `generation`: the contest ends, unless that generation is older
+    /// than the one held (a frame of an earlier incarnation says nothing
+    /// of this one). A newer one means the peer restarted: the incarnation
+    /// held is gone, and this node gives its verdict on it now, with the
+    /// heartbeat it holds (the other holders believe it, or contest it and
+    /// hear the same); the new incarnation replaces it when its delta
+    /// comes, as a restart does. Ended on that answer, the old one stayed
+    /// live, untimed and vouched for until the new one spread. Returns
+    /// whether the peer is held live in `generation` (its word is taken).
+    fn end_contest(&mut self, now: Instant, id: &PeerId, generation: u64) -> bool {
+        let held = self
+            .peers
+            .get(id)
+            .filter(|p| p.status == PeerStatus::Live)
+            .map(|p| p.generation);
+        if held.is_some_and(|g| generation < g) {
+            return false;
+        }
+        self.monitor.contests.remove(id);
+        self.monitor.suspects.remove(id);
+        match held {
+            Some(g) if g < generation => {
+                tracing::debug!(node = %self.id, peer = %id, generation, "a contested peer answered from a new generation: the old one is dead");
+                self.declare_dead(now, id);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        }
     }
 
     /// Whether `id`'s life is contested (see `contest`).
@@ -1318,6 +1353,54 @@ mod tests {
             assert!(now <= resumed + left + step, "no verdict after the stall");
         }
         assert!(now > resumed + left, "the verdict came early");
+    }
+
+    /// A contested peer that answers from a new generation has restarted:
+    /// the incarnation held is gone, and must not stay live, untimed and
+    /// vouched for until the new one spreads. Its answer, or its beat, is
+    /// this node's verdict on the old one; one from the generation held
+    /// ends the contest with the peer live.
+    #[test]
+    fn a_contested_peers_answer_from_a_new_generation_ends_the_old_one() {
+        let start = Instant::now();
+        let c = PeerId::from("c");
+        let now = start + Duration::from_millis(50);
+        let answer = |generation| Probe {
+            target: c.clone(),
+            generation,
+            heartbeat: 3,
+            silence_ms: 0,
+            timed: true,
+        };
+        let mut ends = Vec::new();
+        for generation in [1, 2] {
+            let mut e = ring_of_five(start);
+            e.contest(start, &c);
+            e.on_probe_ack(now, &sender("c", generation), answer(generation));
+            ends.push(("answer", generation, e));
+            let mut e = ring_of_five(start);
+            e.contest(start, &c);
+            e.on_beat(now, &sender("c", generation), 3);
+            ends.push(("beat", generation, e));
+        }
+        for (path, generation, mut e) in ends {
+            assert!(!e.contested(&c), "{path} of generation {generation}");
+            let p = &e.peers[&c];
+            let held = (p.generation, p.status);
+            if generation == 1 {
+                assert_eq!(held, (1, PeerStatus::Live), "{path}");
+                assert_eq!(p.heartbeat, 3, "{path}");
+                continue;
+            }
+            assert_ne!(
+                held,
+                (1, PeerStatus::Live),
+                "{path} of generation 2: the old incarnation still held live"
+            );
+            let dead = std::iter::from_fn(|| e.poll_event())
+                .any(|ev| matches!(ev, Event::PeerDead { peer } if peer == c));
+            assert!(dead, "{path}: no verdict on the old incarnation");
+        }
     }
 
     /// A beat from a peer this node does not watch is no sample: its gap
