@@ -481,7 +481,9 @@ impl Engine {
     }
 
     /// A beat from `sender` with its heartbeat `hb`: a direct sample for
-    /// the detector (a dead peer that beats again is live).
+    /// the detector (a dead peer that beats again is live); from a
+    /// contested peer, the contest's end as its answer would be
+    /// (`end_contest`).
     pub(crate) fn on_beat(&mut self, now: Instant, sender: &Sender, hb: u64) {
         Counters::add(&self.counters.beats_in, 1);
         // Only a watched neighbour's beats are samples: its clock started
@@ -499,20 +501,27 @@ impl Engine {
             None => false,
         };
         self.monitor.suspects.remove(&sender.id);
-        if self.contested(&sender.id) {
-            self.end_contest(now, &sender.id, sender.generation);
-        }
+        let answered =
+            self.contested(&sender.id) && self.end_contest(now, &sender.id, sender.generation);
         let Some(p) = self.peers.get_mut(&sender.id) else {
             return;
         };
-        if p.take_heartbeat(
+        let revived = p.take_heartbeat(
             Stamp::of(now),
             sender.generation,
             hb,
             true,
             watched,
             &self.params,
-        ) {
+        );
+        if answered {
+            // A contest ended by the peer's beat: heard now, as by its
+            // answer to a ping (`on_contest_ack`). A contested peer is not
+            // watched, so the beat was no sample and the clock had stayed
+            // where it was.
+            p.detector.reset_clock(now, &self.params);
+        }
+        if revived {
             self.revived(&sender.id);
         }
     }
@@ -1400,6 +1409,37 @@ mod tests {
             let dead = std::iter::from_fn(|| e.poll_event())
                 .any(|ev| matches!(ev, Event::PeerDead { peer } if peer == c));
             assert!(dead, "{path}: no verdict on the old incarnation");
+        }
+    }
+
+    /// A contest ended by the peer's own beat leaves it as one ended by its
+    /// answer to a ping: heard now, its clock restarted (a contested peer
+    /// is never one this node watches, so the beat is no sample, and the
+    /// clock stayed where it was: deltas then aged the peer from before
+    /// the contest).
+    #[test]
+    fn a_contested_peers_beat_restarts_its_clock_as_its_answer_does() {
+        let start = Instant::now();
+        let c = PeerId::from("c");
+        let now = start + Duration::from_secs(2);
+        let mut by_answer = ring_of_five(start);
+        by_answer.contest(now, &c);
+        let answer = Probe {
+            target: c.clone(),
+            generation: 1,
+            heartbeat: 3,
+            silence_ms: 0,
+            timed: true,
+        };
+        by_answer.on_probe_ack(now, &sender("c", 1), answer);
+        let mut by_beat = ring_of_five(start);
+        by_beat.contest(now, &c);
+        by_beat.on_beat(now, &sender("c", 1), 3);
+        for (path, e) in [("answer", &by_answer), ("beat", &by_beat)] {
+            assert!(!e.contested(&c), "{path}");
+            let p = &e.peers[&c];
+            assert_eq!((p.status, p.heartbeat), (PeerStatus::Live, 3), "{path}");
+            assert_eq!(p.detector.last_stamp(), Stamp::of(now), "{path}: the clock");
         }
     }
 
