@@ -93,6 +93,8 @@ FLAGS:
                              configuration (ours, monitored)
     --reconcile-min-peers N  our Config::reconcile_min_peers (0: no reconciling
                              by bucket; experiments)
+    --filter-bits N          our Config::filter_bits (0: no filter from the
+                             smaller table; experiments)
     --no-idle-summary        our idle_summary off: digests on every exchange
                              (experiments)
     --event-buffer N         our Config::event_buffer (stable's default: 1024; the
@@ -147,6 +149,8 @@ pub struct Opts {
     pub no_idle_summary: bool,
     /// Our `Config::reconcile_min_peers` (None: the default).
     pub reconcile_min_peers: Option<usize>,
+    /// Our `Config::filter_bits` (None: the default).
+    pub filter_bits: Option<usize>,
     /// Our memory network's per-inbox byte limit (None: its default).
     pub inbox_bytes: Option<u64>,
     /// Whether steady, detect and sweep also measure our monitored
@@ -189,6 +193,7 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
         no_sweep: false,
         no_idle_summary: false,
         reconcile_min_peers: None,
+        filter_bits: None,
         inbox_bytes: None,
         monitored: true,
         monitors: cluster::MONITORS,
@@ -251,6 +256,7 @@ fn parse() -> Result<(String, Opts), lexopt::Error> {
             Long("no-sweep") => o.no_sweep = true,
             Long("no-idle-summary") => o.no_idle_summary = true,
             Long("reconcile-min-peers") => o.reconcile_min_peers = Some(p.value()?.parse()?),
+            Long("filter-bits") => o.filter_bits = Some(p.value()?.parse()?),
             Long("no-monitored") => o.monitored = false,
             Long("monitors") => o.monitors = p.value()?.parse()?,
             Long("idle-fanout") => o.idle_fanout = Some(p.value()?.parse()?),

@@ -133,6 +133,9 @@ pub fn our_config(o: &Opts) -> Config {
     if let Some(m) = o.reconcile_min_peers {
         c.reconcile_min_peers = m;
     }
+    if let Some(b) = o.filter_bits {
+        c.filter_bits = b;
+    }
     c
 }
 
@@ -944,6 +947,9 @@ pub fn sim_child(o: &Opts) {
     if let Some(m) = o.reconcile_min_peers {
         config.reconcile_min_peers = m;
     }
+    if let Some(b) = o.filter_bits {
+        config.filter_bits = b;
+    }
     let interval = config.gossip_interval;
     let ids: Vec<String> = (0..n).map(|i| format!("n{i:05}")).collect();
     let mut s = Sim::new(42, config);
@@ -1160,6 +1166,9 @@ pub fn sim(o: &Opts) -> Vec<Table> {
         }
         if let Some(m) = o.reconcile_min_peers {
             cmd.args(["--reconcile-min-peers", &m.to_string()]);
+        }
+        if let Some(b) = o.filter_bits {
+            cmd.args(["--filter-bits", &b.to_string()]);
         }
         let started = Instant::now();
         let mut child = match cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {

@@ -39,6 +39,13 @@ fn main() {
     if let Some(entries) = args.next().and_then(|a| a.parse().ok()) {
         config.max_digest_entries = entries;
     }
+    // SIM_FILTER_BITS=0 turns the smaller table's filter off (`Config::filter_bits`).
+    if let Some(bits) = std::env::var("SIM_FILTER_BITS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+    {
+        config.filter_bits = bits;
+    }
     let interval = config.gossip_interval;
     let mut s = Sim::new(42, config);
     s.record_events = false;
@@ -59,20 +66,22 @@ fn main() {
         let t = Instant::now();
         s.run_for(interval);
         let known: usize = s.running().map(|engine| engine.live_count()).sum();
-        let (idles, mismatched, by_bucket, entries, learned) =
-            s.running().fold((0, 0, 0, 0, 0), |(i, m, b, d, l), e| {
-                let st = e.stats();
-                (
-                    i + st.idle_exchanges,
-                    m + st.summary_mismatches,
-                    b + st.bucket_digests,
-                    d + st.digest_entries_sent,
-                    l + st.peers_learned,
-                )
-            });
+        let (idles, mismatched, by_bucket, entries, learned, filters) =
+            s.running()
+                .fold((0, 0, 0, 0, 0, 0), |(i, m, b, d, l, f), e| {
+                    let st = e.stats();
+                    (
+                        i + st.idle_exchanges,
+                        m + st.summary_mismatches,
+                        b + st.bucket_digests,
+                        d + st.digest_entries_sent,
+                        l + st.peers_learned,
+                        f + st.filter_digests,
+                    )
+                });
         let done = known as f64 == pairs;
         println!(
-            "round {round:3}: live pairs {:6.2}%  rss {:7.0} MiB  peak {:7.0} MiB  round {:6.2} s  wall {:7.1} s  bytes {}  idle/mismatched/bucket digests {idles}/{mismatched}/{by_bucket}  digest entries {entries}  peers learned {learned}",
+            "round {round:3}: live pairs {:6.2}%  rss {:7.0} MiB  peak {:7.0} MiB  round {:6.2} s  wall {:7.1} s  bytes {}  idle/mismatched/bucket digests {idles}/{mismatched}/{by_bucket}  digest entries {entries}  peers learned {learned}  filters {filters}",
             100.0 * known as f64 / pairs,
             status("VmRSS:"),
             status("VmHWM:"),

@@ -53,6 +53,20 @@ pub struct Config {
     /// With monitored liveness, where no heartbeats are relayed, 256 is a
     /// good value.
     pub reconcile_min_peers: usize,
+    /// Bits a peer of the Bloom filter a node sends in place of a digest
+    /// entry for each of its peers when it answers a clearly larger table
+    /// (more peers by one in 64 or more; see `filter.rs`): the larger side
+    /// tests each of its peers against the filter in one walk and sends
+    /// those the filter lacks, where it would otherwise have decoded and
+    /// looked up an entry for each peer the two share. At 10, about one
+    /// peer in a hundred tests as held wrongly and is found in a later
+    /// exchange. 0 turns it off; 4 to 16 otherwise.
+    pub filter_bits: usize,
+    /// Fewest peers a table holds before it answers a larger one with a
+    /// filter (`filter_bits`). A filter leaves out the heartbeats and the
+    /// peers the larger side lacks, which entries would carry; below this
+    /// the entries cost little anyway. 1 to 10,000,000.
+    pub filter_min_peers: usize,
     /// Monitored liveness (Akka cluster's design) when above 0: the live
     /// nodes form a ring in id order, and each node sends a beat (its
     /// summary and heartbeat, one small frame) every round to its
@@ -218,6 +232,8 @@ impl Default for Config {
             idle_fanout: 2,
             idle_summary: true,
             reconcile_min_peers: 4096,
+            filter_bits: 10,
+            filter_min_peers: 256,
             monitors: 0,
             liveness_evidence_frames: 6,
             phi_threshold: 8.0,
@@ -354,6 +370,12 @@ impl Config {
         }
         if !(1..=self.fanout).contains(&self.idle_fanout) {
             return bad("idle_fanout", "must be 1 to fanout");
+        }
+        if self.filter_bits != 0 && !(crate::filter::MIN_BITS..=16).contains(&self.filter_bits) {
+            return bad("filter_bits", "must be 0, or 4 to 16");
+        }
+        if !(1..=10_000_000).contains(&self.filter_min_peers) {
+            return bad("filter_min_peers", "must be 1 to 10,000,000");
         }
         if self.monitors > 8 {
             return bad("monitors", "must be 0 to 8");

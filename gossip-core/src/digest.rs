@@ -24,6 +24,10 @@ use crate::table_hash::{bitmap_covers_id, Cover};
 use crate::wire::{len_msg, Digest};
 use crate::PeerId;
 
+/// The most hot peers a digest with a filter names as entries: its sender
+/// is behind, and the larger table it answers holds most of its news.
+pub(crate) const FILTER_HOT: usize = 32;
+
 /// The bounds one digest is built to.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -42,12 +46,20 @@ pub(crate) struct Limits {
 /// With a `cover` (the buckets in which two tables differ, see
 /// `table_hash.rs`), the slice holds only the peers in those buckets, from
 /// the first id on, and the rotation's cursor is left where it was.
+///
+/// With a `filter` (bits a peer and a salt; see `filter.rs`) that fits the
+/// budget at [`crate::filter::MIN_BITS`] bits a peer or more, the slice is
+/// the whole table and goes as a Bloom filter instead of entries, beside
+/// the own entry and at most [`FILTER_HOT`] hot ones; the cursor is left
+/// where it was.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     peers: &BTreeMap<PeerId, Peer>,
     me: &PeerId,
     hot: &VecDeque<(crate::stamp::Stamp, PeerId)>,
     cursor: &mut Option<PeerId>,
     cover: Option<&Cover>,
+    filter: Option<(usize, u64)>,
     limits: Limits,
     now: Instant,
 ) -> Digest {
@@ -56,8 +68,15 @@ pub(crate) fn build(
         max_entries,
         max_id_bytes,
     } = limits;
+    // Whether the whole table fits a filter at the fewest bits a peer,
+    // beside the own entry and the hot ones (at most a quarter of the
+    // budget: the entries' half below, halved again).
+    let filter = filter.filter(|_| {
+        crate::filter::HEADER + 8 + (peers.len() * crate::filter::MIN_BITS).div_ceil(8)
+            <= budget / 2
+    });
     let mut no_cursor = None;
-    let cursor = if cover.is_some() {
+    let cursor = if cover.is_some() || filter.is_some() {
         &mut no_cursor
     } else {
         cursor
@@ -70,6 +89,7 @@ pub(crate) fn build(
         entries: Vec::new(),
         summary: None,
         cover: cover.map_or_else(Bytes::new, |c| Bytes::from(c.bitmap.clone())),
+        filter: Bytes::new(),
     };
     // Room for a range end that is not known yet.
     let mut used = digest.header_len() + 3 + max_id_bytes;
@@ -87,8 +107,13 @@ pub(crate) fn build(
     } else {
         hot
     };
+    let max_hot = if filter.is_some() {
+        FILTER_HOT.min(max_entries / 2)
+    } else {
+        max_entries / 2
+    };
     for (_, id) in hot.iter().rev() {
-        if digest.entries.len() >= max_entries / 2 {
+        if digest.entries.len() >= max_hot {
             break;
         }
         let Some(peer) = peers.get(id) else { continue };
@@ -102,6 +127,24 @@ pub(crate) fn build(
         }
         used += cost;
         digest.entries.push(e);
+    }
+    if let Some((bits, salt)) = filter {
+        // The rest of the table, as a filter in the room left.
+        let keys: Vec<(u64, u64)> = peers
+            .iter()
+            .filter(|(id, _)| {
+                *id != me
+                    && (extra.is_empty() || !extra.contains(id))
+                    && cover.is_none_or(|c| bitmap_covers_id(&c.bitmap, id))
+            })
+            .map(|(id, p)| crate::filter::key(id, salt, p.generation, p.max_version))
+            .collect();
+        let room = budget.saturating_sub(used + 8 + crate::filter::HEADER);
+        let bytes = (keys.len() * bits).div_ceil(8).min(room);
+        if !keys.is_empty() {
+            digest.filter = Bytes::from(crate::filter::build(&keys, bytes, salt));
+        }
+        return digest;
     }
     let lower = match &start {
         Some(s) => Bound::Included(s.clone()),
@@ -170,6 +213,7 @@ mod tests {
             &VecDeque::new(),
             &mut cursor,
             None,
+            None,
             limits(4096, 100, 64),
             Instant::now(),
         );
@@ -192,6 +236,7 @@ mod tests {
                 &me,
                 &VecDeque::new(),
                 &mut cursor,
+                None,
                 None,
                 limits(2048, 10_000, 64),
                 Instant::now(),

@@ -182,7 +182,9 @@ impl Engine {
             if cover.is_some() {
                 Counters::add(&self.counters.bucket_digests, 1);
             }
-            return self.syn_digest_of(budget, false, cover.as_ref(), now);
+            // No filter here (see `filter_for`): entries of the differing
+            // buckets, or of everything if most differ.
+            return self.syn_digest_of(budget, false, cover.as_ref(), None, now);
         }
         let min = self.config.reconcile_min_peers;
         let (hash, mine) = self.summary_hash();
@@ -225,7 +227,8 @@ impl Engine {
                 ..Default::default()
             };
         }
-        self.syn_digest(budget, false, now)
+        let filter = self.filter_for(sum.peers);
+        self.syn_digest_of(budget, false, None, filter, now)
     }
 
     /// A Syn: absorb heartbeats, then answer with what the sender lacks and
@@ -386,6 +389,9 @@ impl Engine {
         // table, of which a frame carries a fraction.
         let mut candidates = candidates(&self.peers, &theirs);
         if digest.ranged {
+            // A filter stands for the entries of the peers it holds: a
+            // peer that tests as held is left out (see `filter.rs`).
+            let filter = crate::filter::Filter::read(&digest.filter);
             let lower = Bound::Included(digest.range_start.as_str());
             let upper = if digest.range_end.is_empty() {
                 Bound::Unbounded
@@ -406,6 +412,7 @@ impl Engine {
                         && **id != sender.id
                         && (digest.cover.is_empty()
                             || crate::table_hash::bitmap_covers_id(&digest.cover, id))
+                        && filter.is_none_or(|f| !f.holds(id, p.generation, p.max_version))
                 })
                 .map(|(id, peer)| Candidate {
                     id,

@@ -18,6 +18,7 @@ mod engine;
 mod error;
 mod event;
 mod exchange;
+mod filter;
 mod intern;
 pub mod keyring;
 mod lookup;

@@ -134,6 +134,10 @@ counters! {
     /// Digests of only the buckets in which two tables differ, sent in
     /// answer to a larger table's bucket hashes.
     bucket_digests,
+    /// Digests that named this node's peers by a Bloom filter instead of
+    /// an entry each: answers to a clearly larger table (see
+    /// `Config::filter_bits`).
+    filter_digests,
     /// Digest entries sent (one per peer a digest names; a summary names
     /// none): what reconciling tables costs beyond the deltas themselves.
     digest_entries_sent,

@@ -95,9 +95,11 @@ fn digest() -> impl Strategy<Value = Digest> {
         // A ranged digest of some buckets only: a bitmap of 8 to 64 buckets.
         prop_oneof![Just(0usize), Just(1), Just(2), Just(8)],
         any::<u64>(),
+        // A ranged digest's peer filter: probes, salt and bits, or none.
+        proptest::option::of((1u8..=16, any::<u64>(), vec(any::<u8>(), 1..40))),
     )
         .prop_map(
-            |(ranged, mut range_start, mut range_end, entries, cover_len, bits)| {
+            |(ranged, mut range_start, mut range_end, entries, cover_len, bits, filter)| {
                 // A ranged digest's range may be empty but never backwards.
                 if ranged && !range_end.is_empty() && range_end < range_start {
                     std::mem::swap(&mut range_start, &mut range_end);
@@ -112,6 +114,15 @@ fn digest() -> impl Strategy<Value = Digest> {
                         bits.to_le_bytes()[..cover_len].to_vec().into()
                     } else {
                         Default::default()
+                    },
+                    filter: match filter {
+                        Some((probes, salt, bits)) if ranged => {
+                            let mut f = vec![probes];
+                            f.extend_from_slice(&salt.to_le_bytes());
+                            f.extend_from_slice(&bits);
+                            f.into()
+                        }
+                        _ => Default::default(),
                     },
                 }
             },

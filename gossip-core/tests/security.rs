@@ -270,6 +270,7 @@ fn forgeries(now_gen: u64, victim: &str) -> Vec<Frame> {
                 }],
                 summary: None,
                 cover: Default::default(),
+                filter: Default::default(),
             }),
         ),
     ]
@@ -825,6 +826,7 @@ fn syn(entries: Vec<DigestEntry>) -> Body {
         entries,
         summary: None,
         cover: Default::default(),
+        filter: Default::default(),
     })
 }
 

@@ -226,6 +226,7 @@ pub(super) struct DigestIn<'a> {
     pub(super) sender_heartbeat: u64,
     pub(super) bucket_hashes: &'a [u8],
     pub(super) covered_buckets: &'a [u8],
+    pub(super) peer_filter: &'a [u8],
     pub(super) not_live: Vec<u32>,
 }
 
@@ -260,6 +261,7 @@ impl<'a> DigestIn<'a> {
                 8 => self.sender_heartbeat = value.varint()?,
                 9 => self.bucket_hashes = value.bytes()?,
                 10 => self.covered_buckets = value.bytes()?,
+                12 => self.peer_filter = value.bytes()?,
                 11 => match value {
                     Value::Varint(x) => self.not_live.push(x as u32),
                     Value::Bytes(mut packed) => {
