@@ -54,13 +54,15 @@ pub struct Config {
     /// good value.
     pub reconcile_min_peers: usize,
     /// Bits a peer of the Bloom filter a node sends in place of a digest
-    /// entry for each of its peers when it answers a clearly larger table
-    /// (more peers by one in 64 or more; see `filter.rs`): the larger side
-    /// tests each of its peers against the filter in one walk and sends
-    /// those the filter lacks, where it would otherwise have decoded and
-    /// looked up an entry for each peer the two share. At 10, about one
-    /// peer in a hundred tests as held wrongly and is found in a later
-    /// exchange. 0 turns it off; 4 to 16 otherwise.
+    /// entry for each of its live peers when it answers a clearly larger
+    /// table (more peers by one in 64 or more) while it is learning (more
+    /// than one new peer in the last round), with relayed liveness only
+    /// (see `filter.rs` and ARCHITECTURE.md, "The smaller table's
+    /// filter"): the larger side tests each of its peers against the
+    /// filter in one walk and sends those the filter lacks, where it would
+    /// otherwise have decoded and looked up an entry for each peer the two
+    /// share. At 10, about one peer in 120 tests as held wrongly and is
+    /// found in a later exchange. 0 turns it off; 4 to 16 otherwise.
     pub filter_bits: usize,
     /// Fewest peers a table holds before it answers a larger one with a
     /// filter (`filter_bits`). A filter leaves out the heartbeats and the

@@ -47,11 +47,8 @@ pub(crate) struct Limits {
 /// `table_hash.rs`), the slice holds only the peers in those buckets, from
 /// the first id on, and the rotation's cursor is left where it was.
 ///
-/// With a `filter` (bits a peer and a salt; see `filter.rs`) that fits the
-/// budget at [`crate::filter::MIN_BITS`] bits a peer or more, the slice is
-/// the whole table and goes as a Bloom filter instead of entries, beside
-/// the own entry and at most [`FILTER_HOT`] hot ones; the cursor is left
-/// where it was.
+/// With a `filter` (bits a peer and a salt; see `filter.rs`), the digest
+/// of [`build_filtered`] if it fits.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     peers: &BTreeMap<PeerId, Peer>,
@@ -68,15 +65,13 @@ pub(crate) fn build(
         max_entries,
         max_id_bytes,
     } = limits;
-    // Whether the whole table fits a filter at the fewest bits a peer,
-    // beside the own entry and the hot ones (at most a quarter of the
-    // budget: the entries' half below, halved again).
-    let filter = filter.filter(|_| {
-        crate::filter::HEADER + 8 + (peers.len() * crate::filter::MIN_BITS).div_ceil(8)
-            <= budget / 2
-    });
+    if let Some((bits, salt)) = filter {
+        if let Some(d) = build_filtered(peers, me, hot, cover, (bits, salt), limits, now) {
+            return d;
+        }
+    }
     let mut no_cursor = None;
-    let cursor = if cover.is_some() || filter.is_some() {
+    let cursor = if cover.is_some() {
         &mut no_cursor
     } else {
         cursor
@@ -107,13 +102,8 @@ pub(crate) fn build(
     } else {
         hot
     };
-    let max_hot = if filter.is_some() {
-        FILTER_HOT.min(max_entries / 2)
-    } else {
-        max_entries / 2
-    };
     for (_, id) in hot.iter().rev() {
-        if digest.entries.len() >= max_hot {
+        if digest.entries.len() >= max_entries / 2 {
             break;
         }
         let Some(peer) = peers.get(id) else { continue };
@@ -127,24 +117,6 @@ pub(crate) fn build(
         }
         used += cost;
         digest.entries.push(e);
-    }
-    if let Some((bits, salt)) = filter {
-        // The rest of the table, as a filter in the room left.
-        let keys: Vec<(u64, u64)> = peers
-            .iter()
-            .filter(|(id, _)| {
-                *id != me
-                    && (extra.is_empty() || !extra.contains(id))
-                    && cover.is_none_or(|c| bitmap_covers_id(&c.bitmap, id))
-            })
-            .map(|(id, p)| crate::filter::key(id, salt, p.generation, p.max_version))
-            .collect();
-        let room = budget.saturating_sub(used + 8 + crate::filter::HEADER);
-        let bytes = (keys.len() * bits).div_ceil(8).min(room);
-        if !keys.is_empty() {
-            digest.filter = Bytes::from(crate::filter::build(&keys, bytes, salt));
-        }
-        return digest;
     }
     let lower = match &start {
         Some(s) => Bound::Included(s.clone()),
@@ -168,6 +140,89 @@ pub(crate) fn build(
         digest.entries.push(e);
     }
     digest
+}
+
+/// A digest of the whole table with the live peers as a Bloom filter
+/// (`bits` a peer, `salt`; see `filter.rs`): the own entry, at most
+/// [`FILTER_HOT`] hot peers, and every peer held dead or left as entries
+/// (their status is news the filter cannot carry: a verdict the other side
+/// may lack), within half the budget; the live rest in the filter, in the
+/// room left at [`crate::filter::MIN_BITS`] bits a peer or more. `None`
+/// when that does not fit (the caller sends entries). With a `cover`, only
+/// the peers in its buckets. The rotation's cursor is not touched.
+pub(crate) fn build_filtered(
+    peers: &BTreeMap<PeerId, Peer>,
+    me: &PeerId,
+    hot: &VecDeque<(crate::stamp::Stamp, PeerId)>,
+    cover: Option<&Cover>,
+    (bits, salt): (usize, u64),
+    limits: Limits,
+    now: Instant,
+) -> Option<Digest> {
+    let Limits {
+        budget,
+        max_entries,
+        ..
+    } = limits;
+    let mut digest = Digest {
+        ranged: true,
+        cover: cover.map_or_else(Bytes::new, |c| Bytes::from(c.bitmap.clone())),
+        ..Digest::default()
+    };
+    // The filter's field header (tag and a length of up to five bytes).
+    let mut used = digest.header_len() + 6 + crate::filter::HEADER;
+    let mut push = |digest: &mut Digest, e: crate::wire::DigestEntry| {
+        let cost = len_msg(e.encoded_len());
+        if used + cost > budget / 2 || digest.entries.len() >= max_entries {
+            return false;
+        }
+        used += cost;
+        digest.entries.push(e);
+        true
+    };
+    if let Some(own) = peers.get(me) {
+        if !push(&mut digest, own.digest_entry(me, now)) {
+            return None;
+        }
+    }
+    let mut extra: HashSet<&PeerId, foldhash::fast::RandomState> = HashSet::default();
+    if cover.is_none() {
+        for (_, id) in hot.iter().rev() {
+            if extra.len() >= FILTER_HOT {
+                break;
+            }
+            let Some(peer) = peers.get(id) else { continue };
+            if id == me || peer.status != crate::PeerStatus::Live || !extra.insert(id) {
+                continue;
+            }
+            if !push(&mut digest, peer.digest_entry(id, now)) {
+                break;
+            }
+        }
+    }
+    let mut keys: Vec<(u64, u64)> = Vec::new();
+    for (id, p) in peers {
+        if id == me
+            || (!extra.is_empty() && extra.contains(id))
+            || cover.is_some_and(|c| !bitmap_covers_id(&c.bitmap, id))
+        {
+            continue;
+        }
+        if p.status != crate::PeerStatus::Live {
+            if !push(&mut digest, p.digest_entry(id, now)) {
+                return None;
+            }
+            continue;
+        }
+        keys.push(crate::filter::key(id, salt, p.generation, p.max_version));
+    }
+    let room = budget.saturating_sub(used);
+    if keys.is_empty() || room * 8 < keys.len() * crate::filter::MIN_BITS {
+        return (keys.is_empty()).then_some(digest);
+    }
+    let bytes = (keys.len() * bits).div_ceil(8).min(room);
+    digest.filter = Bytes::from(crate::filter::build(&keys, bytes, salt));
+    Some(digest)
 }
 
 #[cfg(test)]

@@ -1093,8 +1093,19 @@ impl Engine {
     /// A filter's bits a peer and salt when this node answers a plain
     /// summary of `theirs` peers (see `filter.rs`): when the filter is on
     /// (`Config::filter_bits`), this table holds `filter_min_peers` or
-    /// more, and the other holds more by one in 64 at least (then this
-    /// side is the one that lacks, and what it holds the other has).
+    /// more, the other holds more by one in 64 at least (this side is
+    /// likely the one that lacks), and this node learned more than one new
+    /// peer in the last round (it is joining, or news of joins is
+    /// spreading). A node that stays smaller while it learns nothing (it
+    /// refused the dead peers the others still hold, say) sends entries:
+    /// a filter carries no heartbeats back to it, and with relayed
+    /// liveness its detectors would starve.
+    ///
+    /// Not with monitored liveness: a filter does not show the larger side
+    /// the peers it removed that the smaller still holds live, which
+    /// entries answer with a verdict (`refuse_unknown`); with filters on
+    /// every mismatch, chaos seed 25 (`CHAOS_FILTER_MIN=8`) took stale news
+    /// for life.
     ///
     /// Not in answer to bucket hashes (`mismatch_reply`): with filters
     /// there too, the simulator at N = 10,000 peaked at 18.52 GiB against
@@ -1104,7 +1115,12 @@ impl Engine {
     pub(crate) fn filter_for(&mut self, theirs: u32) -> Option<(usize, u64)> {
         let (bits, min) = (self.config.filter_bits, self.config.filter_min_peers);
         let mine = self.peers.len();
-        if bits == 0 || mine < min || (theirs as usize) < mine + (mine / 64).max(1) {
+        if bits == 0
+            || self.monitored()
+            || mine < min
+            || (theirs as usize) < mine + (mine / 64).max(1)
+            || self.learned_last_round <= 1
+        {
             return None;
         }
         Some((bits, self.rng.random()))

@@ -344,6 +344,26 @@ impl Engine {
         }
         requests.sort_by_key(|r| r.0);
         fresher.sort_by_key(|r| r.0);
+        // A filter stands for the entries of the live peers it holds (see
+        // `filter.rs`); the sender names the peers it holds dead or left
+        // as entries. Monitored: a peer this node holds dead or left that
+        // the filter holds is one the sender holds live, which its entry
+        // would have shown; this node's verdict goes back, as `fresher`
+        // (the receiver's rule for believing a verdict decides).
+        let filter = digest
+            .ranged
+            .then(|| crate::filter::Filter::read(&digest.filter))
+            .flatten();
+        if let (Some(f), true) = (filter, monitored) {
+            let held = self.peers.iter().filter(|(id, p)| {
+                p.status != PeerStatus::Live
+                    && p.mentioned_in != mark
+                    && **id != sender.id
+                    && digest.covers(id.as_str())
+                    && f.holds(id, p.generation, p.max_version)
+            });
+            fresher.extend(held.map(|(id, p)| (usize::MAX, p.digest_entry(id, now))));
+        }
         theirs.sort_by_key(|t| t.0);
         revived.sort_unstable();
         verdicts.sort_unstable();
@@ -389,9 +409,7 @@ impl Engine {
         // table, of which a frame carries a fraction.
         let mut candidates = candidates(&self.peers, &theirs);
         if digest.ranged {
-            // A filter stands for the entries of the peers it holds: a
-            // peer that tests as held is left out (see `filter.rs`).
-            let filter = crate::filter::Filter::read(&digest.filter);
+            // A peer the filter holds is left out.
             let lower = Bound::Included(digest.range_start.as_str());
             let upper = if digest.range_end.is_empty() {
                 Bound::Unbounded

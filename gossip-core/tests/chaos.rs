@@ -11,7 +11,9 @@
 //! - `CHAOS_SEEDS=1-8` or `CHAOS_SEEDS=3,5`: the seeds to run;
 //! - `CHAOS_MINUTES=60`: virtual minutes of chaos per seed;
 //! - `CHAOS_NODES=30`: the pool of node ids;
-//! - `CHAOS_TRACE=1`: print every action as it is taken.
+//! - `CHAOS_TRACE=1`: print every action as it is taken;
+//! - `CHAOS_FILTER_MIN=8`: `Config::filter_min_peers` (answers to larger
+//!   tables by filter, which the default keeps out of a pool of 30).
 //!
 //! - `CHAOS_GRACE=30`: the monitored run's `dead_peer_grace` in seconds
 //!   (default 600).
@@ -94,6 +96,17 @@ fn chaos_with(monitors: usize) {
 }
 
 fn run_seeds(monitors: usize, seeds: &[u64], minutes: u64, nodes: usize) {
+    let filter_min = env_u64("CHAOS_FILTER_MIN").map(|m| m as usize);
+    run_seeds_with(monitors, seeds, minutes, nodes, filter_min);
+}
+
+fn run_seeds_with(
+    monitors: usize,
+    seeds: &[u64],
+    minutes: u64,
+    nodes: usize,
+    filter_min: Option<usize>,
+) {
     let mut failures = Vec::new();
     for &seed in seeds {
         let began = Instant::now();
@@ -110,6 +123,11 @@ fn run_seeds(monitors: usize, seeds: &[u64], minutes: u64, nodes: usize) {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(600),
             );
+        }
+        if let Some(min) = filter_min {
+            // Filters from tables of `min` peers (the default, 256, is
+            // above the pool): the smaller table's filter under chaos.
+            chaos.config.filter_min_peers = min;
         }
         chaos.trace = std::env::var_os("CHAOS_TRACE").is_some();
         match run(&chaos) {

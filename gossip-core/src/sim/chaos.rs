@@ -141,6 +141,9 @@ pub struct Report {
     pub settle: Duration,
     /// Frames the network carried.
     pub frames: u64,
+    /// Digests sent with a filter (`Config::filter_bits`) by the nodes
+    /// running at the end, since they last started.
+    pub filter_digests: u64,
 }
 
 impl fmt::Display for Report {
@@ -153,7 +156,7 @@ impl fmt::Display for Report {
         write!(
             f,
             "seed {}: {}; {} writes checked, held in time by {} nodes in all; {} live reports (oldest news {} ms); \
-             {} removals, {} returns; one view {:.1} s after the heal; {} frames",
+             {} removals, {} returns; one view {:.1} s after the heal; {} frames, {} filter digests",
             self.seed,
             actions.join(", "),
             self.writes_checked,
@@ -163,7 +166,8 @@ impl fmt::Display for Report {
             self.removals_seen,
             self.returns_seen,
             self.settle.as_secs_f64(),
-            self.frames
+            self.frames,
+            self.filter_digests
         )
     }
 }
@@ -244,6 +248,7 @@ pub fn run(c: &Chaos) -> Result<Report, Violation> {
     };
     r.go()?;
     r.report.frames = r.sim.stats.frames_sent;
+    r.report.filter_digests = r.sim.running().map(|e| e.stats().filter_digests).sum();
     Ok(r.report)
 }
 
