@@ -46,17 +46,12 @@ pub(crate) struct Limits {
 /// With a `cover` (the buckets in which two tables differ, see
 /// `table_hash.rs`), the slice holds only the peers in those buckets, from
 /// the first id on, and the rotation's cursor is left where it was.
-///
-/// With a `filter` (bits a peer and a salt; see `filter.rs`), the digest
-/// of [`build_filtered`] if it fits.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     peers: &BTreeMap<PeerId, Peer>,
     me: &PeerId,
     hot: &VecDeque<(crate::stamp::Stamp, PeerId)>,
     cursor: &mut Option<PeerId>,
     cover: Option<&Cover>,
-    filter: Option<(usize, u64)>,
     limits: Limits,
     now: Instant,
 ) -> Digest {
@@ -65,11 +60,6 @@ pub(crate) fn build(
         max_entries,
         max_id_bytes,
     } = limits;
-    if let Some((bits, salt)) = filter {
-        if let Some(d) = build_filtered(peers, me, hot, cover, (bits, salt), limits, now) {
-            return d;
-        }
-    }
     let mut no_cursor = None;
     let cursor = if cover.is_some() {
         &mut no_cursor
@@ -148,13 +138,12 @@ pub(crate) fn build(
 /// (their status is news the filter cannot carry: a verdict the other side
 /// may lack), within half the budget; the live rest in the filter, in the
 /// room left at [`crate::filter::MIN_BITS`] bits a peer or more. `None`
-/// when that does not fit (the caller sends entries). With a `cover`, only
-/// the peers in its buckets. The rotation's cursor is not touched.
+/// when that does not fit (the caller sends entries). The rotation's
+/// cursor is not touched.
 pub(crate) fn build_filtered(
     peers: &BTreeMap<PeerId, Peer>,
     me: &PeerId,
     hot: &VecDeque<(crate::stamp::Stamp, PeerId)>,
-    cover: Option<&Cover>,
     (bits, salt): (usize, u64),
     limits: Limits,
     now: Instant,
@@ -166,7 +155,6 @@ pub(crate) fn build_filtered(
     } = limits;
     let mut digest = Digest {
         ranged: true,
-        cover: cover.map_or_else(Bytes::new, |c| Bytes::from(c.bitmap.clone())),
         ..Digest::default()
     };
     // The filter's field header (tag and a length of up to five bytes).
@@ -186,26 +174,21 @@ pub(crate) fn build_filtered(
         }
     }
     let mut extra: HashSet<&PeerId, foldhash::fast::RandomState> = HashSet::default();
-    if cover.is_none() {
-        for (_, id) in hot.iter().rev() {
-            if extra.len() >= FILTER_HOT {
-                break;
-            }
-            let Some(peer) = peers.get(id) else { continue };
-            if id == me || peer.status != crate::PeerStatus::Live || !extra.insert(id) {
-                continue;
-            }
-            if !push(&mut digest, peer.digest_entry(id, now)) {
-                break;
-            }
+    for (_, id) in hot.iter().rev() {
+        if extra.len() >= FILTER_HOT {
+            break;
+        }
+        let Some(peer) = peers.get(id) else { continue };
+        if id == me || peer.status != crate::PeerStatus::Live || !extra.insert(id) {
+            continue;
+        }
+        if !push(&mut digest, peer.digest_entry(id, now)) {
+            break;
         }
     }
     let mut keys: Vec<(u64, u64)> = Vec::new();
     for (id, p) in peers {
-        if id == me
-            || (!extra.is_empty() && extra.contains(id))
-            || cover.is_some_and(|c| !bitmap_covers_id(&c.bitmap, id))
-        {
+        if id == me || (!extra.is_empty() && extra.contains(id)) {
             continue;
         }
         if p.status != crate::PeerStatus::Live {
@@ -268,7 +251,6 @@ mod tests {
             &VecDeque::new(),
             &mut cursor,
             None,
-            None,
             limits(4096, 100, 64),
             Instant::now(),
         );
@@ -291,7 +273,6 @@ mod tests {
                 &me,
                 &VecDeque::new(),
                 &mut cursor,
-                None,
                 None,
                 limits(2048, 10_000, 64),
                 Instant::now(),

@@ -1128,7 +1128,8 @@ impl Engine {
 
     /// [`Engine::syn_digest`], of the peers in `cover`'s buckets only when
     /// it is given (and then never a summary), as a filter when one is
-    /// given and fits (see `digest::build`).
+    /// given (`filter_for`, never with a cover) and fits
+    /// (`digest::build_filtered`).
     pub(crate) fn syn_digest_of(
         &mut self,
         budget: usize,
@@ -1147,20 +1148,24 @@ impl Engine {
                 };
             }
         }
-        let d = digest::build(
-            &self.peers,
-            &self.id,
-            &self.hot,
-            &mut self.digest_cursor,
-            cover,
-            filter,
-            digest::Limits {
-                budget,
-                max_entries: self.config.max_digest_entries,
-                max_id_bytes: self.config.max_id_bytes,
-            },
-            now,
-        );
+        let limits = digest::Limits {
+            budget,
+            max_entries: self.config.max_digest_entries,
+            max_id_bytes: self.config.max_id_bytes,
+        };
+        let filtered = filter
+            .and_then(|f| digest::build_filtered(&self.peers, &self.id, &self.hot, f, limits, now));
+        let d = filtered.unwrap_or_else(|| {
+            digest::build(
+                &self.peers,
+                &self.id,
+                &self.hot,
+                &mut self.digest_cursor,
+                cover,
+                limits,
+                now,
+            )
+        });
         Counters::add(&self.counters.digest_entries_sent, d.entries.len() as u64);
         if !d.filter.is_empty() {
             Counters::add(&self.counters.filter_digests, 1);
