@@ -1326,8 +1326,11 @@ fn target_kind(id: &PeerId, p: &Peer, own: &PeerId) -> Option<PeerStatus> {
 /// id: the table's own entry is keyed by the same allocation as
 /// `Engine::id` (both interned in `Engine::new`), so a pointer comparison
 /// says it, where a string comparison per peer per round showed in profiles.
+/// The shared pointers themselves are compared (`PeerId::ptr_eq`), not the
+/// strings' addresses, which are read from behind them: one load less per
+/// peer in every walk of the table.
 fn is_table_key(key: &PeerId, own: &PeerId) -> bool {
-    std::ptr::eq(key.as_str(), own.as_str())
+    key.ptr_eq(own)
 }
 
 /// Tables smaller than this are never rebuilt (`compact_table`).
