@@ -41,8 +41,9 @@
 //!   asker's last, refutes the silence: the asker takes its heartbeat and
 //!   restarts its clock, and the link between the two was at fault. The
 //!   verdict comes once every helper has denied (a ping's wait after the
-//!   deadline, then spread at once) or after a wait of up to
-//!   [`PROBE_ROUNDS`] rounds ([`PROBE_WAIT`]).
+//!   deadline, then spread at once) or after two waits of up to
+//!   [`PROBE_ROUNDS`] rounds each ([`PROBE_WAIT`]): a wait that ends with
+//!   an answer missing is asked again, other helpers first.
 //! - **Views that differ.** A node beats the neighbours of its own view.
 //!   One it stops counting as a neighbour keeps getting beats for a while
 //!   ([`LINGER_ROUNDS`]), so a watcher that has not yet learned of the node that
@@ -106,6 +107,11 @@ pub(crate) const PROBE_ROUNDS: u32 = 3;
 /// which is three LAN rounds. Helpers that are dead too (neighbours that
 /// crashed together) never answer, so the wait is added to their
 /// detection: with 1 s rounds three rounds made it 10.1 s instead of 7.1.
+/// A wait that ends with an answer missing is asked again, the silent
+/// helpers last (`Engine::suspect`): in a crash they are passed over, but
+/// across a partition the second asking's far helpers do not answer
+/// either, and each step of the wave waits twice (`partition_wave`: 5.47
+/// to 6.83 s at 50 ms rounds, 89.2 to 97.9 s at 1 s; bench/NOTES.md).
 pub(crate) const PROBE_WAIT: Duration = Duration::from_millis(600);
 
 /// How long a helper that pinged a silent peer for other watchers waits
@@ -393,7 +399,9 @@ impl Engine {
     /// over (loss bursts stretch a step: twice was too little at 60 nodes,
     /// chaos seed 50): the side of a partition finds the other dead one new neighbour at a
     /// time, each timed from when it became one (a fresh detector's
-    /// deadline) and asked about before the verdict (`probe_wait`). While
+    /// deadline) and asked about before the verdict (`probe_wait`, twice
+    /// when the far helpers do not answer: then the four times are about
+    /// three, and the 60-node chaos sweep, seeds 1 to 100, passes). While
     /// deaths come closer than this, the nodes of a partition's side that
     /// are not at the cut (whose own neighbours are fine) do not vouch for
     /// the far side they still hold live: chaos seed 572, where a node

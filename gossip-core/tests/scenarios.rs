@@ -285,8 +285,8 @@ fn relayed_liveness_asks_before_a_verdict_under_loss() {
 
 /// At 50% loss many peers are overdue at once. A silence beyond the eight
 /// asked about waits its turn (until twice what the detector allows)
-/// rather than getting its verdict at once; a wait that brings no answer
-/// is asked again; and a suspect whose heartbeat came round meanwhile is
+/// rather than getting its verdict at once; a wait that ends with an
+/// answer missing is asked again; and a suspect whose heartbeat came round meanwhile is
 /// one no longer, whatever the helpers deny. Seeds 1 to 5 over 20 s: 15
 /// false deaths (11 before helpers gone silent stopped being waited for,
 /// see `neighbours_that_crash_together_are_not_waited_for`); 87 when those
@@ -353,7 +353,7 @@ fn monitored_neighbours_that_crash_together_are_found_without_double_patience() 
 
 /// Many silences at once (20 of 40 nodes crash): a node asks about at most
 /// eight peers at a time, three helpers each, each silence at most twice
-/// (once more only when no answer came), so never every silence every
+/// (once more when an answer was missing), so never every silence every
 /// round (asking so is what once made 1,000 nodes joining on 2 cores take
 /// 42 s instead of 12). The helpers are not silent themselves: the
 /// crashed nodes' ring neighbours crashed with them and would never
