@@ -65,16 +65,10 @@ fn mix(z: u64) -> u64 {
 pub(crate) fn key(id: &PeerId, salt: u64, generation: u64, max_version: u64) -> (u64, u64) {
     let bytes = id.as_str().as_bytes();
     let mut x = mix(salt);
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
+    // Eight bytes a word, the last one zero-padded (none for an empty id).
+    for chunk in bytes.chunks(8) {
         let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        x = mix(x ^ u64::from_le_bytes(word));
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut word = [0u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
+        word[..chunk.len()].copy_from_slice(chunk);
         x = mix(x ^ u64::from_le_bytes(word));
     }
     let x = mix(x ^ bytes.len() as u64);
@@ -233,11 +227,7 @@ mod tests {
         let (a, b) = (PeerId::from(FNV_TWINS.0), PeerId::from(FNV_TWINS.1));
         assert_ne!(a, b);
         assert_eq!(a.stable_hash(), b.stable_hash(), "not an FNV-1a collision");
-        let fnv = |s: &str| {
-            s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, c| {
-                (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3)
-            })
-        };
+        let fnv = |s: &str| crate::table_hash::fnv1a(s.as_bytes());
         assert_eq!(
             fnv(FNV_TWINS.0),
             fnv(FNV_TWINS.1),
