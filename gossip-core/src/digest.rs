@@ -13,7 +13,9 @@
 //! inform. A cap on entries (`max_digest_entries`) keeps steady-state
 //! digests small: heartbeats then refresh through the rotation.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
+
+use crate::table::Table;
 use std::ops::Bound;
 use std::time::Instant;
 
@@ -47,7 +49,7 @@ pub(crate) struct Limits {
 /// `table_hash.rs`), the slice holds only the peers in those buckets, from
 /// the first id on, and the rotation's cursor is left where it was.
 pub(crate) fn build(
-    peers: &BTreeMap<PeerId, Peer>,
+    peers: &Table<Peer>,
     me: &PeerId,
     hot: &VecDeque<(crate::stamp::Stamp, PeerId)>,
     cursor: &mut Option<PeerId>,
@@ -141,7 +143,7 @@ pub(crate) fn build(
 /// when that does not fit (the caller sends entries). The rotation's
 /// cursor is not touched.
 pub(crate) fn build_filtered(
-    peers: &BTreeMap<PeerId, Peer>,
+    peers: &Table<Peer>,
     me: &PeerId,
     hot: &VecDeque<(crate::stamp::Stamp, PeerId)>,
     (bits, salt): (usize, u64),
@@ -187,7 +189,7 @@ pub(crate) fn build_filtered(
         }
     }
     let mut keys: Vec<(u64, u64)> = Vec::new();
-    for (id, p) in peers {
+    for (id, p) in peers.iter() {
         if id == me || (!extra.is_empty() && extra.contains(id)) {
             continue;
         }
@@ -213,7 +215,7 @@ mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
-    fn table(n: usize) -> BTreeMap<PeerId, Peer> {
+    fn table(n: usize) -> Table<Peer> {
         let now = Instant::now();
         (0..n)
             .map(|i| {

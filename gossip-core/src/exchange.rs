@@ -1,6 +1,8 @@
 //! Handling frames: the Syn / SynAck / Ack exchange and applying deltas.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
+
+use crate::table::Table;
 use std::ops::Bound;
 use std::time::{Duration, Instant};
 
@@ -418,7 +420,7 @@ impl Engine {
             };
             let unmentioned = self
                 .peers
-                .range::<str, _>((lower, upper))
+                .range_str(lower, upper)
                 .filter(|(id, p)| {
                     // Only live peers are introduced: a peer this node
                     // thinks dead or gone would only be reported as joined,
@@ -983,7 +985,7 @@ fn revives(p: &Peer, e: &DigestEntry) -> bool {
 
 /// The held peers among `theirs`, as delta candidates.
 fn candidates<'a>(
-    peers: &'a BTreeMap<PeerId, Peer>,
+    peers: &'a Table<Peer>,
     theirs: &[(PeerId, Option<Theirs>)],
 ) -> Vec<Candidate<'a>> {
     let keys: Vec<&PeerId> = theirs.iter().map(|(id, _)| id).collect();

@@ -33,6 +33,7 @@ pub mod sim;
 mod stamp;
 mod state;
 mod stats;
+mod table;
 mod table_hash;
 mod transport;
 pub mod wire;

@@ -1,9 +1,9 @@
 //! Looking up many ids in the peer table at once.
 //!
 //! A digest names up to a few thousand peers, and each is looked up in the
-//! receiver's table. A B-tree search per id starts at the root and reads a
-//! node per level, each cold in cache when the process holds thousands of
-//! tables (the simulator at scale). When the ids are a large part of the
+//! receiver's table. A search per id reads the table's chunk index and then
+//! a chunk (`table.rs`), each cold in cache when the process holds
+//! thousands of tables (the simulator at scale). When the ids are a large part of the
 //! table, one walk of the table in order beside the ids sorted costs less:
 //! each step of the walk is one comparison of neighbouring entries (a
 //! [`PeerId`] compares by the eight-byte prefix it carries, the strings read
@@ -11,9 +11,9 @@
 //! the table, or for a few ids, a search per id is cheaper and is what
 //! these functions do.
 
-use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use crate::table::Table;
 use crate::PeerId;
 
 /// Walk the table when the ids are at least this share of it (1 in 8).
@@ -38,19 +38,19 @@ fn in_order(keys: &[&PeerId]) -> Vec<u32> {
 /// many (see the module's doc), else in the keys' own order. A key given
 /// twice is visited twice, in its given order, with the same value.
 pub(crate) fn visit_mut<V>(
-    table: &mut BTreeMap<PeerId, V>,
+    table: &mut Table<V>,
     keys: &[&PeerId],
     mut f: impl FnMut(usize, Option<&mut V>),
 ) {
     if !walks(table.len(), keys.len()) {
         for (i, k) in keys.iter().enumerate() {
-            f(i, table.get_mut(*k));
+            f(i, table.get_mut(k));
         }
         return;
     }
     let order = in_order(keys);
     let first = keys[order[0] as usize];
-    let mut it = table.range_mut::<PeerId, _>((Bound::Included(first), Bound::Unbounded));
+    let mut it = table.range_mut((Bound::Included(first), Bound::Unbounded));
     let mut cur = it.next();
     for i in order {
         let k = keys[i as usize];
@@ -68,16 +68,16 @@ pub(crate) fn visit_mut<V>(
 /// The table's entry under each of `keys` (`None` where there is none), in
 /// the keys' order: [`visit_mut`]'s walk, read only.
 pub(crate) fn get_many<'a, V>(
-    table: &'a BTreeMap<PeerId, V>,
+    table: &'a Table<V>,
     keys: &[&PeerId],
 ) -> Vec<Option<(&'a PeerId, &'a V)>> {
     if !walks(table.len(), keys.len()) {
-        return keys.iter().map(|k| table.get_key_value(*k)).collect();
+        return keys.iter().map(|k| table.get_key_value(k)).collect();
     }
     let mut out = vec![None; keys.len()];
     let order = in_order(keys);
     let first = keys[order[0] as usize];
-    let mut it = table.range::<PeerId, _>((Bound::Included(first), Bound::Unbounded));
+    let mut it = table.range((Bound::Included(first), Bound::Unbounded));
     let mut cur = it.next();
     for i in order {
         let k = keys[i as usize];
@@ -120,7 +120,7 @@ mod tests {
     fn walk_and_search_agree_with_a_search_per_key() {
         for seed in 0..200u64 {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let mut table: BTreeMap<PeerId, u32> = BTreeMap::new();
+            let mut table: Table<u32> = Table::new();
             for v in 0..rng.random_range(0..300) {
                 table.insert(PeerId::from(id(&mut rng).as_str()), v);
             }
@@ -129,7 +129,7 @@ mod tests {
                 .map(|_| PeerId::from(id(&mut rng)))
                 .collect();
             let keys: Vec<&PeerId> = owned.iter().collect();
-            let want: Vec<Option<u32>> = keys.iter().map(|k| table.get(*k).copied()).collect();
+            let want: Vec<Option<u32>> = keys.iter().map(|k| table.get(k).copied()).collect();
             let got: Vec<Option<u32>> = get_many(&table, &keys)
                 .into_iter()
                 .map(|e| {

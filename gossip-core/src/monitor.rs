@@ -281,8 +281,8 @@ impl Engine {
             p.status == PeerStatus::Live && *id != center
         };
         // The peers after `center`, and those before it.
-        let above = || self.peers.range::<PeerId, _>((Excluded(center), Unbounded));
-        let below = || self.peers.range::<PeerId, _>(..center);
+        let above = || self.peers.range((Excluded(center), Unbounded));
+        let below = || self.peers.range(..center);
         let mut after = above().chain(below()).filter(live).take(k);
         let mut before = below().rev().chain(above().rev()).filter(live).take(k);
         let mut out = Vec::with_capacity(2 * k);

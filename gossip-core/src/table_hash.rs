@@ -92,7 +92,7 @@ impl TableHash {
     }
 
     /// Recomputes every share and bucket, with `2^bits` buckets.
-    pub(crate) fn rebuild(&mut self, peers: &std::collections::BTreeMap<PeerId, Peer>, bits: u32) {
+    pub(crate) fn rebuild(&mut self, peers: &crate::table::Table<Peer>, bits: u32) {
         self.bits = bits.min(MAX_BUCKET_BITS);
         self.buckets = vec![0; 1 << self.bits];
         self.total = 0;
@@ -256,10 +256,10 @@ pub(crate) use gossip_storage::fnv1a;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::table::Table;
     use std::time::{Duration, Instant};
 
-    fn table(n: usize) -> BTreeMap<PeerId, Peer> {
+    fn table(n: usize) -> Table<Peer> {
         let now = Instant::now();
         let p = crate::phi::PhiParams::new(100, 50.0, 0.0, 8.0);
         (0..n)
@@ -271,19 +271,14 @@ mod tests {
             .collect()
     }
 
-    fn fresh(peers: &mut BTreeMap<PeerId, Peer>) -> TableHash {
+    fn fresh(peers: &mut Table<Peer>) -> TableHash {
         let mut t = TableHash::default();
         t.rebuild(peers, bits_for(peers.len()));
         t
     }
 
     /// Changes `id` by `f`, toggling its old share out and its new one in.
-    fn change(
-        t: &mut TableHash,
-        peers: &mut BTreeMap<PeerId, Peer>,
-        id: &PeerId,
-        f: impl FnOnce(&mut Peer),
-    ) {
+    fn change(t: &mut TableHash, peers: &mut Table<Peer>, id: &PeerId, f: impl FnOnce(&mut Peer)) {
         let p = peers.get_mut(id).unwrap();
         let before = peer_hash(id, p);
         f(p);
@@ -325,10 +320,10 @@ mod tests {
         // About one peer a bucket: 2^6 for 100.
         assert_eq!(t.bits, 6);
         let more = table(300);
-        for (id, p) in more {
-            if let std::collections::btree_map::Entry::Vacant(slot) = peers.entry(id) {
-                t.toggle(slot.key(), peer_hash(slot.key(), &p));
-                slot.insert(p);
+        for (id, p) in more.iter() {
+            if !peers.contains_key(id) {
+                t.toggle(id, peer_hash(id, p));
+                peers.insert(id.clone(), p.clone());
             }
         }
         assert!(t.outgrown(peers.len()));
@@ -362,7 +357,7 @@ mod tests {
         assert!(bitmap_covers(&c.bitmap, "peer-00500"));
         // Everything different: no cover.
         let mut other = table(1000);
-        for p in other.values_mut() {
+        for (_, p) in other.iter_mut() {
             p.generation = 8;
         }
         let to = fresh(&mut other);
@@ -376,7 +371,7 @@ mod tests {
     #[test]
     fn a_much_smaller_table_is_sent_the_fine_buckets() {
         let mut large = table(4000);
-        let mut small: BTreeMap<PeerId, Peer> = large
+        let mut small: Table<Peer> = large
             .iter()
             .filter(|(id, _)| fnv1a(id.as_str().as_bytes()) % 10 != 0)
             .map(|(id, p)| (id.clone(), p.clone()))
@@ -390,7 +385,7 @@ mod tests {
         let cover = ts.differing(&sent).expect("a tenth differs");
         assert_eq!(cover.bits, bits_for(small.len()).min(bits_for(4000)));
         // Every peer lacked is in a differing bucket.
-        for id in large.keys().filter(|id| !small.contains_key(*id)) {
+        for id in large.keys().filter(|id| !small.contains_key(id)) {
             assert!(bitmap_covers(&cover.bitmap, id.as_str()), "{id}");
         }
         let held_covered = small
