@@ -140,7 +140,7 @@ pub struct Engine {
     next_check: Option<Instant>,
     /// Monitored liveness: the ring neighbours watched (see `monitor.rs`).
     pub(crate) monitor: crate::monitor::Monitor,
-    /// The table's size at its last rebuild (`compact_table`).
+    /// The table's size at its last packing (`compact_table`).
     compacted_at: usize,
 }
 
@@ -867,18 +867,21 @@ impl Engine {
         c.gossip_interval.mul_f64(rounds)
     }
 
-    /// Packs the peer table once it has grown by a quarter since the last
-    /// packing. Inserts spread over its keys (a join's deltas) leave its
-    /// chunks about half to two thirds full; packed, each is seven eighths
-    /// full (`Table::compact`), which at 104 bytes an entry saves some 30 to
-    /// 60 bytes per peer held. Amortized O(1) per insert (about five entries
-    /// moved per peer learned), one table at a time.
+    /// Packs the peer table once it has grown by a quarter, or shrunk by
+    /// half, since the last packing. Inserts spread over its keys (a join's
+    /// deltas) leave its chunks about half to two thirds full; packed, each
+    /// is seven eighths full (`Table::compact`), which at 104 bytes an entry
+    /// saves some 30 to 60 bytes per peer held. Removals (the dead cleared
+    /// after a mass crash) leave chunks as little as a quarter full, since a
+    /// chunk merges only below that. Amortized O(1) per insert or removal
+    /// (about five entries moved per peer learned), one table at a time.
     pub(crate) fn compact_table(&mut self) {
         let n = self.peers.len();
-        if n < self.compacted_at / 2 {
+        let shrunk = n < self.compacted_at / 2;
+        if shrunk {
             self.compacted_at = n;
         }
-        if n < COMPACT_MIN_PEERS || n * 4 < self.compacted_at * 5 {
+        if n < COMPACT_MIN_PEERS || (!shrunk && n * 4 < self.compacted_at * 5) {
             return;
         }
         self.peers.compact();
@@ -1336,7 +1339,7 @@ fn is_table_key(key: &PeerId, own: &PeerId) -> bool {
     key.ptr_eq(own)
 }
 
-/// Tables smaller than this are never rebuilt (`compact_table`).
+/// Tables smaller than this are never packed (`compact_table`).
 const COMPACT_MIN_PEERS: usize = 64;
 
 /// Room kept in an output queue once it is drained: a join's delta queues

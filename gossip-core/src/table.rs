@@ -7,7 +7,7 @@
 //! thousands of peers. A `BTreeMap` keeps about eight entries a leaf, each
 //! leaf found through its parent, so a walk stalls once a leaf and the
 //! hardware's prefetcher never gets going. This table keeps the entries in
-//! sorted chunks of up to [`CHUNK`], keys and values in two vectors each,
+//! sorted chunks of fewer than [`CHUNK`], keys and values in two vectors each,
 //! and the chunks in one vector: a walk reads long runs of contiguous
 //! memory, and the next chunk's address is known before the current one is
 //! done. A lookup is a binary search over the chunks' first keys (a short
@@ -27,7 +27,8 @@ use std::ops::{Bound, Index, RangeBounds};
 
 use crate::PeerId;
 
-/// Most entries a chunk holds: a full chunk splits in two.
+/// A chunk that reaches this many entries splits in two: a chunk holds
+/// fewer at rest.
 const CHUNK: usize = 64;
 /// A chunk below this many entries merges with a neighbour that has room.
 const MERGE_BELOW: usize = CHUNK / 4;
@@ -401,8 +402,8 @@ impl<V> Index<&PeerId> for Table<V> {
 }
 
 impl<V> FromIterator<(PeerId, V)> for Table<V> {
-    /// A table of the pairs; of equal keys the last pair's value stays (as
-    /// in a `BTreeMap`), under the first pair's key.
+    /// A table of the pairs; of equal keys the last pair's value stays,
+    /// under the first pair's key (a `BTreeMap` keeps the last key too).
     fn from_iter<I: IntoIterator<Item = (PeerId, V)>>(iter: I) -> Self {
         let mut t = Table::new();
         for (k, v) in iter {
@@ -550,5 +551,19 @@ mod tests {
         assert_eq!(t.get(&PeerId::from("p0500a")), Some(&7));
         assert_eq!(t[&PeerId::from("p0999")], 999);
         assert!(t.range(..PeerId::from("p0002")).map(|(_, v)| *v).eq(0..2));
+        // Most entries removed, then packed: as few chunks as a table of
+        // what is left.
+        for i in (0..1_000u64).filter(|i| i % 4 != 0) {
+            t.remove(&PeerId::from(format!("p{i:04}").as_str()));
+        }
+        t.compact();
+        assert_eq!(t.len(), 251);
+        assert!(t.chunks.len() <= 251 / PACKED + 1);
+        // "p0500a" (7) sorts right after "p0500".
+        let want = (0..=500)
+            .step_by(4)
+            .chain([7])
+            .chain((504..1_000).step_by(4));
+        assert!(t.values().copied().eq(want));
     }
 }

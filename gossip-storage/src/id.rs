@@ -12,7 +12,7 @@ use std::sync::Arc;
 ///
 /// Ordered, compared and hashed as its string. It carries the string's
 /// first eight bytes beside the pointer, so that most comparisons (a
-/// B-tree search of a peer table passes a dozen ids or more) are one
+/// search of a peer table passes a dozen ids or more) are one
 /// integer comparison rather than a read of two strings elsewhere in
 /// memory.
 #[derive(Clone)]
