@@ -104,7 +104,9 @@ pub(crate) fn build<R: Rng>(
     if head < keyed.len() {
         keyed.select_nth_unstable_by_key(head, |k| k.0);
     }
-    let mut out = Vec::with_capacity(head);
+    // The room this thread kept from an earlier frame (`spare.rs`).
+    let mut out = crate::spare::deltas();
+    out.reserve(head);
     let mut left = budget;
     let (first, rest) = keyed.split_at_mut(head);
     for part in [first, rest] {

@@ -73,7 +73,8 @@ pub(crate) fn build(
         ranged: true,
         range_start: start.as_ref().map(|s| s.to_string()).unwrap_or_default(),
         range_end: String::new(),
-        entries: Vec::new(),
+        // The room this thread kept from an earlier frame (`spare.rs`).
+        entries: crate::spare::entries(),
         summary: None,
         cover: cover.map_or_else(Bytes::new, |c| Bytes::from(c.bitmap.clone())),
         filter: Bytes::new(),

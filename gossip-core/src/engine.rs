@@ -106,7 +106,7 @@ pub struct Engine {
     pub(crate) hot: VecDeque<(Stamp, PeerId)>,
     leaving: Option<u32>,
     transmits: VecDeque<Transmit>,
-    pub(crate) events: VecDeque<Event>,
+    pub(crate) events: crate::event::Events,
     pub(crate) storage: Option<Arc<dyn Storage>>,
     pub(crate) counters: Arc<Counters>,
     /// The sender of the last frame `handle_frame` accepted.
@@ -219,7 +219,7 @@ impl Engine {
             hot: VecDeque::new(),
             leaving: None,
             transmits: VecDeque::new(),
-            events: VecDeque::new(),
+            events: Default::default(),
             storage: None,
             counters: Arc::new(Counters::default()),
             last_sender: None,
@@ -421,11 +421,21 @@ impl Engine {
         }
         t
     }
+    /// Whether the engine queues [`Event`]s for [`Engine::poll_event`]
+    /// (on unless turned off). An embedding that never reads them turns
+    /// them off: a node that learns a cluster of ten thousand then builds
+    /// no event for each peer, only to have it dropped (the simulator does
+    /// so when it keeps no events, `Sim::record_events`). Turning them off
+    /// drops the events queued.
+    pub fn set_events(&mut self, on: bool) {
+        self.events.set_on(on);
+    }
+
     /// The next event for the user, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         let e = self.events.pop_front();
         if e.is_none() {
-            release_burst(&mut self.events);
+            release_burst(self.events.queue_mut());
         }
         e
     }
@@ -1256,6 +1266,16 @@ impl Engine {
             broadcasts,
         };
         let bytes = self.seal_frame(frame.encode());
+        // The lists' room for this thread's next frame (`spare.rs`).
+        match frame.body {
+            Body::Syn(d) => crate::spare::keep_entries(d.entries),
+            Body::SynAck(d, deltas) => {
+                crate::spare::keep_entries(d.entries);
+                crate::spare::keep_deltas(deltas);
+            }
+            Body::Ack(deltas) => crate::spare::keep_deltas(deltas),
+            Body::Probe(_) | Body::ProbeAck(_) => {}
+        }
         if bytes.len() > self.config.max_frame_bytes {
             // The budget arithmetic is exact, so this is a bug; never send it.
             debug_assert!(false, "frame of {} bytes over budget", bytes.len());
@@ -1375,8 +1395,43 @@ fn summary_heartbeat(held: u64, low: u8) -> Option<u64> {
 mod tests {
     use super::summary_heartbeat;
     use super::Engine;
-    use crate::{Config, PeerId};
+    use crate::{Config, Event, PeerId};
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn events_turned_off_are_not_queued_and_change_nothing_else() {
+        // The same join with the simulator's events kept (engines' events
+        // on) and not (off): the same frames.
+        let join = |record: bool| {
+            let config = Config::local();
+            let interval = config.gossip_interval;
+            let mut s = crate::sim::Sim::new(3, config);
+            s.record_events = record;
+            s.add_node("n0", &[]);
+            for id in ["n1", "n2", "n3"] {
+                s.add_node(id, &["n0"]);
+            }
+            s.run_for(interval * 10);
+            assert!(s.all_see_all_live());
+            s
+        };
+        let on = join(true);
+        let mut off = join(false);
+        assert_eq!(on.stats.bytes_sent, off.stats.bytes_sent);
+        assert!(on
+            .events
+            .iter()
+            .any(|(_, _, e)| matches!(e, Event::PeerJoined { .. })));
+        // Off, an engine queues nothing; on again, it queues.
+        let e = off.engine_mut("n1");
+        e.set_events(false);
+        let start = Instant::now();
+        e.declare_dead(start, &PeerId::from("n2"));
+        assert_eq!(e.poll_event(), None);
+        e.set_events(true);
+        e.declare_dead(start, &PeerId::from("n3"));
+        assert!(matches!(e.poll_event(), Some(Event::PeerDead { .. })));
+    }
 
     #[test]
     fn a_liveness_timer_between_rounds_is_spent_even_after_leaving() {

@@ -87,3 +87,57 @@ impl Event {
         }
     }
 }
+
+/// An engine's queue of events for [`Engine::poll_event`](crate::Engine::poll_event),
+/// which can be turned off ([`Engine::set_events`](crate::Engine::set_events)):
+/// then nothing is queued.
+#[derive(Debug)]
+pub(crate) struct Events {
+    queue: std::collections::VecDeque<Event>,
+    on: bool,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Events {
+            queue: std::collections::VecDeque::new(),
+            on: true,
+        }
+    }
+}
+
+impl Events {
+    /// Queues `e`, unless events are off.
+    pub(crate) fn push_back(&mut self, e: Event) {
+        if self.on {
+            self.queue.push_back(e);
+        }
+    }
+
+    /// Whether events are queued: a caller whose event costs something to
+    /// build (an allocation) asks first.
+    pub(crate) fn wanted(&self) -> bool {
+        self.on
+    }
+
+    /// Turns queueing on or off; off drops what is queued and its room.
+    pub(crate) fn set_on(&mut self, on: bool) {
+        if on == self.on {
+            return;
+        }
+        self.on = on;
+        if !on {
+            self.queue = std::collections::VecDeque::new();
+        }
+    }
+
+    /// The oldest queued event.
+    pub(crate) fn pop_front(&mut self) -> Option<Event> {
+        self.queue.pop_front()
+    }
+
+    /// The queue itself (to give its room back once drained).
+    pub(crate) fn queue_mut(&mut self) -> &mut std::collections::VecDeque<Event> {
+        &mut self.queue
+    }
+}

@@ -64,12 +64,14 @@ impl Engine {
                     Some(sum) => self.on_summary_syn(now, &frame.sender, sum),
                     None => self.on_syn(now, &frame.sender, &digest),
                 }
+                crate::spare::keep_entries(digest.entries);
                 return Ok(());
             }
-            Body::SynAck(digest, deltas) => {
-                for d in deltas {
+            Body::SynAck(digest, mut deltas) => {
+                for d in deltas.drain(..) {
                     self.apply(now, d);
                 }
+                crate::spare::keep_deltas(deltas);
                 self.pay_verdicts(&frame.sender);
                 self.on_broadcasts(now, &frame.sender.id, broadcasts);
                 if let Some(sum) = &digest.summary {
@@ -81,11 +83,13 @@ impl Engine {
                     }
                 }
                 self.on_requests(now, &frame.sender, &digest);
+                crate::spare::keep_entries(digest.entries);
             }
-            Body::Ack(deltas) => {
-                for d in deltas {
+            Body::Ack(mut deltas) => {
+                for d in deltas.drain(..) {
                     self.apply(now, d);
                 }
+                crate::spare::keep_deltas(deltas);
                 self.pay_verdicts(&frame.sender);
                 self.on_broadcasts(now, &frame.sender.id, broadcasts);
             }
@@ -687,11 +691,13 @@ impl Engine {
                 self.mark_hot_key(id.clone(), now);
                 tracing::debug!(node = %self.id, peer = %id, addr = %d.addr, "peer joined");
                 self.store_peer(&id);
-                self.events.push_back(Event::PeerJoined {
-                    peer: id,
-                    // The event's own copy: the delta's is the shared one.
-                    addr: String::clone(&d.addr),
-                });
+                if self.events.wanted() {
+                    self.events.push_back(Event::PeerJoined {
+                        peer: id,
+                        // The event's own copy: the delta's is the shared one.
+                        addr: String::clone(&d.addr),
+                    });
+                }
             }
             Some(p) if d.generation < p.generation => return,
             Some(p) if d.generation > p.generation => {

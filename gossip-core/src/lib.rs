@@ -30,6 +30,7 @@ pub mod query;
 mod select;
 pub mod set;
 pub mod sim;
+mod spare;
 mod stamp;
 mod state;
 mod stats;

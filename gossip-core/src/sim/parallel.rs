@@ -182,6 +182,8 @@ fn run_node(
             out.tick = Some(at);
         }
     };
+    // Events no one keeps are not built (`Engine::set_events`).
+    n.engine.set_events(keep_events);
     let mut sent = Vec::new();
     let mut events = Vec::new();
     let (mut delivered, mut dropped) = (0, 0);

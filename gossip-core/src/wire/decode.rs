@@ -244,6 +244,10 @@ impl<'a> DigestIn<'a> {
         // clock-based generation takes): growing one push at a time copied
         // the list over and over (a twentieth of a join's instructions).
         let room = (buf.len() / 20).min(super::max_deltas_per_frame(v.config));
+        if self.entries.capacity() == 0 {
+            // The room this thread kept from an earlier frame (`spare.rs`).
+            self.entries = crate::spare::entries();
+        }
         self.entries
             .reserve(room.saturating_sub(self.entries.len()));
         fields(buf, Msg::Digest, scan, |scan, field, value| {
@@ -425,6 +429,10 @@ fn exchange<'a>(
     // one push at a time copied it a dozen times into fresh pages.
     if matches!(which, 11 | 12) {
         let room = (buf.len() / 20).min(super::max_deltas_per_frame(v.config));
+        if body.deltas.capacity() == 0 {
+            // The room this thread kept from an earlier frame (`spare.rs`).
+            body.deltas = crate::spare::deltas();
+        }
         body.deltas.reserve(room.saturating_sub(body.deltas.len()));
     }
     fields(buf, msg, scan, |scan, field, value| {
