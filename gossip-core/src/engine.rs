@@ -914,13 +914,21 @@ impl Engine {
     pub(crate) fn mark_hot_key(&mut self, id: PeerId, now: Instant) {
         let rounds = 2 * (usize::BITS - self.peers.len().leading_zeros()) + 2;
         let until = Stamp::of(now + self.config.gossip_interval * rounds);
-        self.hot.push_back((until, id));
         // A digest takes at most `max_digest_entries / 2` entries from the
         // queue, newest first (`digest::build`), so older ones beyond that
         // (and some room for repeats) are never read; at a join's end every
         // peer is news, and a queue of all of them cost 24 bytes and more
         // per peer.
         let cap = self.config.max_digest_entries / 2 + QUEUE_KEPT;
+        let len = self.hot.len();
+        if len == self.hot.capacity() && len >= HOT_EXACT_FROM {
+            // A join's burst: doubling, but never past the bound (and the
+            // one pushed over it): a queue doubled past it held up to
+            // twice the room it can use, in every node at once.
+            self.hot
+                .reserve_exact((2 * len).min(cap + 1).saturating_sub(len).max(1));
+        }
+        self.hot.push_back((until, id));
         while self.hot.len() > cap {
             self.hot.pop_front();
         }
@@ -1366,6 +1374,10 @@ const COMPACT_MIN_PEERS: usize = 64;
 /// an event per peer it introduces, and a queue that kept that burst's
 /// capacity would cost every node some 90 bytes per peer for good.
 const QUEUE_KEPT: usize = 32;
+
+/// From this length a full hot queue's doubling stops at its bound
+/// (`Engine::mark_hot_key`); below it, `VecDeque`'s own growth.
+const HOT_EXACT_FROM: usize = 256;
 
 /// Gives back a drained queue's room beyond [`QUEUE_KEPT`].
 fn release_burst<T>(q: &mut VecDeque<T>) {
