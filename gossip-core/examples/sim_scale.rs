@@ -11,8 +11,8 @@
 //! `SIM_THREADS=2` in the environment runs the nodes on two threads.
 //!
 //! With `idle_rounds`, it then runs that many more rounds once the key has
-//! spread (the join's news gone cold) and prints their mean wall time and
-//! bytes per node per round: the steady state's cost at this N. It also
+//! spread (the join's news gone cold) and prints their mean wall time,
+//! bytes and frames per node per round: the steady state's cost at this N. It also
 //! prints each of those rounds that ends with a (node, peer) pair held
 //! dead: with no loss and no crash, each is a false death.
 use std::time::Instant;
@@ -124,7 +124,7 @@ fn idle(s: &mut Sim, n: usize, rounds: u32, interval: std::time::Duration) {
         })
     };
     let (i0, m0) = counts(s);
-    let b0 = s.stats.bytes_sent;
+    let (b0, f0) = (s.stats.bytes_sent, s.stats.frames_sent);
     // Round by round, the (node, peer) pairs held dead or left: with no
     // loss and no crash, every one is a false death.
     let mut spent = std::time::Duration::ZERO;
@@ -146,8 +146,10 @@ fn idle(s: &mut Sim, n: usize, rounds: u32, interval: std::time::Duration) {
     let (i1, m1) = counts(s);
     let wall = spent.as_secs_f64() / f64::from(rounds);
     let bytes = (s.stats.bytes_sent - b0) as f64 / n as f64 / f64::from(rounds);
+    let frames = (s.stats.frames_sent - f0) as f64 / n as f64 / f64::from(rounds);
     println!(
-        "idle: {rounds} rounds after {cold} cold ones: {wall:.3} s wall and {bytes:.0} bytes per node per round; idle exchanges {}, summary mismatches {}; rounds with a pair held dead {}, most pairs in one round {}; all live: {}",
+        "idle: {rounds} rounds after {cold} cold ones: {wall:.3} s wall and {bytes:.0} bytes per node per round in {frames:.2} frames ({:.0} bytes a frame); idle exchanges {}, summary mismatches {}; rounds with a pair held dead {}, most pairs in one round {}; all live: {}",
+        bytes / frames.max(1e-9),
         i1 - i0,
         m1 - m0,
         false_deaths.len(),

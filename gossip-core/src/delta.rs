@@ -85,6 +85,10 @@ pub(crate) fn build<R: Rng>(
     rng: &mut R,
     now: Instant,
 ) -> Vec<PeerDelta> {
+    if candidates.is_empty() {
+        // No list at all: the thread's kept room stays kept (`spare.rs`).
+        return Vec::new();
+    }
     let mut keyed: Vec<_> = candidates
         .drain(..)
         .map(|c| ((c.rank(), rng.random::<u64>()), c))

@@ -426,7 +426,8 @@ impl Engine {
     /// them off: a node that learns a cluster of ten thousand then builds
     /// no event for each peer, only to have it dropped (the simulator does
     /// so when it keeps no events, `Sim::record_events`). Turning them off
-    /// drops the events queued.
+    /// drops the events queued, and [`Engine::poll_event`] returns `None`
+    /// until they are turned on again.
     pub fn set_events(&mut self, on: bool) {
         self.events.set_on(on);
     }

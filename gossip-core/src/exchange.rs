@@ -453,6 +453,10 @@ impl Engine {
         }
         if !reply.entries.is_empty() || !deltas.is_empty() || !broadcasts.is_empty() {
             self.send_with(sender.addr.clone(), Body::SynAck(reply, deltas), broadcasts);
+        } else {
+            // Nothing to send: the lists' room for the thread's next frame.
+            crate::spare::keep_entries(reply.entries);
+            crate::spare::keep_deltas(deltas);
         }
     }
 
@@ -521,6 +525,9 @@ impl Engine {
         let deltas = self.build_deltas(now, &theirs, budget);
         if !deltas.is_empty() || !broadcasts.is_empty() {
             self.send_with(sender.addr.clone(), Body::Ack(deltas), broadcasts);
+        } else {
+            // Nothing to send: the list's room for the thread's next frame.
+            crate::spare::keep_deltas(deltas);
         }
     }
 
@@ -846,7 +853,7 @@ impl Engine {
             p.max_version = 0;
             p.gc_floor = d.gc_floor;
             for (key, e) in dropped {
-                if !kept.contains(key.as_str()) {
+                if !kept.contains(key.as_str()) && self.events.wanted() {
                     self.events.push_back(Event::KeyDeleted {
                         peer: id.clone(),
                         key,
@@ -892,15 +899,16 @@ impl Engine {
             };
             if let Ok(old) = p.put(&kv.key, entry, now) {
                 let had_value = old.is_some_and(|o| !o.deleted);
+                // (Events off: no copy of the key and value built.)
                 if kv.deleted {
-                    if had_value {
+                    if had_value && self.events.wanted() {
                         self.events.push_back(Event::KeyDeleted {
                             peer: id.clone(),
                             key: kv.key.clone(),
                             version: kv.version,
                         });
                     }
-                } else {
+                } else if self.events.wanted() {
                     self.events.push_back(Event::KeyUpdated {
                         peer: id.clone(),
                         key: kv.key.clone(),

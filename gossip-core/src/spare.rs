@@ -6,16 +6,19 @@
 //! allocator that hands freed pages back at once (mimalloc with
 //! `MIMALLOC_PURGE_DELAY=0`, as the benchmark's simulator runs it) then
 //! faults and zeroes them in again for the next frame. Each thread keeps
-//! the room of the largest list it dropped, empty, up to [`KEPT_BYTES`],
-//! and the next frame's list starts from it: a thread holds at most that
-//! much per kind, whatever the number of engines it runs.
+//! the room of the largest list given back to it since its kept room was
+//! last taken, empty, up to [`KEPT_BYTES`], and the next frame's list
+//! starts from it: a thread holds at most that much per kind, whatever the
+//! number of engines it runs. (The simulator's worker threads last one
+//! window of events, `sim/parallel.rs`; their room is reused within it.)
 
 use std::cell::Cell;
 
 use crate::wire::{DigestEntry, PeerDelta};
 
-/// The most room a thread keeps for one kind of list, in bytes (a full
-/// frame's worth of the smallest deltas is about 64 KiB / 20 entries).
+/// The most room a thread keeps for one kind of list, in bytes: a 64 KiB
+/// frame holds about 3,300 of the smallest deltas (20 bytes each on the
+/// wire), a list of some 370 KB in memory.
 pub(crate) const KEPT_BYTES: usize = 1 << 20;
 
 thread_local! {
@@ -86,6 +89,9 @@ mod tests {
         let again = deltas();
         assert!(again.is_empty());
         assert_eq!(again.capacity(), cap, "the larger room stays");
+        // The bound keeps a full default frame of the smallest deltas.
+        let full = 64 * 1024 / 20 * std::mem::size_of::<PeerDelta>();
+        assert!(full <= KEPT_BYTES, "{full} bytes");
         let huge = KEPT_BYTES / std::mem::size_of::<PeerDelta>() + 1;
         keep_deltas(Vec::with_capacity(huge));
         assert_eq!(deltas().capacity(), 0, "beyond the bound: freed");
