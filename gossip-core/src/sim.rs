@@ -505,13 +505,18 @@ impl Sim {
     }
 
     fn step(&mut self, item: Item) {
+        let node = match &item {
+            Item::Tick { node, .. } => *node,
+            Item::Deliver { to, .. } => *to,
+        };
+        // Events no one keeps are not built (`Engine::set_events`).
+        self.nodes[node].engine.set_events(self.record_events);
         match item {
             Item::Tick { node, incarnation } => {
                 let n = &mut self.nodes[node];
                 if !n.up || n.incarnation != incarnation || n.tick_at != Some(self.now) {
                     return;
                 }
-                n.engine.set_events(self.record_events);
                 n.engine.handle_tick(self.now);
                 if self.record_beats {
                     let own = n.engine.id().clone();
@@ -540,8 +545,6 @@ impl Sim {
                 }
                 self.stats.frames_delivered += 1;
                 let now = self.now;
-                // Events no one keeps are not built (`Engine::set_events`).
-                self.nodes[to].engine.set_events(self.record_events);
                 let _ = self.nodes[to].engine.handle_frame(now, &from, &frame);
                 // A frame may have set a timer (a ping for other watchers)
                 // due before the queued tick.
