@@ -455,7 +455,7 @@ impl Sim {
     pub fn run_for(&mut self, d: Duration) {
         let until = self.now + d;
         if self.threads > 1 && !self.record_beats && !self.latency.is_zero() {
-            while self.run_window(until) {}
+            self.run_windows(until);
             self.now = until;
             return;
         }

@@ -10,7 +10,7 @@
 //! last taken, empty, up to [`KEPT_BYTES`], and the next frame's list
 //! starts from it: a thread holds at most that much per kind, whatever the
 //! number of engines it runs. (The simulator's worker threads last one
-//! window of events, `sim/parallel.rs`; their room is reused within it.)
+//! `Sim::run_for`, `sim/parallel.rs`; their room is reused within it.)
 
 use std::cell::Cell;
 

@@ -9,22 +9,38 @@
 //! they set beyond the window, and their events are then put on the queue
 //! and the log in node order, with loss, partitions and jitter drawn then:
 //! the same seed gives the same run.
+//!
+//! The threads last a whole [`Sim::run_for`], and a node always runs on
+//! the same one (its index modulo the threads), so its table is grown and
+//! shrunk by the thread that allocated it. With a thread spawned for every
+//! window and nodes handed to whichever thread was free, the bench's child
+//! at N = 3,000 took a tenth more CPU (bench/NOTES.md, "The simulator's
+//! threads").
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::mpsc;
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::{Item, Scheduled, Sim, SimNode};
-use crate::Event;
+use crate::{Event, PeerId};
 
 /// One node's part of a window: its index, the node, its events.
 type Work<'a> = (usize, &'a mut SimNode, Vec<Scheduled>);
 
+/// What a worker is handed for a window: its nodes' parts, the window's
+/// end, `until`, whether to keep events.
+type Go<'a> = (Vec<Work<'a>>, Instant, Instant, bool);
+
 /// What one node did in a window.
 struct Out {
     node: usize,
+    /// The node's id, as the frames it sent name their sender.
+    from: String,
+    /// Its incarnation, for the tick it set beyond the window.
+    incarnation: u64,
     /// Frames sent: (when, to, frame).
     sent: Vec<(Instant, String, Bytes)>,
     /// The tick it set last beyond the window, if any.
@@ -35,15 +51,81 @@ struct Out {
 }
 
 impl Sim {
-    /// Runs the events of one window (those due before the earliest
-    /// pending one plus the latency, and at most at `until`) over the
-    /// threads; false if no event is due by `until`.
-    pub(super) fn run_window(&mut self, until: Instant) -> bool {
-        let Some(Reverse(top)) = self.queue.peek() else {
-            return false;
-        };
+    /// Runs every window due by `until` over the threads: one worker per
+    /// thread beyond this one, which runs its share too, for the whole
+    /// call. The nodes are out of `self.nodes` meanwhile: each is lent to
+    /// its thread for a window and given back.
+    pub(super) fn run_windows(&mut self, until: Instant) {
+        let threads = self.threads;
+        let mut nodes = std::mem::take(&mut self.nodes);
+        let (done_tx, done_rx) = mpsc::channel::<Vec<(Out, &mut SimNode)>>();
+        std::thread::scope(|s| {
+            let mut slots: Vec<Option<&mut SimNode>> = nodes.iter_mut().map(Some).collect();
+            let mut go = Vec::new();
+            for _ in 1..threads {
+                let (tx, rx) = mpsc::channel::<Go<'_>>();
+                let done = done_tx.clone();
+                s.spawn(move || {
+                    for (work, end, until, keep) in rx {
+                        if done.send(run_all(work, end, until, keep)).is_err() {
+                            return;
+                        }
+                    }
+                });
+                go.push(tx);
+            }
+            // Only the workers hold a sender: if one panics, the receive
+            // below fails instead of waiting, and the scope re-raises it.
+            drop(done_tx);
+            while let Some((end, groups)) = self.take_window(until) {
+                let keep = self.record_events;
+                // Each node runs on the same thread every window (node
+                // index modulo the threads): what it allocates is freed by
+                // the thread that allocated it.
+                let mut work: Vec<Vec<Work<'_>>> = (0..threads).map(|_| Vec::new()).collect();
+                for (node, items) in groups {
+                    let n = slots[node].take().expect("a node is lent once a window");
+                    work[node % threads].push((node, n, items));
+                }
+                let mut work = work.into_iter();
+                let mine = work.next().unwrap_or_default();
+                let mut asked = 0;
+                for (tx, w) in go.iter().zip(work) {
+                    if !w.is_empty() && tx.send((w, end, until, keep)).is_ok() {
+                        asked += 1;
+                    }
+                }
+                let mut outs = run_all(mine, end, until, keep);
+                for _ in 0..asked {
+                    match done_rx.recv() {
+                        Ok(done) => outs.extend(done),
+                        // A worker panicked: the scope re-raises it.
+                        Err(_) => return,
+                    }
+                }
+                outs.sort_unstable_by_key(|(o, _)| o.node);
+                for (out, n) in outs {
+                    slots[out.node] = Some(n);
+                    self.merge(out);
+                }
+            }
+        });
+        // What still names the nodes goes before they go back.
+        drop(done_rx);
+        self.nodes = nodes;
+    }
+
+    /// Takes the events of the next window off the queue, grouped by node:
+    /// those due before the earliest pending one plus the latency, and at
+    /// most at `until`, with the window's end; `None` if no event is due
+    /// by `until`.
+    fn take_window(
+        &mut self,
+        until: Instant,
+    ) -> Option<(Instant, BTreeMap<usize, Vec<Scheduled>>)> {
+        let Reverse(top) = self.queue.peek()?;
         if top.at > until {
-            return false;
+            return None;
         }
         let end = top.at + self.latency;
         let mut groups: BTreeMap<usize, Vec<Scheduled>> = BTreeMap::new();
@@ -58,62 +140,7 @@ impl Sim {
             };
             groups.entry(node).or_default().push(s);
         }
-        let keep_events = self.record_events;
-        let threads = self.threads.min(groups.len()).max(1);
-        let mut outs: Vec<Out> = Vec::with_capacity(groups.len());
-        if threads == 1 {
-            for (node, items) in groups {
-                let n = &mut self.nodes[node];
-                outs.push(run_node(n, node, items, end, until, keep_events));
-            }
-        } else {
-            // The busy nodes with their events, handed out a few at a time
-            // to whichever thread is free (one node may hold most of a
-            // window's work: a seed that every new node contacts), and
-            // their output put back in node order.
-            let mut work: Vec<Work<'_>> = Vec::with_capacity(groups.len());
-            let mut nodes = self.nodes.iter_mut().enumerate();
-            for (node, items) in groups {
-                let n = nodes
-                    .by_ref()
-                    .find_map(|(i, n)| (i == node).then_some(n))
-                    .expect("an event's node exists");
-                work.push((node, n, items));
-            }
-            let chunk = work.len().div_ceil(threads * 8).max(1);
-            let queue = std::sync::Mutex::new(work.into_iter());
-            let run = || {
-                let mut done = Vec::new();
-                loop {
-                    let taken: Vec<Work<'_>> = {
-                        let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
-                        q.by_ref().take(chunk).collect()
-                    };
-                    if taken.is_empty() {
-                        return done;
-                    }
-                    for (node, n, items) in taken {
-                        done.push(run_node(n, node, items, end, until, keep_events));
-                    }
-                }
-            };
-            // This thread takes work too; the others get a thread each.
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (1..threads).map(|_| s.spawn(run)).collect();
-                outs.extend(run());
-                for h in handles {
-                    match h.join() {
-                        Ok(o) => outs.extend(o),
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    }
-                }
-            });
-            outs.sort_unstable_by_key(|o| o.node);
-        }
-        for out in outs {
-            self.merge(out);
-        }
-        true
+        Some((end, groups))
     }
 
     /// Puts what one node did in a window on the queue and the log.
@@ -121,26 +148,36 @@ impl Sim {
         self.stats.frames_delivered += out.delivered;
         self.stats.frames_dropped += out.dropped;
         if let Some(at) = out.tick {
-            let incarnation = self.nodes[out.node].incarnation;
             self.push(
                 at,
                 Item::Tick {
                     node: out.node,
-                    incarnation,
+                    incarnation: out.incarnation,
                 },
             );
         }
-        let from = self.nodes[out.node].engine.id().to_string();
         for (at, to, frame) in out.sent {
-            self.transmit(out.node, &from, at, &to, frame);
+            self.transmit(out.node, &out.from, at, &to, frame);
         }
         if self.record_events {
-            let node = self.nodes[out.node].engine.id().clone();
+            let node = PeerId::from(out.from.as_str());
             for (at, e) in out.events {
                 self.events.push((at - self.start, node.clone(), e));
             }
         }
     }
+}
+
+/// Runs each node's part of a window; gives each back with what it did.
+fn run_all(
+    work: Vec<Work<'_>>,
+    end: Instant,
+    until: Instant,
+    keep: bool,
+) -> Vec<(Out, &mut SimNode)> {
+    work.into_iter()
+        .map(|(node, n, items)| (run_node(n, node, items, end, until, keep), n))
+        .collect()
 }
 
 /// Runs one node's events of a window in time order: ticks it sets within
@@ -155,6 +192,8 @@ fn run_node(
 ) -> Out {
     let mut out = Out {
         node,
+        from: n.engine.id().to_string(),
+        incarnation: n.incarnation,
         sent: Vec::new(),
         tick: None,
         events: Vec::new(),
