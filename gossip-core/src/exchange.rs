@@ -162,7 +162,8 @@ impl Engine {
     /// The answer to a summary that does not match this node's table.
     ///
     /// - With the sender's bucket hashes (it holds the larger table): a
-    ///   digest of the buckets that differ, or of everything if most do.
+    ///   digest of the buckets that differ, or of everything if nearly all
+    ///   do (`TableHash::differing`).
     /// - Else, when this node holds the larger table (the id breaks a tie
     ///   between tables of `reconcile_min_peers` and more): its summary with
     ///   bucket hashes if the table is that large, a plain summary if not
@@ -189,7 +190,7 @@ impl Engine {
                 Counters::add(&self.counters.bucket_digests, 1);
             }
             // No filter here (see `filter_for`): entries of the differing
-            // buckets, or of everything if most differ.
+            // buckets, or of everything if nearly all differ.
             return self.syn_digest_of(budget, false, cover.as_ref(), None, now);
         }
         let min = self.config.reconcile_min_peers;
