@@ -46,8 +46,12 @@ pub(crate) struct Limits {
 /// cursor past it. Entries state each peer's status and its age at `now`.
 ///
 /// With a `cover` (the buckets in which two tables differ, see
-/// `table_hash.rs`), the slice holds only the peers in those buckets, from
-/// the first id on, and the rotation's cursor is left where it was.
+/// `table_hash.rs`), the slice holds only the peers in those buckets and no
+/// hot peers; `cursor` is then the covered digests' own (the caller's
+/// `Engine::cover_cursor`): a cover that fits starts at the first id and
+/// leaves it unset, and one cut short by the frame (a join's differences
+/// outgrow it) sets it, so the next starts past the cut instead of sending
+/// the same first ids again.
 pub(crate) fn build(
     peers: &Table<Peer>,
     me: &PeerId,
@@ -62,12 +66,6 @@ pub(crate) fn build(
         max_entries,
         max_id_bytes,
     } = limits;
-    let mut no_cursor = None;
-    let cursor = if cover.is_some() {
-        &mut no_cursor
-    } else {
-        cursor
-    };
     let start = cursor.take();
     let mut digest = Digest {
         ranged: true,
@@ -297,5 +295,54 @@ mod tests {
         }
         assert!(rounds > 5, "999 entries of ~16 bytes cannot fit 2 KiB");
         assert_eq!(seen.len(), 999);
+    }
+
+    /// A cover larger than a frame goes on from its cut, digest after
+    /// digest, until it has named every covered peer; then the next starts
+    /// at the first id again.
+    #[test]
+    fn a_cover_cut_short_goes_on_from_its_cut() {
+        let peers = table(1000);
+        let me = PeerId::from("peer-00500");
+        // Every other bucket of 64.
+        let cover = Cover {
+            bits: 6,
+            bitmap: vec![0b0101_0101; 8],
+        };
+        let covered: std::collections::BTreeSet<PeerId> = peers
+            .keys()
+            .filter(|id| **id != me && bitmap_covers_id(&cover.bitmap, id))
+            .cloned()
+            .collect();
+        assert!((300..700).contains(&covered.len()), "{}", covered.len());
+        let mut cursor = None;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut starts = Vec::new();
+        loop {
+            let d = build(
+                &peers,
+                &me,
+                &VecDeque::new(),
+                &mut cursor,
+                Some(&cover),
+                limits(2048, 10_000, 64),
+                Instant::now(),
+            );
+            assert!(d.encoded_len() <= 2048);
+            starts.push(d.range_start.clone());
+            for e in &d.entries[1..] {
+                assert!(covered.contains(&e.id), "{} not covered", e.id);
+                assert!(d.covers(e.id.as_str()), "{} outside its range", e.id);
+                seen.insert(e.id.clone());
+            }
+            if cursor.is_none() {
+                break;
+            }
+            assert!(starts.len() < 100, "the cover never ends");
+        }
+        assert!(starts.len() > 2, "{} digests", starts.len());
+        assert!(starts[0].is_empty(), "the first starts at the first id");
+        assert!(starts.windows(2).all(|w| w[0] < w[1]), "each goes on");
+        assert_eq!(seen, covered, "every covered peer named");
     }
 }

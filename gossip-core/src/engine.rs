@@ -99,6 +99,10 @@ pub struct Engine {
     /// seed never tried, or the one tried longest ago.
     rejoin_tried: BTreeMap<String, Instant>,
     digest_cursor: Option<PeerId>,
+    /// Where the next digest of differing buckets starts: past the last
+    /// one's cut if it was cut short by the frame, else at the first id
+    /// (`digest::build`).
+    cover_cursor: Option<PeerId>,
     /// Syns handled so far (wrapping), to mark the peers a digest named.
     pub(crate) syns_seen: u32,
     /// Peers whose state changed recently, newest last, with the time they
@@ -215,6 +219,7 @@ impl Engine {
             next_rejoin,
             rejoin_tried: BTreeMap::new(),
             digest_cursor: None,
+            cover_cursor: None,
             syns_seen: 0,
             hot: VecDeque::new(),
             leaving: None,
@@ -1181,15 +1186,12 @@ impl Engine {
         let filtered = filter
             .and_then(|f| digest::build_filtered(&self.peers, &self.id, &self.hot, f, limits, now));
         let d = filtered.unwrap_or_else(|| {
-            digest::build(
-                &self.peers,
-                &self.id,
-                &self.hot,
-                &mut self.digest_cursor,
-                cover,
-                limits,
-                now,
-            )
+            let cursor = if cover.is_some() {
+                &mut self.cover_cursor
+            } else {
+                &mut self.digest_cursor
+            };
+            digest::build(&self.peers, &self.id, &self.hot, cursor, cover, limits, now)
         });
         Counters::add(&self.counters.digest_entries_sent, d.entries.len() as u64);
         if !d.filter.is_empty() {

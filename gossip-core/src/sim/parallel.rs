@@ -10,12 +10,13 @@
 //! and the log in node order, with loss, partitions and jitter drawn then:
 //! the same seed gives the same run.
 //!
-//! The threads last a whole [`Sim::run_for`], and a node always runs on
-//! the same one (its index modulo the threads), so its table is grown and
-//! shrunk by the thread that allocated it. With a thread spawned for every
-//! window and nodes handed to whichever thread was free, the bench's child
-//! at N = 3,000 took a tenth more CPU (bench/NOTES.md, "The simulator's
-//! threads").
+//! The threads last a whole [`Sim::run_for`], and a node runs on the same
+//! one in every window of it (its index modulo the threads), so within a
+//! call a node's memory is allocated and freed by one thread. With a
+//! thread spawned for every window and nodes handed to whichever thread
+//! was free, two threads zeroed two to three times the pages one did
+//! (bench/NOTES.md, "The simulator's threads"). A panic in any thread
+//! puts the nodes back in the simulator before it goes on up.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -34,11 +35,14 @@ type Work<'a> = (usize, &'a mut SimNode, Vec<Scheduled>);
 /// end, `until`, whether to keep events.
 type Go<'a> = (Vec<Work<'a>>, Instant, Instant, bool);
 
+/// What a thread did with its nodes in a window, or the panic it caught.
+type Done<'a> = std::thread::Result<Vec<(Out, &'a mut SimNode)>>;
+
 /// What one node did in a window.
 struct Out {
     node: usize,
     /// The node's id, as the frames it sent name their sender.
-    from: String,
+    from: PeerId,
     /// Its incarnation, for the tick it set beyond the window.
     incarnation: u64,
     /// Frames sent: (when, to, frame).
@@ -54,12 +58,14 @@ impl Sim {
     /// Runs every window due by `until` over the threads: one worker per
     /// thread beyond this one, which runs its share too, for the whole
     /// call. The nodes are out of `self.nodes` meanwhile: each is lent to
-    /// its thread for a window and given back.
+    /// its thread for a window and given back. A panic in a node's step is
+    /// caught where it happens, the nodes are put back, and it goes on up
+    /// from here.
     pub(super) fn run_windows(&mut self, until: Instant) {
         let threads = self.threads;
         let mut nodes = std::mem::take(&mut self.nodes);
-        let (done_tx, done_rx) = mpsc::channel::<Vec<(Out, &mut SimNode)>>();
-        std::thread::scope(|s| {
+        let (done_tx, done_rx) = mpsc::channel::<Done<'_>>();
+        let panicked = std::thread::scope(|s| {
             let mut slots: Vec<Option<&mut SimNode>> = nodes.iter_mut().map(Some).collect();
             let mut go = Vec::new();
             for _ in 1..threads {
@@ -67,40 +73,45 @@ impl Sim {
                 let done = done_tx.clone();
                 s.spawn(move || {
                     for (work, end, until, keep) in rx {
-                        if done.send(run_all(work, end, until, keep)).is_err() {
+                        if done.send(run_caught(work, end, until, keep)).is_err() {
                             return;
                         }
                     }
                 });
                 go.push(tx);
             }
-            // Only the workers hold a sender: if one panics, the receive
-            // below fails instead of waiting, and the scope re-raises it.
             drop(done_tx);
             while let Some((end, groups)) = self.take_window(until) {
                 let keep = self.record_events;
-                // Each node runs on the same thread every window (node
-                // index modulo the threads): what it allocates is freed by
-                // the thread that allocated it.
                 let mut work: Vec<Vec<Work<'_>>> = (0..threads).map(|_| Vec::new()).collect();
                 for (node, items) in groups {
-                    let n = slots[node].take().expect("a node is lent once a window");
+                    let n = slots[node]
+                        .take()
+                        .expect("every node is back after a window");
                     work[node % threads].push((node, n, items));
                 }
                 let mut work = work.into_iter();
-                let mine = work.next().unwrap_or_default();
+                let mut mine = work.next().unwrap_or_default();
                 let mut asked = 0;
                 for (tx, w) in go.iter().zip(work) {
-                    if !w.is_empty() && tx.send((w, end, until, keep)).is_ok() {
-                        asked += 1;
+                    if w.is_empty() {
+                        continue;
+                    }
+                    match tx.send((w, end, until, keep)) {
+                        Ok(()) => asked += 1,
+                        // A worker that is gone: its nodes run here.
+                        Err(mpsc::SendError((w, ..))) => mine.extend(w),
                     }
                 }
-                let mut outs = run_all(mine, end, until, keep);
+                let mut outs = match run_caught(mine, end, until, keep) {
+                    Ok(outs) => outs,
+                    Err(panic) => return Some(panic),
+                };
                 for _ in 0..asked {
                     match done_rx.recv() {
-                        Ok(done) => outs.extend(done),
-                        // A worker panicked: the scope re-raises it.
-                        Err(_) => return,
+                        Ok(Ok(done)) => outs.extend(done),
+                        Ok(Err(panic)) => return Some(panic),
+                        Err(_) => return Some(Box::new("a simulator worker ended")),
                     }
                 }
                 outs.sort_unstable_by_key(|(o, _)| o.node);
@@ -109,10 +120,14 @@ impl Sim {
                     self.merge(out);
                 }
             }
+            None
         });
         // What still names the nodes goes before they go back.
         drop(done_rx);
         self.nodes = nodes;
+        if let Some(panic) = panicked {
+            std::panic::resume_unwind(panic);
+        }
     }
 
     /// Takes the events of the next window off the queue, grouped by node:
@@ -157,15 +172,22 @@ impl Sim {
             );
         }
         for (at, to, frame) in out.sent {
-            self.transmit(out.node, &out.from, at, &to, frame);
+            self.transmit(out.node, out.from.as_str(), at, &to, frame);
         }
         if self.record_events {
-            let node = PeerId::from(out.from.as_str());
             for (at, e) in out.events {
-                self.events.push((at - self.start, node.clone(), e));
+                self.events.push((at - self.start, out.from.clone(), e));
             }
         }
     }
+}
+
+/// [`run_all`], with a panic caught and returned instead of ending the
+/// thread (the caller puts the nodes back first).
+fn run_caught<'a>(work: Vec<Work<'a>>, end: Instant, until: Instant, keep: bool) -> Done<'a> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_all(work, end, until, keep)
+    }))
 }
 
 /// Runs each node's part of a window; gives each back with what it did.
@@ -192,7 +214,7 @@ fn run_node(
 ) -> Out {
     let mut out = Out {
         node,
-        from: n.engine.id().to_string(),
+        from: n.engine.id().clone(),
         incarnation: n.incarnation,
         sent: Vec::new(),
         tick: None,
