@@ -48,10 +48,13 @@ pub(crate) struct Limits {
 /// With a `cover` (the buckets in which two tables differ, see
 /// `table_hash.rs`), the slice holds only the peers in those buckets and no
 /// hot peers; `cursor` is then the covered digests' own (the caller's
-/// `Engine::cover_cursor`): a cover that fits starts at the first id and
-/// leaves it unset, and one cut short by the frame (a join's differences
-/// outgrow it) sets it, so the next starts past the cut instead of sending
-/// the same first ids again.
+/// `Engine::cover_cursor`). A cover expected to fit the frame (its share of
+/// the buckets times the table, at the own entry's size) starts at the
+/// first id and leaves the cursor alone; one expected not to (a join's
+/// differences outgrow a frame) starts at the cursor and moves it past
+/// its cut, so such covers go on through the table from one to the next,
+/// whatever smaller ones come between, instead of naming the same first
+/// ids every time.
 pub(crate) fn build(
     peers: &Table<Peer>,
     me: &PeerId,
@@ -66,7 +69,21 @@ pub(crate) fn build(
         max_entries,
         max_id_bytes,
     } = limits;
-    let start = cursor.take();
+    let own = peers.get(me).map(|p| p.digest_entry(me, now));
+    let start = match cover {
+        Some(c) => {
+            let each = own.as_ref().map_or(16, |e| len_msg(e.encoded_len()));
+            let expected = c.share_of(peers.len());
+            let fits = expected < max_entries && expected * each + expected * each / 8 < budget;
+            if fits {
+                // Cut anyway (a misjudged size), it still moves the cursor.
+                None
+            } else {
+                cursor.take()
+            }
+        }
+        None => cursor.take(),
+    };
     let mut digest = Digest {
         ranged: true,
         range_start: start.as_ref().map(|s| s.to_string()).unwrap_or_default(),
@@ -79,8 +96,7 @@ pub(crate) fn build(
     };
     // Room for a range end that is not known yet.
     let mut used = digest.header_len() + 3 + max_id_bytes;
-    if let Some(own) = peers.get(me) {
-        let e = own.digest_entry(me, now);
+    if let Some(e) = own {
         used += len_msg(e.encoded_len());
         digest.entries.push(e);
     }
@@ -344,5 +360,36 @@ mod tests {
         assert!(starts[0].is_empty(), "the first starts at the first id");
         assert!(starts.windows(2).all(|w| w[0] < w[1]), "each goes on");
         assert_eq!(seen, covered, "every covered peer named");
+
+        // Between two large covers a small one (one bucket of 64, about 16
+        // peers) starts at the first id and names all of its peers, and
+        // the large one then goes on past its last cut.
+        let small = Cover {
+            bits: 6,
+            bitmap: vec![0b0000_0001, 0, 0, 0, 0, 0, 0, 0],
+        };
+        let next = |c: &Cover, cursor: &mut Option<PeerId>| {
+            build(
+                &peers,
+                &me,
+                &VecDeque::new(),
+                cursor,
+                Some(c),
+                limits(2048, 10_000, 64),
+                Instant::now(),
+            )
+        };
+        let first = next(&cover, &mut cursor);
+        let cut = cursor.clone().expect("a large cover is cut");
+        let d = next(&small, &mut cursor);
+        assert!(d.range_start.is_empty() && d.range_end.is_empty());
+        let in_small = peers
+            .keys()
+            .filter(|id| **id != me && bitmap_covers_id(&small.bitmap, id))
+            .count();
+        assert_eq!(d.entries.len() - 1, in_small, "the small cover whole");
+        assert_eq!(cursor.as_ref(), Some(&cut), "the large one's cut kept");
+        let again = next(&cover, &mut cursor);
+        assert_eq!(again.range_start, first.range_end, "goes on past the cut");
     }
 }

@@ -99,9 +99,8 @@ pub struct Engine {
     /// seed never tried, or the one tried longest ago.
     rejoin_tried: BTreeMap<String, Instant>,
     digest_cursor: Option<PeerId>,
-    /// Where the next digest of differing buckets starts: past the last
-    /// one's cut if it was cut short by the frame, else at the first id
-    /// (`digest::build`).
+    /// Where the next digest of differing buckets too large for a frame
+    /// starts: past the last such one's cut (`digest::build`).
     cover_cursor: Option<PeerId>,
     /// Syns handled so far (wrapping), to mark the peers a digest named.
     pub(crate) syns_seen: u32,

@@ -177,6 +177,15 @@ pub(crate) struct Cover {
     pub(crate) bitmap: Vec<u8>,
 }
 
+impl Cover {
+    /// About how many of `peers` peers lie in the covered buckets.
+    pub(crate) fn share_of(&self, peers: usize) -> usize {
+        let set: usize = self.bitmap.iter().map(|b| b.count_ones() as usize).sum();
+        let all = (self.bitmap.len() * 8).max(1);
+        peers * set / all
+    }
+}
+
 /// Whether `id` lies in one of the buckets set in `bitmap` (whose length,
 /// a power of two, gives the bucket count).
 pub(crate) fn bitmap_covers(bitmap: &[u8], id: &str) -> bool {
