@@ -257,6 +257,24 @@ mod tests {
         }
     }
 
+    /// A digest of at most 2 KiB of `peers` from `cursor`, within `cover`.
+    fn two_kib(
+        peers: &Table<Peer>,
+        me: &PeerId,
+        cursor: &mut Option<PeerId>,
+        cover: Option<&Cover>,
+    ) -> Digest {
+        build(
+            peers,
+            me,
+            &VecDeque::new(),
+            cursor,
+            cover,
+            limits(2048, 10_000, 64),
+            Instant::now(),
+        )
+    }
+
     #[test]
     fn a_small_table_fits_in_one_unbounded_digest() {
         let peers = table(10);
@@ -285,15 +303,7 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         let mut rounds = 0;
         loop {
-            let d = build(
-                &peers,
-                &me,
-                &VecDeque::new(),
-                &mut cursor,
-                None,
-                limits(2048, 10_000, 64),
-                Instant::now(),
-            );
+            let d = two_kib(&peers, &me, &mut cursor, None);
             assert!(
                 d.encoded_len() <= 2048,
                 "digest of {} bytes",
@@ -335,15 +345,7 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         let mut starts = Vec::new();
         loop {
-            let d = build(
-                &peers,
-                &me,
-                &VecDeque::new(),
-                &mut cursor,
-                Some(&cover),
-                limits(2048, 10_000, 64),
-                Instant::now(),
-            );
+            let d = two_kib(&peers, &me, &mut cursor, Some(&cover));
             assert!(d.encoded_len() <= 2048);
             starts.push(d.range_start.clone());
             for e in &d.entries[1..] {
@@ -368,17 +370,7 @@ mod tests {
             bits: 6,
             bitmap: vec![0b0000_0001, 0, 0, 0, 0, 0, 0, 0],
         };
-        let next = |c: &Cover, cursor: &mut Option<PeerId>| {
-            build(
-                &peers,
-                &me,
-                &VecDeque::new(),
-                cursor,
-                Some(c),
-                limits(2048, 10_000, 64),
-                Instant::now(),
-            )
-        };
+        let next = |c: &Cover, cursor: &mut Option<PeerId>| two_kib(&peers, &me, cursor, Some(c));
         let first = next(&cover, &mut cursor);
         let cut = cursor.clone().expect("a large cover is cut");
         let d = next(&small, &mut cursor);
