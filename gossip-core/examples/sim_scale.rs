@@ -66,9 +66,9 @@ fn main() {
         let t = Instant::now();
         s.run_for(interval);
         let known: usize = s.running().map(|engine| engine.live_count()).sum();
-        let (idles, mismatched, by_bucket, entries, learned, filters) =
+        let (idles, mismatched, by_bucket, entries, learned, filters, deltas) =
             s.running()
-                .fold((0, 0, 0, 0, 0, 0), |(i, m, b, d, l, f), e| {
+                .fold((0, 0, 0, 0, 0, 0, 0), |(i, m, b, d, l, f, r), e| {
                     let st = e.stats();
                     (
                         i + st.idle_exchanges,
@@ -77,11 +77,12 @@ fn main() {
                         d + st.digest_entries_sent,
                         l + st.peers_learned,
                         f + st.filter_digests,
+                        r + st.deltas_received,
                     )
                 });
         let done = known as f64 == pairs;
         println!(
-            "round {round:3}: live pairs {:6.2}%  rss {:7.0} MiB  peak {:7.0} MiB  round {:6.2} s  wall {:7.1} s  bytes {}  idle/mismatched/bucket digests {idles}/{mismatched}/{by_bucket}  digest entries {entries}  peers learned {learned}  filters {filters}",
+            "round {round:3}: live pairs {:6.2}%  rss {:7.0} MiB  peak {:7.0} MiB  round {:6.2} s  wall {:7.1} s  bytes {}  idle/mismatched/bucket digests {idles}/{mismatched}/{by_bucket}  digest entries {entries}  peers learned {learned}  deltas received {deltas}  filters {filters}",
             100.0 * known as f64 / pairs,
             status("VmRSS:"),
             status("VmHWM:"),

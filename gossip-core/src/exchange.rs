@@ -651,6 +651,7 @@ impl Engine {
     /// node's own judgement of its liveness; only `Left` is taken, from a
     /// complete delta.
     pub(crate) fn apply(&mut self, now: Instant, d: PeerDelta) {
+        Counters::add(&self.counters.deltas_received, 1);
         if d.id == self.id {
             return;
         }

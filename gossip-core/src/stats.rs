@@ -143,6 +143,11 @@ counters! {
     digest_entries_sent,
     /// Peers this node did not hold that a delta added to its table.
     peers_learned,
+    /// Peer deltas received (one per peer a frame's deltas describe, this
+    /// node included). Those beyond `peers_learned` went to peers already
+    /// held: updates, or, while a node joins, copies of what another
+    /// partner sent first.
+    deltas_received,
     /// Beats sent to ring neighbours (monitored liveness).
     beats_out,
     /// Beats received from ring neighbours (monitored liveness).

@@ -656,3 +656,29 @@ fn a_relayed_verdict_comes_at_the_deadline_not_the_next_round() {
         );
     }
 }
+
+/// `Stats::deltas_received` counts every peer a delta describes: a join's
+/// deltas are at least the peers it taught, and a key set afterwards
+/// reaches the others as deltas of a peer they hold, teaching none.
+#[test]
+fn deltas_received_counts_new_peers_and_held_ones() {
+    let mut sim = five(3, Config::local());
+    let totals = |sim: &Sim| {
+        sim.running().fold((0, 0), |(d, l), e| {
+            let s = e.stats();
+            (d + s.deltas_received, l + s.peers_learned)
+        })
+    };
+    let (deltas, learned) = totals(&sim);
+    assert_eq!(learned, 20, "each of five nodes learned the other four");
+    assert!(deltas >= learned, "{deltas} deltas for {learned} peers");
+    sim.set("c", "role", "db");
+    let spread = sim.run_until(secs(10), |s| s.all_have("c", "role", Some("db")));
+    assert!(spread.is_some(), "the key did not spread");
+    let (after, learned_after) = totals(&sim);
+    assert_eq!(learned_after, learned, "no peer is new");
+    assert!(
+        after >= deltas + 4,
+        "the four others took the key as deltas: {deltas} before, {after} after"
+    );
+}
