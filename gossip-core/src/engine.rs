@@ -669,6 +669,9 @@ impl Engine {
             0
         };
         let mut reached = std::collections::BTreeSet::new();
+        // One summary for all the round's idle picks: nothing changes the
+        // table between them, and each is a walk of it.
+        let mut summary = None;
         for (i, to) in targets.into_iter().enumerate() {
             // Pending broadcasts the target wants take their share first
             // (none pending: no lookup, nothing changes).
@@ -686,7 +689,11 @@ impl Engine {
                 None => Vec::new(),
             };
             let budget = self.body_budget() - 6 - crate::wire::broadcasts_len(&broadcasts);
-            let d = self.syn_digest(budget, i < idle_picks, now);
+            let d = if i < idle_picks {
+                self.idle_syn_digest(budget, &mut summary, now)
+            } else {
+                self.syn_digest(budget, false, now)
+            };
             self.send_with(to, Body::Syn(d), broadcasts);
         }
         self.broadcast_round(&reached);
@@ -805,21 +812,24 @@ impl Engine {
             self.check_contests(now);
         } else {
             let stamp = Stamp::of(now);
-            for (id, p) in self.peers.iter() {
-                if p.status != PeerStatus::Live || is_table_key(id, &self.id) {
-                    continue;
+            // A run (a chunk of the table) at a time (see `Table::value_runs`).
+            for (ids, run) in self.peers.runs() {
+                for (id, p) in ids.iter().zip(run) {
+                    if p.status != PeerStatus::Live || is_table_key(id, &self.id) {
+                        continue;
+                    }
+                    let deadline = p.detector.deadline_stamp();
+                    if stamp <= deadline {
+                        first = first.min(deadline);
+                        continue;
+                    }
+                    let (deadline, last) = (deadline.instant(), p.detector.last());
+                    let patience = deadline + deadline.saturating_duration_since(last);
+                    if heard_since(last) < need && now <= patience {
+                        continue;
+                    }
+                    silent.push((id.clone(), patience));
                 }
-                let deadline = p.detector.deadline_stamp();
-                if stamp <= deadline {
-                    first = first.min(deadline);
-                    continue;
-                }
-                let (deadline, last) = (deadline.instant(), p.detector.last());
-                let patience = deadline + deadline.saturating_duration_since(last);
-                if heard_since(last) < need && now <= patience {
-                    continue;
-                }
-                silent.push((id.clone(), patience));
             }
             // A suspect heard from since (its heartbeat came round) is
             // one no longer.
@@ -952,22 +962,25 @@ impl Engine {
         let mut gone: Vec<PeerId> = Vec::new();
         let mut floors_moved = false;
         let (mut live, mut dead) = (0usize, 0usize);
-        for (id, p) in self.peers.iter_mut() {
-            if p.status != PeerStatus::Live
-                && p.status_age(now) >= grace
-                && !is_table_key(id, &self.id)
-            {
-                gone.push(id.clone());
-                continue;
+        // A run (a chunk of the table) at a time (see `Table::value_runs`).
+        for (ids, run) in self.peers.runs_mut() {
+            for (id, p) in ids.iter().zip(run.iter_mut()) {
+                if p.status != PeerStatus::Live
+                    && p.status_age(now) >= grace
+                    && !is_table_key(id, &self.id)
+                {
+                    gone.push(id.clone());
+                    continue;
+                }
+                match target_kind(id, p, &self.id) {
+                    Some(PeerStatus::Live) => live += 1,
+                    Some(_) => dead += 1,
+                    None => {}
+                }
+                let floor = p.gc_floor;
+                p.collect_garbage(now, tomb);
+                floors_moved |= p.gc_floor != floor;
             }
-            match target_kind(id, p, &self.id) {
-                Some(PeerStatus::Live) => live += 1,
-                Some(_) => dead += 1,
-                None => {}
-            }
-            let floor = p.gc_floor;
-            p.collect_garbage(now, tomb);
-            floors_moved |= p.gc_floor != floor;
         }
         for id in gone {
             if let Some(p) = self.peers.remove(&id) {
@@ -1037,10 +1050,16 @@ impl Engine {
         let mut not_live = Vec::new();
         if !self.monitored() {
             heartbeats.reserve_exact(self.peers.len());
-            for (i, p) in self.peers.values().enumerate() {
-                heartbeats.push(p.heartbeat as u8);
-                if p.status != PeerStatus::Live {
-                    not_live.push(i as u32);
+            // A run (a chunk of the table) at a time: the heartbeats in
+            // one pass, the rare peer not live in another over the same,
+            // now cached, run.
+            for run in self.peers.value_runs() {
+                let at = heartbeats.len();
+                heartbeats.extend(run.iter().map(|p| p.heartbeat as u8));
+                for (i, p) in run.iter().enumerate() {
+                    if p.status != PeerStatus::Live {
+                        not_live.push((at + i) as u32);
+                    }
                 }
             }
         }
@@ -1072,39 +1091,83 @@ impl Engine {
         let params = self.params;
         let interval = self.config.gossip_interval;
         let stamp = Stamp::of(now);
-        let mut not_live = not_live.iter().copied().peekable();
+        // Where the sender's next not-live position is in `not_live`.
+        let mut next_not_live = 0;
         let mut revived = Vec::new();
-        for (i, ((id, p), &low)) in self.peers.iter_mut().zip(heartbeats).enumerate() {
-            let sender_live = not_live.next_if_eq(&(i as u32)).is_none();
-            let held = p.heartbeat;
-            if held as u8 == low || is_table_key(id, &self.id) {
-                continue;
-            }
-            let Some(hb) = summary_heartbeat(held, low) else {
-                continue;
-            };
-            if hb <= held {
-                continue;
-            }
-            // No more rounds ahead than could have passed since the held
-            // heartbeat arrived (twice, plus slack for clock rates): a
-            // replayed old frame's byte, read as far ahead, is refused.
-            // Four ahead always passes, and is the common case: the
-            // detector's clock is read only beyond it.
-            if hb > held + SUMMARY_SLACK {
-                let since = stamp.since(p.detector.last_stamp());
-                let rounds = since.as_secs_f64() / interval.as_secs_f64().max(1e-6);
-                if hb > held + 2 * rounds as u64 + SUMMARY_SLACK {
+        let own = &self.id;
+        // A run (a chunk of the table) at a time, against its share of the
+        // bytes: most peers' byte matches in a quiet table, and the loop
+        // over them is a read and a compare.
+        let mut at = 0;
+        for (ids, run) in self.peers.runs_mut() {
+            // (As long as the table: the summaries matched, and the frame's
+            // check held the bytes to the peer count.)
+            let end = (at + run.len()).min(heartbeats.len());
+            let lows = &heartbeats[at.min(end)..end];
+            let first = at;
+            at += run.len();
+            for (j, (p, &low)) in run.iter_mut().zip(lows).enumerate() {
+                let held = p.heartbeat;
+                if held as u8 == low || is_table_key(&ids[j], own) {
                     continue;
                 }
-            }
-            if p.take_heartbeat(stamp, p.generation, hb, sender_live, true, &params) {
-                revived.push(id.clone());
+                let i = (first + j) as u32;
+                while not_live.get(next_not_live).is_some_and(|&x| x < i) {
+                    next_not_live += 1;
+                }
+                let sender_live = not_live.get(next_not_live) != Some(&i);
+                let Some(hb) = summary_heartbeat(held, low) else {
+                    continue;
+                };
+                if hb <= held {
+                    continue;
+                }
+                // No more rounds ahead than could have passed since the held
+                // heartbeat arrived (twice, plus slack for clock rates): a
+                // replayed old frame's byte, read as far ahead, is refused.
+                // Four ahead always passes, and is the common case: the
+                // detector's clock is read only beyond it.
+                if hb > held + SUMMARY_SLACK {
+                    let since = stamp.since(p.detector.last_stamp());
+                    let rounds = since.as_secs_f64() / interval.as_secs_f64().max(1e-6);
+                    if hb > held + 2 * rounds as u64 + SUMMARY_SLACK {
+                        continue;
+                    }
+                }
+                if p.take_heartbeat(stamp, p.generation, hb, sender_live, true, &params) {
+                    revived.push(ids[j].clone());
+                }
             }
         }
         for id in revived {
             self.revived(&id);
         }
+    }
+
+    /// [`syn_digest`](Engine::syn_digest) with `idle` for one of a
+    /// round's picks: the summary made for an earlier pick of the round,
+    /// if there is one (`summary`), else one made now and kept there.
+    fn idle_syn_digest(
+        &mut self,
+        budget: usize,
+        summary: &mut Option<crate::wire::Summary>,
+        now: Instant,
+    ) -> crate::wire::Digest {
+        let fits = |s: &crate::wire::Summary| {
+            crate::wire::Summary::len_for(s.peers as usize) + 8 <= budget
+                && s.encoded_len() + 8 <= budget
+        };
+        if let Some(s) = summary.as_ref().filter(|s| fits(s)) {
+            return crate::wire::Digest {
+                summary: Some(s.clone()),
+                ..Default::default()
+            };
+        }
+        let d = self.syn_digest(budget, true, now);
+        if summary.is_none() {
+            summary.clone_from(&d.summary);
+        }
+        d
     }
 
     /// The digest of a Syn to `to` (or of one sent back after a summary

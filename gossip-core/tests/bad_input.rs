@@ -784,6 +784,7 @@ fn a_delta_that_does_not_connect_is_skipped_without_state_change() {
         expected.frames_in += 1;
         expected.bytes_in += bytes.len() as u64;
         expected.deltas_skipped += 1;
+        expected.deltas_received += 1;
         assert_eq!(f.b.stats(), expected, "{what}");
         assert_eq!(snapshot(&f.b), state, "{what}");
         let (t, ev) = drain(&mut f.b);

@@ -465,10 +465,12 @@ proptest! {
                     continue;
                 }
                 prop_assert_eq!(&t.to, "r");
-                let is_ack = matches!(
-                    Frame::decode(&t.frame, &config, u64::MAX).unwrap().body,
-                    Body::Ack(_)
-                );
+                // An Ack, and the peers its deltas describe.
+                let ack = match Frame::decode(&t.frame, &config, u64::MAX).unwrap().body {
+                    Body::Ack(deltas) => Some(deltas.len() as u64),
+                    _ => None,
+                };
+                let is_ack = ack.is_some();
                 r.handle_frame(now, "owner", &t.frame).unwrap();
                 let replies: Vec<Transmit> = std::iter::from_fn(|| r.poll_transmit()).collect();
                 while r.poll_event().is_some() {}
@@ -484,6 +486,7 @@ proptest! {
                     let mut expected = stats;
                     expected.frames_in += 1;
                     expected.bytes_in += t.frame.len() as u64;
+                    expected.deltas_received += ack.unwrap_or(0);
                     prop_assert_eq!(r.stats(), expected);
                 }
                 q.extend(replies.into_iter().map(|t| (false, t)));
