@@ -812,7 +812,7 @@ impl Engine {
             self.check_contests(now);
         } else {
             let stamp = Stamp::of(now);
-            // A run (a chunk of the table) at a time (see `Table::value_runs`).
+            // A run (a chunk of the table) at a time (see `Table::runs`).
             for (ids, run) in self.peers.runs() {
                 for (id, p) in ids.iter().zip(run) {
                     if p.status != PeerStatus::Live || is_table_key(id, &self.id) {
@@ -962,7 +962,7 @@ impl Engine {
         let mut gone: Vec<PeerId> = Vec::new();
         let mut floors_moved = false;
         let (mut live, mut dead) = (0usize, 0usize);
-        // A run (a chunk of the table) at a time (see `Table::value_runs`).
+        // A run (a chunk of the table) at a time (see `Table::runs`).
         for (ids, run) in self.peers.runs_mut() {
             for (id, p) in ids.iter().zip(run.iter_mut()) {
                 if p.status != PeerStatus::Live
@@ -1053,7 +1053,7 @@ impl Engine {
             // A run (a chunk of the table) at a time: the heartbeats in
             // one pass, the rare peer not live in another over the same,
             // now cached, run.
-            for run in self.peers.value_runs() {
+            for (_, run) in self.peers.runs() {
                 let at = heartbeats.len();
                 heartbeats.extend(run.iter().map(|p| p.heartbeat as u8));
                 for (i, p) in run.iter().enumerate() {
@@ -1153,11 +1153,7 @@ impl Engine {
         summary: &mut Option<crate::wire::Summary>,
         now: Instant,
     ) -> crate::wire::Digest {
-        let fits = |s: &crate::wire::Summary| {
-            crate::wire::Summary::len_for(s.peers as usize) + 8 <= budget
-                && s.encoded_len() + 8 <= budget
-        };
-        if let Some(s) = summary.as_ref().filter(|s| fits(s)) {
+        if let Some(s) = summary.as_ref().filter(|s| summary_fits(s, budget)) {
             return crate::wire::Digest {
                 summary: Some(s.clone()),
                 ..Default::default()
@@ -1233,7 +1229,7 @@ impl Engine {
         if idle && crate::wire::Summary::len_for(self.peers.len()) + 8 <= budget {
             let summary = self.summary();
             // Unless the peers held dead or left are too many to name.
-            if summary.encoded_len() + 8 <= budget {
+            if summary_fits(&summary, budget) {
                 return crate::wire::Digest {
                     summary: Some(summary),
                     ..Default::default()
@@ -1455,6 +1451,13 @@ fn release_burst<T>(q: &mut VecDeque<T>) {
 /// plausible (beyond it, no more than twice the rounds since the held one
 /// arrived).
 const SUMMARY_SLACK: u64 = 4;
+
+/// Whether a Syn of `budget` bytes has room for `summary` (a table of its
+/// size at most, and the peers it names not live).
+fn summary_fits(summary: &crate::wire::Summary, budget: usize) -> bool {
+    crate::wire::Summary::len_for(summary.peers as usize) + 8 <= budget
+        && summary.encoded_len() + 8 <= budget
+}
 
 /// The heartbeat a summary's low byte `low` stands for, given the one held.
 fn summary_heartbeat(held: u64, low: u8) -> Option<u64> {

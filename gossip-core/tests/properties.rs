@@ -470,11 +470,10 @@ proptest! {
                     Body::Ack(deltas) => Some(deltas.len() as u64),
                     _ => None,
                 };
-                let is_ack = ack.is_some();
                 r.handle_frame(now, "owner", &t.frame).unwrap();
                 let replies: Vec<Transmit> = std::iter::from_fn(|| r.poll_transmit()).collect();
                 while r.poll_event().is_some() {}
-                if is_ack {
+                if let Some(deltas) = ack {
                     acks += 1;
                     prop_assert!(replies.is_empty(), "an Ack is not answered");
                     let once = snapshot(&r);
@@ -486,7 +485,7 @@ proptest! {
                     let mut expected = stats;
                     expected.frames_in += 1;
                     expected.bytes_in += t.frame.len() as u64;
-                    expected.deltas_received += ack.unwrap_or(0);
+                    expected.deltas_received += deltas;
                     prop_assert_eq!(r.stats(), expected);
                 }
                 q.extend(replies.into_iter().map(|t| (false, t)));
